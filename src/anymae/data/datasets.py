@@ -1,0 +1,70 @@
+"""Data sets as tensors in [0,1]; items are (x, label, index) with label -1 when unlabelled."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .transforms import sample_generator
+
+
+class TensorImageDataset(Dataset):
+    """In-memory images [N,C,H,W] (uint8 or float in [0,1]) and labels [N], with a seeded transform.
+
+    `set_epoch(e)` changes the augmentation stream; (seed, epoch, index) fixes every draw.
+    """
+
+    def __init__(self, images: Tensor, labels: Tensor | None = None, transform=None, seed: int = 0,
+                 classes: list[str] | None = None, name: str = "data"):
+        if images.ndim != 4:
+            raise ValueError(f"{name}: expected images [N,C,H,W], got shape {tuple(images.shape)}")
+        self.images = images
+        self.labels = labels if labels is not None else torch.full((len(images),), -1, dtype=torch.long)
+        self.transform, self.seed, self.epoch = transform, seed, 0
+        self.classes, self.name = classes, name
+        self.skipped: list[str] = []
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def labelled(self) -> bool:
+        return bool((self.labels >= 0).all())
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def pixels(self, index: int) -> Tensor:
+        x = self.images[index]
+        return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+
+    def __getitem__(self, index: int):
+        """index < N: sample `index` at the current epoch; index >= N (EpochSampler): epoch = index // N."""
+        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
+        x = self.pixels(index)
+        if self.transform is not None:
+            x = self.transform(x, sample_generator(self.seed, epoch, index))
+        return x, int(self.labels[index]), index
+
+    def with_transform(self, transform, seed: int | None = None) -> "TensorImageDataset":
+        copy = TensorImageDataset(self.images, self.labels, transform, self.seed if seed is None else seed,
+                                  self.classes, self.name)
+        copy.skipped = self.skipped
+        return copy
+
+
+def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
+    """Indices (train, test) with each class split at `test_fraction`, fixed by `seed`."""
+    g = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for c in labels.unique():
+        idx = (labels == c).nonzero().flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_test = int(round(len(idx) * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values

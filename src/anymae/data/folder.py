@@ -1,0 +1,99 @@
+"""A folder of the user's images: recursive; sub-folder names become labels when every file has one."""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .datasets import TensorImageDataset, stratified_split
+
+log = logging.getLogger("anymae.data")
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def list_images(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_image(path: Path, channels: int) -> np.ndarray:
+    """-> float [C,H,W] in [0,1]. Grey is repeated to 3 channels, RGBA composited on black,
+    16-bit scaled by 65535; raises ValueError naming the file when it cannot be decoded."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img, dtype=np.float64) / (65535.0 if img.mode.startswith("I;16") or
+                                                         np.asarray(img).max() > 255 else 255.0)
+                arr = arr[..., None]
+            else:
+                mode = "L" if channels == 1 else "RGB"
+                if img.mode in ("RGBA", "LA", "P"):
+                    img = img.convert("RGBA")
+                    black = Image.new("RGBA", img.size, (0, 0, 0, 255))
+                    img = Image.alpha_composite(black, img)
+                arr = np.asarray(img.convert(mode), dtype=np.float64) / 255.0
+                if arr.ndim == 2:
+                    arr = arr[..., None]
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"{path}: cannot read image ({err})") from None
+    if arr.shape[2] == 1 and channels == 3:
+        arr = np.repeat(arr, 3, axis=2)
+    elif arr.shape[2] == 3 and channels == 1:
+        arr = arr.mean(axis=2, keepdims=True)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{path}: image holds NaN or Inf values")
+    return arr.transpose(2, 0, 1)
+
+
+def load_image_folder(root: str | Path, image_size: tuple[int, int], channels: int = 3, split: str = "all",
+                      test_fraction: float = 0.3) -> TensorImageDataset:
+    """Decode every image under `root` once, resized to `image_size`, into memory.
+
+    Unreadable files are skipped with one warning naming each, counted in `dataset.skipped`;
+    a folder with no readable image is an error.
+    """
+    from .transforms import resize
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder (nor a built-in data set name)")
+    paths = list_images(root)
+    if not paths:
+        raise ValueError(f"{root}: no image files found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    # Cache at twice the model size so random resized crops keep some detail.
+    cache = (image_size[0] * 2, image_size[1] * 2)
+    images, names, skipped = [], [], []
+    for path in paths:
+        try:
+            arr = torch.from_numpy(read_image(path, channels)).float()
+        except ValueError as err:
+            warnings.warn(f"skipping {err}", stacklevel=2)
+            log.warning("skipping %s", err)
+            skipped.append(str(path))
+            continue
+        if min(arr.shape[-2:]) < 2:
+            warnings.warn(f"skipping {path}: image of {arr.shape[-2]}x{arr.shape[-1]} is too small", stacklevel=2)
+            skipped.append(str(path))
+            continue
+        images.append((resize(arr, cache) * 255).round().clamp(0, 255).to(torch.uint8))
+        names.append(path.relative_to(root).parent.as_posix())
+    if not images:
+        raise ValueError(f"{root}: none of the {len(paths)} image files could be read")
+    labelled = all(n != "." for n in names)
+    classes = sorted(set(names)) if labelled else None
+    labels = torch.tensor([classes.index(n) for n in names]) if labelled else None
+    data = TensorImageDataset(torch.stack(images), labels, classes=classes, name=str(root))
+    data.skipped = skipped
+    if split == "all" or not labelled:
+        if split == "test" and not labelled:
+            raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")
+        return data
+    train, test = stratified_split(data.labels, test_fraction, seed=0)
+    idx = train if split == "train" else test
+    out = TensorImageDataset(data.images[idx], data.labels[idx], classes=classes, name=f"{root}:{split}")
+    out.skipped = skipped
+    return out

@@ -1,0 +1,58 @@
+"""MAE decoder (row 0): latents + mask tokens in original order -> predictions of hidden tokens."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..encoders.vit import init_mae_weights, make_blocks
+from ..masking.base import Mask
+
+
+def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
+    """x [B,N,D], index [B,M] -> [B,M,D]."""
+    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
+
+class MAEDecoder(nn.Module):
+    """Projects latents to the decoder width, fills hidden slots with a learnable mask token,
+    restores the token order, adds the decoder's own position embedding, runs `depth` blocks
+    and predicts `out_dim` values for each token in `mask.predict`.
+
+    `bind(in_dim, out_dim, position)` is called by MaskedAutoencoder to size the in/out layers.
+    Parameter names follow facebookresearch/mae (`decoder_embed`, `mask_token`, `decoder_blocks`,
+    `decoder_norm`, `decoder_pred`) minus the `decoder_` prefix.
+    """
+
+    def __init__(self, dim: int = 512, depth: int = 8, heads: int = 16, mlp_ratio: float = 4.0,
+                 learnable_pos: bool = False):
+        super().__init__()
+        self.dim, self.depth, self.heads, self.mlp_ratio = dim, depth, heads, mlp_ratio
+        self.learnable_pos = learnable_pos
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.blocks = make_blocks(dim, depth, heads, mlp_ratio)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.embed: nn.Module | None = None
+        self.pred: nn.Module | None = None
+        self.pos: nn.Module | None = None
+
+    def bind(self, in_dim: int, out_dim: int, position: nn.Module) -> None:
+        """Create the layers that depend on the encoder width, target width and token layout."""
+        self.embed = nn.Linear(in_dim, self.dim)
+        self.pred = nn.Linear(self.dim, out_dim)
+        self.pos = position
+        self.apply(init_mae_weights)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def forward(self, latents: Tensor, mask: Mask, tokens=None, num_prefix: int = 1) -> Tensor:
+        """latents [B,P+Nv,E] -> predictions [B,Np,out_dim] for `mask.predict`."""
+        x = self.embed(latents)
+        prefix, visible = x[:, :num_prefix], x[:, num_prefix:]
+        b, n = mask.restore.shape
+        fill = self.mask_token.expand(b, n - visible.shape[1], -1)
+        x = gather_tokens(torch.cat([visible, fill], dim=1), mask.restore)  # original order [B,N,Dd]
+        x = x + self.pos(tokens)
+        x = torch.cat([prefix, x], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x[:, num_prefix:])
+        return self.pred(gather_tokens(x, mask.predict))

@@ -1,0 +1,1 @@
+"""Evaluation of learned encoders: probes (linear, kNN) and baselines."""

@@ -1,0 +1,74 @@
+"""Weights as safetensors; runs as folders (config.yaml + model.safetensors); safe loading only."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+
+from .files import atomic_path
+
+
+def save_weights(state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a state dict as safetensors, atomically (tensors made contiguous, shared storage cloned)."""
+    tensors = {k: v.detach().contiguous().clone() for k, v in state.items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read weights without unpickling: safetensors, or torch files with `weights_only=True`."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"{path}: no such file")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors raises its own error types
+            raise ValueError(f"{path}: not a valid safetensors file ({err})") from None
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path}: refused to load: {err}".split("\n")[0]) from None
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
+        obj = obj["model"]
+    return obj
+
+
+def read_config(path: str | Path) -> dict:
+    """A run's config.yaml, read with the safe YAML loader."""
+    path = Path(path)
+    try:
+        with open(path) as f:
+            config = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no config.yaml here; is this an anymae run folder?") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a mapping of settings")
+    return config
+
+
+def load_run(run: str | Path, weights: str = "model.safetensors"):
+    """A run folder -> (model with its trained weights, config dict)."""
+    from ..recipes import create
+    run = Path(run)
+    config = read_config(run / "config.yaml")
+    model = create(config["recipe"], **config.get("recipe_args", {}))
+    state = load_weights(run / weights)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{run / weights}: weights do not fit recipe {config['recipe']!r}: "
+                         f"missing {missing[:8]}, unexpected {unexpected[:8]}")
+    return model.eval(), config
+
+
+def build_untrained(config: dict, seed: int = 0):
+    """The run's architecture at random init (the probe's baseline)."""
+    from ..recipes import create
+    torch.manual_seed(seed)
+    return create(config["recipe"], **config.get("recipe_args", {})).eval()

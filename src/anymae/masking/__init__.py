@@ -1,0 +1,5 @@
+"""Maskers: token grid -> Mask (which tokens the encoder sees, which the decoder predicts)."""
+from .base import Mask, Masker, num_visible
+from .random import RandomMasker
+
+__all__ = ["Mask", "Masker", "RandomMasker", "num_visible"]

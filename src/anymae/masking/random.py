@@ -1,0 +1,32 @@
+"""Random masking (MAE, row 0): argsort of uniform noise, keep the first round(N(1-r))."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .base import Mask, Masker, num_visible, uniform
+
+
+class RandomMasker(Masker):
+    """Each sample hides exactly N - round(N(1-ratio)) tokens, uniformly at random."""
+
+    def __init__(self, ratio: float = 0.75):
+        super().__init__()
+        num_visible(4, ratio)  # validates the ratio
+        self.ratio = ratio
+
+    def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
+               device="cpu", noise: Tensor | None = None) -> Mask:
+        """noise [B,N] optional: the same noise gives the same mask as HF ViTMAE's `noise` argument."""
+        n = math.prod(grid)
+        if noise is None:
+            noise = uniform((batch_size, n), generator, device)
+        elif noise.shape != (batch_size, n):
+            raise ValueError(f"noise must have shape {(batch_size, n)}, got {tuple(noise.shape)}")
+        order = torch.argsort(noise, dim=1)  # ascending: small noise is kept
+        return Mask.from_order(order, num_visible(n, self.ratio))
+
+    def extra_repr(self) -> str:
+        return f"ratio={self.ratio}"

@@ -1,0 +1,53 @@
+"""The recipe registry: `anymae.create(name, **overrides)`, `anymae.list_recipes()`."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+RECIPES: dict[str, "Recipe"] = {}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    build: Callable
+    paper: int
+    modality: str
+    summary: str
+
+    def defaults(self) -> dict:
+        """The recipe's arguments and their default values."""
+        return {k: p.default for k, p in inspect.signature(self.build).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+
+
+def register(name: str, paper: int, modality: str = "image"):
+    """Decorator: register a function that builds a MaskedAutoencoder under `name`."""
+    def wrap(fn):
+        if name in RECIPES:
+            raise ValueError(f"recipe {name!r} is registered twice")
+        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        RECIPES[name] = Recipe(name, fn, paper, modality, summary)
+        return fn
+    return wrap
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
+    return RECIPES[name]
+
+
+def create(name: str, **overrides):
+    """Build recipe `name`; overrides must be arguments the recipe takes."""
+    recipe = get_recipe(name)
+    known = recipe.defaults()
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(f"recipe {name!r} takes no argument(s) {unknown}; it takes {sorted(known)}")
+    return recipe.build(**overrides)
+
+
+def list_recipes() -> list[Recipe]:
+    return [RECIPES[k] for k in sorted(RECIPES)]

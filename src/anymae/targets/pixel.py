@@ -1,0 +1,26 @@
+"""Pixel targets (MAE, row 0): the token's raw values, or per-patch normalised (norm_pix_loss)."""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class PixelTarget(nn.Module):
+    """tokens.values [B,N,P] -> targets [B,N,P]; `norm=True` gives zero mean, unit variance per patch."""
+
+    def __init__(self, norm: bool = True, eps: float = 1e-6):
+        super().__init__()
+        self.norm, self.eps = norm, eps
+
+    def dim(self, tokenizer) -> int:
+        return tokenizer.patch_dim
+
+    def forward(self, x: Tensor, tokens) -> Tensor:
+        values = tokens.values
+        if not self.norm:
+            return values
+        mean = values.mean(dim=-1, keepdim=True)
+        var = values.var(dim=-1, keepdim=True)
+        return (values - mean) / (var + self.eps) ** 0.5
+
+    def extra_repr(self) -> str:
+        return f"norm={self.norm}"

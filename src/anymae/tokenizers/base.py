@@ -1,0 +1,67 @@
+"""The Tokens contract shared by every tokenizer (DESIGN.md, the one data flow)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class Tokens:
+    """What a tokenizer gives: one row of tokens per sample.
+
+    values  [B,N,P]  raw per-token values (patch pixels, point groups, ...) that targets read
+    embed   [B,N,D]  token embeddings, without position
+    pos     [B|1,N,D] position embeddings in the encoder's width (zeros when a recipe has none)
+    grid    the token grid's shape, e.g. (H/p, W/p) or (T/t, H/p, W/p); prod(grid) == N
+    group   [N] optional group id per token (channel / modality), None when all tokens are alike
+    coords  [B|1,N,k] optional per-token coordinates (point centres) that position modules read
+    """
+
+    values: Tensor
+    embed: Tensor
+    pos: Tensor
+    grid: tuple[int, ...]
+    group: Tensor | None = None
+    coords: Tensor | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def batch_size(self) -> int:
+        return self.embed.shape[0]
+
+    @property
+    def num_tokens(self) -> int:
+        return self.embed.shape[1]
+
+
+class Tokenizer(nn.Module):
+    """Base class: `forward(x) -> Tokens`, `patchify(x) -> [B,N,P]`, `unpatchify(values) -> x`.
+
+    `position(dim, learnable)` returns a module mapping Tokens -> [B|1,N,dim], which decoders
+    use to place their own tokens (MAE gives the decoder its own fixed sin-cos table).
+    """
+
+    dim: int
+    grid: tuple[int, ...]
+    patch_dim: int
+
+    @property
+    def num_tokens(self) -> int:
+        n = 1
+        for g in self.grid:
+            n *= g
+        return n
+
+    def patchify(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def unpatchify(self, values: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def position(self, dim: int, learnable: bool = False) -> nn.Module:
+        raise NotImplementedError
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise ValueError naming the problem when `x` cannot be tokenized."""

@@ -1,0 +1,68 @@
+"""Image patches (MAE, row 0): [B,C,H,W] -> N = (H/p)(W/p) tokens of p*p*C values."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import Tokenizer, Tokens
+from .position import GridPosition
+
+
+class PatchTokenizer(Tokenizer):
+    """Square patches of any channel count, a linear patch embedding and a 2-D sin-cos position.
+
+    image_size: int or (H, W), each divisible by `patch_size`.
+    Patch values are laid out (p, p, C) per patch, as MAE's `patchify`.
+    """
+
+    def __init__(self, image_size: int | tuple[int, int] = 224, patch_size: int = 16, channels: int = 3,
+                 dim: int = 768, learnable_pos: bool = False, use_pos: bool = True):
+        super().__init__()
+        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        if patch_size <= 0 or h % patch_size or w % patch_size:
+            raise ValueError(f"image size {h}x{w} is not divisible by patch size {patch_size}")
+        if channels <= 0:
+            raise ValueError(f"channels must be positive, got {channels}")
+        self.image_size, self.patch_size, self.channels, self.dim = (h, w), patch_size, channels, dim
+        self.grid = (h // patch_size, w // patch_size)
+        self.patch_dim = patch_size * patch_size * channels
+        self.proj = nn.Conv2d(channels, dim, kernel_size=patch_size, stride=patch_size)
+        self.use_pos = use_pos
+        self.pos = GridPosition(dim, self.grid, learnable=learnable_pos) if use_pos else None
+        # MAE initialises the patch projection like a linear layer (xavier on the flattened kernel).
+        nn.init.xavier_uniform_(self.proj.weight.view(dim, -1))
+        nn.init.zeros_(self.proj.bias)
+
+    def check_input(self, x: Tensor) -> None:
+        if x.ndim != 4:
+            raise ValueError(f"expected images [B,C,H,W], got a tensor of shape {tuple(x.shape)}")
+        if x.shape[1] != self.channels:
+            raise ValueError(f"expected {self.channels} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+        if tuple(x.shape[-2:]) != self.image_size:
+            raise ValueError(f"expected images of {self.image_size[0]}x{self.image_size[1]}, "
+                             f"got {x.shape[-2]}x{x.shape[-1]}")
+        if not x.is_floating_point():
+            raise ValueError(f"expected floating-point images, got {x.dtype}")
+
+    def patchify(self, x: Tensor) -> Tensor:
+        """x [B,C,H,W] -> patches [B,N,p*p*C]."""
+        b, c, h, w = x.shape
+        p = self.patch_size
+        x = x.reshape(b, c, h // p, p, w // p, p)
+        return torch.einsum("bchpwq->bhwpqc", x).reshape(b, (h // p) * (w // p), p * p * c)
+
+    def unpatchify(self, values: Tensor) -> Tensor:
+        """patches [B,N,p*p*C] -> x [B,C,H,W] (exact inverse of `patchify`)."""
+        b = values.shape[0]
+        p, (gh, gw), c = self.patch_size, self.grid, self.channels
+        x = values.reshape(b, gh, gw, p, p, c)
+        return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, gh * p, gw * p)
+
+    def position(self, dim: int, learnable: bool = False) -> nn.Module:
+        return GridPosition(dim, self.grid, learnable=learnable)
+
+    def forward(self, x: Tensor) -> Tokens:
+        self.check_input(x)
+        embed = self.proj(x).flatten(2).transpose(1, 2)  # [B,N,D]
+        pos = self.pos() if self.pos is not None else embed.new_zeros(1, embed.shape[1], self.dim)
+        return Tokens(values=self.patchify(x), embed=embed, pos=pos, grid=self.grid)

@@ -1,0 +1,50 @@
+"""The pretraining config: plain dataclass; config.yaml is this written down."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class PretrainConfig:
+    recipe: str = "mae_vit_tiny"
+    data: str = "shapes"
+    recipe_args: dict = field(default_factory=dict)   # recipe overrides (image_size, patch_size, mask_ratio, ...)
+    epochs: int = 60
+    batch_size: int = 128
+    blr: float = 1.5e-4          # base learning rate; lr = blr * effective batch / 256 (MAE)
+    lr: float | None = None      # absolute learning rate; overrides blr
+    warmup: float = 0.1          # fraction of steps with linear warm-up
+    min_lr: float = 0.0
+    weight_decay: float = 0.05
+    betas: tuple = (0.9, 0.95)
+    accumulate: int = 1
+    seed: int = 0
+    precision: str | None = None  # None: bf16-mixed on CUDA, 32-true elsewhere
+    accelerator: str = "auto"
+    devices: int | str = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    workers: int = 0
+    save_every_n_steps: int = 0
+    crop_scale: tuple = (0.2, 1.0)
+    mean: list | None = None      # per-channel normalisation; measured on the data when None
+    std: list | None = None
+    channels: int | None = None
+    features: str = "mean"        # which features probes read by default (see anymae.eval.features)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["betas"], d["crop_scale"] = list(self.betas), list(self.crop_scale)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PretrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known - {"run", "summary", "anymae_version"})
+        if unknown:
+            raise ValueError(f"unknown config setting(s) {unknown}")
+        d = {k: v for k, v in d.items() if k in known}
+        for key in ("betas", "crop_scale"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)

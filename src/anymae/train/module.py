@@ -1,0 +1,68 @@
+"""Lightning module for pretraining: AdamW, warm-up + cosine per step, seeded masks per step."""
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torch import nn
+
+from ..model import MaskedAutoencoder
+from .config import PretrainConfig
+
+NO_DECAY_NAMES = ("pos", "cls_token", "mask_token", "memory", "register")
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """MAE's groups: no weight decay on norms, biases, position tables and cls/mask tokens."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim <= 1 or any(key in name.split(".")[-1] for key in NO_DECAY_NAMES) or name.endswith(".table"):
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float = 0.0) -> float:
+    """lr multiplier: linear from 0 over `warmup` steps, then half-cosine to `min_ratio`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
+    """Mask randomness from (seed, rank, step) only: ranks differ, a resumed run replays exactly."""
+    g = torch.Generator(device=device)
+    g.manual_seed((seed * 1_000_003 + rank * 100_003 + step) % (2**63 - 1))
+    return g
+
+
+class PretrainModule(L.LightningModule):
+    def __init__(self, model: MaskedAutoencoder, config: PretrainConfig, steps_total: int, lr: float):
+        super().__init__()
+        self.model, self.config = model, config
+        self.steps_total, self.lr = steps_total, lr
+
+    def training_step(self, batch, batch_idx):
+        x = batch[0]
+        generator = step_generator(self.config.seed, self.global_rank, self.global_step, x.device)
+        out = self.model(x, generator=generator)
+        self.log("loss", out.loss, prog_bar=True, on_step=True, on_epoch=False)
+        for name, value in out.terms.items():
+            if name != "reconstruction":
+                self.log(name, value, on_step=True, on_epoch=False)
+        return out.loss
+
+    def configure_optimizers(self):
+        cfg = self.config
+        optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=self.lr, betas=tuple(cfg.betas),
+                                      foreach=True)
+        warmup = int(round(cfg.warmup * self.steps_total))
+        min_ratio = cfg.min_lr / self.lr if self.lr > 0 else 0.0
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine(step, self.steps_total, warmup, min_ratio))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -1,0 +1,36 @@
+"""A seeded, resumable, rank-aware sampler whose indices also carry the epoch."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Sampler
+
+
+class EpochSampler(Sampler[int]):
+    """Yields `epoch * n + i`: the data set reads sample `i` with augmentations of `epoch`.
+
+    Order is a permutation seeded by (seed, epoch), sharded over ranks (`perm[rank::world]`,
+    trimmed to equal length), so every rank sees a distinct part and a resume replays it.
+    """
+
+    def __init__(self, size: int, seed: int = 0, shuffle: bool = True, rank: int = 0, world: int = 1):
+        self.size, self.seed, self.shuffle, self.rank, self.world = size, seed, shuffle, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> torch.Tensor:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+            perm = torch.randperm(self.size, generator=g)
+        else:
+            perm = torch.arange(self.size)
+        per_rank = self.size // self.world
+        return perm[self.rank::self.world][:per_rank]
+
+    def __iter__(self):
+        offset = self.epoch * self.size
+        return iter((self.order() + offset).tolist())
+
+    def __len__(self) -> int:
+        return self.size // self.world
