@@ -35,32 +35,89 @@ class MAEOutput:
     terms: dict[str, Tensor] = field(default_factory=dict)
 
 
+@dataclass
+class StepContext:
+    """Everything one forward pass made, for auxiliary loss terms (LUT, MR-MAE, CAE, HPM, ...)."""
+
+    model: "MaskedAutoencoder"
+    x: Tensor
+    tokens: Tokens
+    mask: Mask
+    latents: Tensor
+    pred: Tensor
+    target: Tensor
+    token_loss: Tensor
+
+
 class MaskedAutoencoder(nn.Module):
-    """Wires the six parts of DESIGN.md; nothing else knows how a recipe is built."""
+    """Wires the six parts of DESIGN.md; nothing else knows how a recipe is built.
+
+    Optional hooks, each used by the parts that need them and ignored otherwise:
+    - `masker.scorer(model, tokens) -> [B,N]`: per-token scores the masker reads (HPM, guided masking).
+    - `masker.corrupts_input`: the masker corrupts the input (`masker.corrupt(x, generator) -> (x', Mask)`)
+      instead of dropping tokens; the encoder then sees every token (SimMIM-style, frequency masking).
+    - `aux`: extra loss parts, `term(StepContext) -> {name: weighted scalar}`, added to the loss.
+    - `after_step()` on any submodule (EMA teachers) is called by the trainer after each optimizer step.
+    """
 
     def __init__(self, tokenizer: nn.Module, masker: nn.Module, encoder: nn.Module, decoder: nn.Module,
-                 target: nn.Module, loss: nn.Module):
+                 target: nn.Module, loss: nn.Module, aux: list[nn.Module] | None = None):
         super().__init__()
         if tokenizer.dim != encoder.dim:
             raise ValueError(f"tokenizer width {tokenizer.dim} != encoder width {encoder.dim}")
         self.tokenizer, self.masker, self.encoder = tokenizer, masker, encoder
         self.decoder, self.target, self.loss = decoder, target, loss
+        self.aux = nn.ModuleList(aux or [])
         decoder.bind(encoder.dim, target.dim(tokenizer), tokenizer.position(decoder.dim, decoder.learnable_pos))
+        for part in self.aux:
+            if hasattr(part, "bind"):
+                part.bind(self)
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None, mask: Mask | None = None) -> MAEOutput:
-        """x: a batch of the tokenizer's modality (images [B,C,H,W], ...)."""
+    def make_mask(self, tokens: Tokens, generator: torch.Generator | None = None, noise: Tensor | None = None) -> Mask:
+        """Draw this step's mask (reading per-token scores when the masker asks for them)."""
+        if noise is not None:
+            return self.masker.sample(tokens.batch_size, tokens.grid, generator, tokens.embed.device, noise=noise)
+        scorer = getattr(self.masker, "scorer", None)
+        if scorer is not None:
+            with torch.no_grad():
+                return self.masker(tokens, generator, scores=scorer(self, tokens))
+        return self.masker(tokens, generator)
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None, mask: Mask | None = None,
+                noise: Tensor | None = None) -> MAEOutput:
+        """x: a batch of the tokenizer's modality (images [B,C,H,W], ...).
+
+        noise [B,N] optional: random masking by argsort of this noise (HF ViTMAE's `noise`).
+        """
+        clean = x
+        if getattr(self.masker, "corrupts_input", False) and mask is None:
+            x, mask = self.masker.corrupt(x, generator)
         tokens = self.tokenizer(x)
         if mask is None:
-            mask = self.masker(tokens, generator)
+            mask = self.make_mask(tokens, generator, noise)
         visible = gather_tokens(tokens.embed + tokens.pos, mask.keep)  # [B,Nv,D]: hidden tokens are dropped
         latents = self.encoder(visible)
         pred = self.decoder(latents, mask, tokens, self.encoder.num_prefix)
         with torch.no_grad():
-            target = gather_tokens(self.target(x, tokens), mask.predict)
+            target_tokens = tokens if clean is x else self.tokenizer(clean)
+            target = gather_tokens(self.target(clean, target_tokens), mask.predict)
         token_loss = self.loss(pred, target)
         loss = token_loss.mean()
+        terms = {"reconstruction": loss.detach()}
+        if len(self.aux):
+            ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss)
+            for part in self.aux:
+                for name, value in part(ctx).items():
+                    loss = loss + value
+                    terms[name] = value.detach()
         return MAEOutput(loss=loss, token_loss=token_loss, pred=pred, target=target, mask=mask,
-                         latents=latents, tokens=tokens, terms={"reconstruction": loss.detach()})
+                         latents=latents, tokens=tokens, terms=terms)
+
+    def after_step(self) -> None:
+        """Called after each optimizer step: parts with an `after_step` (EMA teachers) update."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "after_step"):
+                module.after_step()
 
     def encode(self, x: Tensor) -> Tensor:
         """x -> latents of every token, no masking: [B,P+N,D] (P prefix tokens first)."""
@@ -81,7 +138,7 @@ class MaskedAutoencoder(nn.Module):
         """
         tokens = self.tokenizer(x)
         if mask is None:
-            mask = self.masker(tokens, generator)
+            mask = self.make_mask(tokens, generator)
         everything = torch.arange(tokens.num_tokens, device=x.device).expand(tokens.batch_size, -1)
         out = self.forward(x, mask=mask.with_predict(everything))
         values = out.tokens.values

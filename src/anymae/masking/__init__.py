@@ -1,5 +1,6 @@
 """Maskers: token grid -> Mask (which tokens the encoder sees, which the decoder predicts)."""
 from .base import Mask, Masker, num_visible
 from .random import RandomMasker
+from .registry import MASKERS, make_masker, register_masker
 
-__all__ = ["Mask", "Masker", "RandomMasker", "num_visible"]
+__all__ = ["Mask", "Masker", "RandomMasker", "num_visible", "MASKERS", "make_masker", "register_masker"]

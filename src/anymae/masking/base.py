@@ -73,7 +73,7 @@ class Masker(nn.Module):
 
     ratio: float
 
-    def forward(self, tokens, generator: torch.Generator | None = None) -> Mask:
+    def forward(self, tokens, generator: torch.Generator | None = None, scores: Tensor | None = None) -> Mask:
         return self.sample(tokens.batch_size, tokens.grid, generator=generator, device=tokens.embed.device)
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,

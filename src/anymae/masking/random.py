@@ -7,8 +7,10 @@ import torch
 from torch import Tensor
 
 from .base import Mask, Masker, num_visible, uniform
+from .registry import register_masker
 
 
+@register_masker("random")
 class RandomMasker(Masker):
     """Each sample hides exactly N - round(N(1-ratio)) tokens, uniformly at random."""
 

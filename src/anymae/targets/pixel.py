@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .registry import register_target
 
+
+@register_target("pixel")
 class PixelTarget(nn.Module):
     """tokens.values [B,N,P] -> targets [B,N,P]; `norm=True` gives zero mean, unit variance per patch."""
 

@@ -57,6 +57,9 @@ class PretrainModule(L.LightningModule):
                 self.log(name, value, on_step=True, on_epoch=False)
         return out.loss
 
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.model.after_step()
+
     def configure_optimizers(self):
         cfg = self.config
         optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=self.lr, betas=tuple(cfg.betas),

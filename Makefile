@@ -1,0 +1,30 @@
+# make demo: set up .venv, pretrain the default recipe on built-in `shapes`, probe it, draw reconstructions.
+# make test: set up .venv and run the test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN ?= runs/demo
+
+.PHONY: demo test setup clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -e ".[test,points,tiff]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	time $(BIN)/anymae pretrain --out $(RUN)
+	$(BIN)/anymae probe $(RUN)
+	$(BIN)/anymae reconstruct $(RUN)
+
+test: setup
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
