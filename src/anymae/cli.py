@@ -156,25 +156,26 @@ def add_reconstruct(sub) -> None:
 
 def run_reconstruct(args) -> int:
     import torch
-    from .data import EvalTransform
+    from .data import MODALITIES
     from .data.folder import read_image
     from .io.checkpoint import load_run
-    from .masking import RandomMasker
+    from .masking import num_visible
     from .train.config import PretrainConfig
-    from .viz.reconstruct import reconstruction_grid
+    from .viz.reconstruct import reconstruction_picture
     model, raw = load_run(args.run)
     config = PretrainConfig.from_dict(raw)
     if args.mask_ratio is not None:
+        num_visible(4, args.mask_ratio)  # validates
         model.masker.ratio = args.mask_ratio
-        RandomMasker(args.mask_ratio)  # validates
     images = None
     if args.input:
-        size = model.tokenizer.image_size
-        transform = EvalTransform(size, torch.tensor(config.mean), torch.tensor(config.std))
+        if config.modality != "image":
+            raise ValueError(f"--input takes an image; this run's modality is {config.modality}")
+        transform = MODALITIES["image"].eval_transform(model, config)
         pixels = torch.from_numpy(read_image(Path(args.input), model.tokenizer.channels)).float()
         images = transform(pixels).unsqueeze(0)
     out = Path(args.out) if args.out else Path(args.run) / "reconstruct.png"
-    reconstruction_grid(model, config, out, data=args.data, count=args.count, seed=args.seed, images=images)
+    reconstruction_picture(model, config, out, data=args.data, count=args.count, seed=args.seed, images=images)
     print(f"wrote {out}")
     print(f"run folder: {args.run}")
     return 0

@@ -15,14 +15,12 @@ import torch
 from .datasets import TensorImageDataset, stratified_split
 
 BUILTIN: dict[str, Callable] = {}
-BUILTIN_MODALITY: dict[str, str] = {}
 
 
-def builtin(name: str, modality: str = "image"):
-    """Register a built-in data set loader `fn(split, image_size, seed) -> Dataset`."""
+def builtin(name: str):
+    """Register a built-in data set loader `fn(split, image_size, seed) -> Dataset` (it names its modality)."""
     def wrap(fn):
         BUILTIN[name] = fn
-        BUILTIN_MODALITY[name] = modality
         return fn
     return wrap
 
@@ -104,7 +102,8 @@ def photo_crops(count: int, size: int, rng: np.random.Generator, min_frac: float
 def textures(split: str = "train", image_size: int = 32, seed: int = 0, count: int = 2000) -> TensorImageDataset:
     """Random crops of the real photographs that scikit-image ships; unlabelled."""
     rng = np.random.default_rng({"train": 1, "test": 2, "all": 3}[split] + 1000 * seed)
-    images = _to_uint8(photo_crops(count if split != "test" else count // 4, image_size, rng))
+    side = image_size if isinstance(image_size, int) else int(image_size[0])
+    images = _to_uint8(photo_crops(count if split != "test" else count // 4, side, rng))
     return TensorImageDataset(images, None, name=f"textures:{split}")
 
 
@@ -183,5 +182,6 @@ def shapes(split: str = "train", image_size: int = 32, seed: int = 0, train_coun
         a, b = shapes("train", image_size), shapes("test", image_size)
         return TensorImageDataset(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]),
                                   classes=a.classes, name="shapes:all")
-    images, labels = _shapes_split(split, image_size, train_count if split == "train" else test_count)
+    side = image_size if isinstance(image_size, int) else int(image_size[0])
+    images, labels = _shapes_split(split, side, train_count if split == "train" else test_count)
     return TensorImageDataset(images, labels, classes=list(SHAPES), name=f"shapes:{split}")

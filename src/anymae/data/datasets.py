@@ -14,6 +14,8 @@ class TensorImageDataset(Dataset):
     `set_epoch(e)` changes the augmentation stream; (seed, epoch, index) fixes every draw.
     """
 
+    modality = "image"
+
     def __init__(self, images: Tensor, labels: Tensor | None = None, transform=None, seed: int = 0,
                  classes: list[str] | None = None, name: str = "data"):
         if images.ndim != 4:

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-POOLS = ("cls", "mean", "cls+mean", "mean-last4")
+POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4")
 
 
 def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Tensor:
@@ -18,20 +18,27 @@ def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Ten
         return latents[:, num_prefix:].mean(1)
     if pool == "cls+mean":
         return torch.cat([latents[:, 0], latents[:, num_prefix:].mean(1)], dim=1)
+    if pool == "max+mean":  # Point-MAE's linear-SVM protocol
+        tokens = latents[:, num_prefix:]
+        return torch.cat([tokens.max(1).values, tokens.mean(1)], dim=1)
     raise ValueError(f"unknown pooling {pool!r}; choose from {POOLS}")
 
 
 @torch.no_grad()
-def encoder_features(model, images: torch.Tensor, pool: str = "mean", batch_size: int = 256,
-                     progress: bool = False, desc: str = "features") -> np.ndarray:
-    """images [M,...] (already normalised) -> features [M,F] from the frozen encoder, no masking."""
+def encoder_features(model, dataset, pool: str = "mean", batch_size: int = 256, progress: bool = False,
+                     desc: str = "features") -> np.ndarray:
+    """A data set (items `(input, label, index)`, inputs already transformed) -> features [M,F].
+
+    The encoder is frozen and sees every token (no masking).
+    """
+    from torch.utils.data import DataLoader
     model.eval()
     device = next(model.parameters()).device
+    prefix = model.encoder.num_prefix
     out = []
-    steps = range(0, len(images), batch_size)
-    for start in tqdm(steps, desc=desc, disable=not progress, leave=False):
-        x = images[start:start + batch_size].to(device)
-        prefix = model.encoder.num_prefix
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for x, _, _ in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        x = x.to(device) if torch.is_tensor(x) else {k: v.to(device) for k, v in x.items()}
         if pool == "mean-last4":
             layers = model.encode_layers(x, [-4, -3, -2, -1])
             feats = torch.cat([pool_latents(torch.nn.functional.layer_norm(z, z.shape[-1:]), prefix, "mean")

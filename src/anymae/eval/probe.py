@@ -54,15 +54,6 @@ def evaluate(name: str, train_x, train_y, test_x, test_y, seed: int = 0) -> Prob
                        knn_probe(train_x, train_y, test_x, test_y))
 
 
-def hog_features(images: torch.Tensor) -> np.ndarray:
-    """images [M,C,H,W] in [0,1] -> HOG (9 orientations, 4x4 cells, 2x2 blocks) of the grey image."""
-    from skimage.feature import hog
-    grey = images.float().mean(1).numpy()
-    cell = max(2, grey.shape[-1] // 4)
-    return np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
-                         feature_vector=True) for g in grey])
-
-
 def format_table(results: list[ProbeResult], title: str) -> str:
     width = max(len(r.name) for r in results)
     lines = [title, f"{'features':<{width}}  {'dim':>6}  {'linear':>7}  {'kNN-20':>7}"]
@@ -76,24 +67,24 @@ def write_results(results: list[ProbeResult], path: Path, extra: dict) -> None:
     write_text(path, json.dumps(payload, indent=2))
 
 
-def split_images(config, spec: str, size) -> tuple:
-    """The data set's train and test splits as normalised tensors, plus raw [0,1] pixels and labels."""
-    from ..data import EvalTransform, load_dataset
-    transform = EvalTransform(size, torch.tensor(config.mean), torch.tensor(config.std))
+def probe_splits(config, model, spec: str):
+    """The labelled train and test splits of `spec`, each carrying the model's eval transform."""
+    from ..data import MODALITIES, load_dataset
+    modality = MODALITIES[config.modality]
+    size = modality.sample_size(model, config)
+    transform = modality.eval_transform(model, config)
     out = []
     for split in ("train", "test"):
         data = load_dataset(spec, split=split, image_size=size, channels=config.channels)
         if not data.labelled:
             raise ValueError(f"{spec}: the probe needs labels (a labelled built-in set, or one sub-folder per class)")
-        pixels = torch.stack([transform.invert(transform(data.pixels(i))) for i in range(len(data))])
-        normalised = torch.stack([transform(data.pixels(i)) for i in range(len(data))])
-        out.append((normalised, pixels, data.labels.numpy()))
-    return out
+        out.append(data.with_transform(transform))
+    return modality, out[0], out[1]
 
 
 def probe_run(run: str | Path, data: str | None = None, pool: str | None = None, seed: int = 0,
               progress: bool = True) -> tuple[list[ProbeResult], str]:
-    """Probe a run's encoder against random init, raw pixels and HOG; writes probe.json in the run."""
+    """Probe a run's encoder against random init and the modality's hand-made baselines; writes probe.json."""
     from ..io.checkpoint import build_untrained, load_run
     from ..train.config import PretrainConfig
     from .features import encoder_features
@@ -102,16 +93,16 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
     config = PretrainConfig.from_dict(raw_config)
     spec = data or config.data
     pool = pool or config.features
-    size = model.tokenizer.image_size
-    (train_n, train_px, train_y), (test_n, test_px, test_y) = split_images(config, spec, size)
+    modality, train, test = probe_splits(config, model, spec)
+    train_y, test_y = train.labels.numpy(), test.labels.numpy()
     random_model = build_untrained(raw_config, seed=seed)
     rows = []
     for name, m in (("anymae encoder", model), ("random init", random_model)):
-        tr = encoder_features(m, train_n, pool, progress=progress, desc=f"{name} (train)")
-        te = encoder_features(m, test_n, pool, progress=progress, desc=f"{name} (test)")
+        tr = encoder_features(m, train, pool, progress=progress, desc=f"{name} (train)")
+        te = encoder_features(m, test, pool, progress=progress, desc=f"{name} (test)")
         rows.append(evaluate(f"{name} [{pool}]", tr, train_y, te, test_y, seed))
-    rows.append(evaluate("raw pixels", train_px.flatten(1).numpy(), train_y, test_px.flatten(1).numpy(), test_y, seed))
-    rows.append(evaluate("HOG", hog_features(train_px), train_y, hog_features(test_px), test_y, seed))
-    title = f"probe on {spec}: {len(train_y)} train / {len(test_y)} test images, {len(np.unique(train_y))} classes"
+    for name, tr, te in modality.baselines(train, test):
+        rows.append(evaluate(name, tr, train_y, te, test_y, seed))
+    title = f"probe on {spec}: {len(train_y)} train / {len(test_y)} test samples, {len(np.unique(train_y))} classes"
     write_results(rows, run / "probe.json", {"data": spec, "pool": pool, "train": len(train_y), "test": len(test_y)})
     return rows, format_table(rows, title)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, fields
 class PretrainConfig:
     recipe: str = "mae_vit_tiny"
     data: str = "shapes"
+    modality: str = "image"       # set from the data set: image, video, points, ...
     recipe_args: dict = field(default_factory=dict)   # recipe overrides (image_size, patch_size, mask_ratio, ...)
     epochs: int = 60
     batch_size: int = 128

@@ -11,7 +11,7 @@ import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from torch.utils.data import DataLoader
 
-from ..data import PretrainTransform, channel_stats, load_dataset
+from ..data import load_dataset, modality_of
 from ..io.checkpoint import save_weights
 from ..io.files import write_text
 from ..recipes import create, get_recipe
@@ -32,22 +32,20 @@ def resolve(config: PretrainConfig):
     """Load the training data, fill in channels / normalisation, build the model. -> (model, data)."""
     recipe = get_recipe(config.recipe)
     args = {**recipe.defaults(), **config.recipe_args}
-    image_size = args.get("image_size", 32)
-    data = load_dataset(config.data, split="train", image_size=image_size, channels=config.channels,
+    data = load_dataset(config.data, split="train", image_size=args.get("image_size", 32), channels=config.channels,
                         seed=config.seed)
-    if "channels" in recipe.defaults() and "channels" not in config.recipe_args:
+    modality = modality_of(data)
+    config.modality = modality.name
+    if "channels" in recipe.defaults() and "channels" not in config.recipe_args and hasattr(data, "channels"):
         config.recipe_args["channels"] = data.channels
     if config.mean is None or config.std is None:
-        mean, std = channel_stats(data)
-        config.mean, config.std = [round(float(m), 5) for m in mean], [round(float(s), 5) for s in std]
+        config.mean, config.std = modality.stats(data)
     if config.batch_size > len(data):
         raise ValueError(f"batch_size {config.batch_size} is larger than the data set ({len(data)} samples "
                          f"in {config.data}); lower --batch-size")
     torch.manual_seed(config.seed)
     model = create(config.recipe, **config.recipe_args)
-    size = model.tokenizer.image_size if hasattr(model.tokenizer, "image_size") else (image_size, image_size)
-    transform = PretrainTransform(size, torch.tensor(config.mean), torch.tensor(config.std), scale=config.crop_scale)
-    return model, data.with_transform(transform, seed=config.seed)
+    return model, data.with_transform(modality.pretrain_transform(model, config), seed=config.seed)
 
 
 def write_config(config: PretrainConfig, run_dir: Path, summary: dict | None = None) -> None:
@@ -109,5 +107,5 @@ def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, s
     summary = {"steps": int(steps), "train_seconds": round(seconds, 1), "samples": len(data),
                "skipped_files": len(getattr(data, "skipped", []))}
     write_config(config, run_dir, summary)
-    from ..viz.reconstruct import reconstruction_grid
-    reconstruction_grid(model, config, run_dir / "reconstructions.png", seed=config.seed)
+    from ..viz.reconstruct import reconstruction_picture
+    reconstruction_picture(model, config, run_dir / "reconstructions.png", seed=config.seed)

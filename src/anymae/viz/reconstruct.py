@@ -5,8 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ..data import EvalTransform, load_dataset
-from .grid import image_grid
+from ..data import EvalTransform
 
 TITLES = ["original", "masked", "prediction", "pred + visible"]
 
@@ -37,19 +36,16 @@ def hidden_map(tokenizer, hidden_bool: torch.Tensor) -> torch.Tensor:
     return tokenizer.unpatchify(ones)
 
 
-def reconstruction_grid(model, config, path: str | Path, data: str | None = None, count: int = 8, seed: int = 0,
-                        images: torch.Tensor | None = None) -> Path:
+def reconstruction_picture(model, config, path: str | Path, data: str | None = None, count: int = 8, seed: int = 0,
+                           images: torch.Tensor | None = None) -> Path:
     """Draw `count` samples of the run's data (the test split when there is one) through the model."""
-    size = model.tokenizer.image_size
-    transform = EvalTransform(size, torch.tensor(config.mean), torch.tensor(config.std))
+    from ..data import MODALITIES, load_dataset
+    modality = MODALITIES[config.modality]
+    dataset = None
     if images is None:
-        spec = data or config.data
+        spec, size = data or config.data, modality.sample_size(model, config)
         try:
             dataset = load_dataset(spec, split="test", image_size=size, channels=config.channels)
         except ValueError:
             dataset = load_dataset(spec, split="train", image_size=size, channels=config.channels)
-        g = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(len(dataset), generator=g)[:count]
-        images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
-    rows = reconstruction_rows(model, images, transform, seed=seed)
-    return image_grid(rows, TITLES, path)
+    return modality.picture(model, config, dataset, Path(path), count=count, seed=seed, images=images)

@@ -1,0 +1,56 @@
+"""How one kind of sample (image, video, points, ...) flows through training, probes and pictures.
+
+Each data set names its modality (`dataset.modality`, default "image"); training, the probe and the
+pictures ask the matching `Modality` for transforms, normalisation, baselines and drawings, so a new
+modality is one file here and nothing else changes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+MODALITIES: dict[str, "Modality"] = {}
+
+
+def register_modality(cls):
+    MODALITIES[cls.name] = cls()
+    return cls
+
+
+def modality_of(dataset) -> "Modality":
+    name = getattr(dataset, "modality", "image")
+    if name not in MODALITIES:
+        raise ValueError(f"no modality {name!r} registered (known: {', '.join(sorted(MODALITIES))})")
+    return MODALITIES[name]
+
+
+class Modality:
+    """Base class; every method gets the model and the run's PretrainConfig."""
+
+    name = "base"
+
+    def sample_size(self, model, config):
+        """The sample size the model expects (passed to `load_dataset(image_size=...)`)."""
+        return None
+
+    def stats(self, dataset) -> tuple[list | None, list | None]:
+        """Per-channel normalisation measured on the training data, or (None, None)."""
+        return None, None
+
+    def pretrain_transform(self, model, config):
+        """-> callable(sample, generator) giving the model's input for one sample."""
+        return None
+
+    def eval_transform(self, model, config):
+        """-> callable(sample) giving the model's input without augmentation."""
+        return None
+
+    def baselines(self, train, test) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Hand-made features for the probe table: [(name, train [M,F], test [M',F])]."""
+        return []
+
+    def picture(self, model, config, dataset, path: Path, count: int = 8, seed: int = 0) -> Path:
+        """Draw reconstructions of `count` samples of `dataset` into `path` (PNG)."""
+        raise NotImplementedError(f"no reconstruction picture for modality {self.name!r}")
