@@ -44,7 +44,8 @@ def add_pretrain(sub) -> None:
     p.add_argument("--image-size", type=int, help="image side in pixels (recipe default otherwise)")
     p.add_argument("--patch-size", type=int, help="patch side in pixels")
     p.add_argument("--mask-ratio", type=float, help="fraction of tokens hidden from the encoder")
-    p.add_argument("--epochs", type=int, help="training epochs")
+    p.add_argument("--epochs", type=int, help="training epochs (default: enough epochs for --steps)")
+    p.add_argument("--steps", type=int, help="optimizer-step budget when --epochs is not given")
     p.add_argument("--batch-size", type=int, help="images per step (per device)")
     p.add_argument("--lr", type=float, help="absolute peak learning rate (default: --blr x batch / 256)")
     p.add_argument("--blr", type=float, help="base learning rate, scaled by effective batch / 256")
@@ -63,7 +64,7 @@ def add_pretrain(sub) -> None:
     p.set_defaults(handler=run_pretrain)
 
 
-FLAG_TO_CONFIG = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "blr": "blr", "warmup": "warmup",
+FLAG_TO_CONFIG = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "lr": "lr", "blr": "blr", "warmup": "warmup",
                   "accumulate": "accumulate", "precision": "precision", "workers": "workers", "seed": "seed",
                   "save_every_n_steps": "save_every_n_steps", "recipe": "recipe", "data": "data"}
 FLAG_TO_RECIPE = {"image_size": "image_size", "patch_size": "patch_size", "mask_ratio": "mask_ratio"}
@@ -199,6 +200,17 @@ def run_recipes(args) -> int:
 COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes]
 
 
+def quiet_engine_logs() -> None:
+    """Keep Lightning's start-up chatter and known-harmless warnings out of the command's output."""
+    import logging
+    import lightning.pytorch  # noqa: F401  (it sets its own log level on import)
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (".*does not have many workers.*", ".*GPU available but not used.*", ".*LeafSpec.*",
+                    ".*TreeSpec.*", ".*Checkpoint directory .* exists and is not empty.*"):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     parser = argparse.ArgumentParser(prog="anymae", description="Masked autoencoders for any modality.",
@@ -216,8 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+    quiet_engine_logs()
     try:
         return args.handler(args) or 0
     except ValueError as err:

@@ -10,7 +10,8 @@ class PretrainConfig:
     data: str = "shapes"
     modality: str = "image"       # set from the data set: image, video, points, ...
     recipe_args: dict = field(default_factory=dict)   # recipe overrides (image_size, patch_size, mask_ratio, ...)
-    epochs: int = 60
+    epochs: int | None = None     # None: as many epochs as `steps` needs, so small data sets train as long
+    steps: int = 1000             # optimizer-step budget used when `epochs` is None
     batch_size: int = 128
     blr: float = 1.5e-4          # base learning rate; lr = blr * effective batch / 256 (MAE)
     lr: float | None = None      # absolute learning rate; overrides blr
@@ -27,6 +28,7 @@ class PretrainConfig:
     strategy: str = "auto"
     workers: int = 0
     save_every_n_steps: int = 0
+    keep_checkpoints: int = 3     # newest epoch checkpoints kept (plus last.ckpt)
     crop_scale: tuple = (0.2, 1.0)
     mean: list | None = None      # per-channel normalisation; measured on the data when None
     std: list | None = None

@@ -52,6 +52,7 @@ class PretrainModule(L.LightningModule):
         generator = step_generator(self.config.seed, self.global_rank, self.global_step, x.device)
         out = self.model(x, generator=generator)
         self.log("loss", out.loss, prog_bar=True, on_step=True, on_epoch=False)
+        self.log("global_step", float(self.global_step), on_step=True, on_epoch=False)
         for name, value in out.terms.items():
             if name != "reconstruction":
                 self.log(name, value, on_step=True, on_epoch=False)

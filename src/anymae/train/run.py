@@ -48,6 +48,16 @@ def resolve(config: PretrainConfig):
     return model, data.with_transform(modality.pretrain_transform(model, config), seed=config.seed)
 
 
+def tensorboard_logger(run_dir: Path):
+    """A TensorBoard logger when tensorboard is installed (metrics.csv is always written)."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    from lightning.pytorch.loggers import TensorBoardLogger
+    return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="")
+
+
 def write_config(config: PretrainConfig, run_dir: Path, summary: dict | None = None) -> None:
     d = config.to_dict()
     if summary:
@@ -65,14 +75,21 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     sampler = EpochSampler(len(data), seed=config.seed)
     loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.workers, persistent_workers=config.workers > 0)
-    steps_per_epoch = len(data) // config.batch_size // config.accumulate
+    steps_per_epoch = max(1, len(data) // config.batch_size // config.accumulate)
+    if config.epochs is None:
+        config.epochs = -(-config.steps // steps_per_epoch)
+        write_config(config, run_dir)
     steps_total = max(1, steps_per_epoch * config.epochs)
     effective_batch = config.batch_size * config.accumulate
     lr = config.lr if config.lr is not None else config.blr * effective_batch / 256
     module = PretrainModule(model, config, steps_total, lr)
 
+    # A checkpoint at the end of an epoch (at most one per 100 steps on tiny data sets), the newest
+    # `keep_checkpoints` kept, plus last.ckpt.
+    every = max(1, -(-100 // steps_per_epoch)) if steps_per_epoch < 100 else 1
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch={epoch}", auto_insert_metric_name=False,
-                                  save_top_k=-1, save_last=True, every_n_epochs=1)
+                                  monitor="global_step", mode="max", save_top_k=config.keep_checkpoints,
+                                  save_last=True, every_n_epochs=every)
     callbacks = [checkpoints, MetricsCSV(run_dir / "metrics.csv")]
     if config.save_every_n_steps:
         callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step={step}",
@@ -84,7 +101,7 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
         max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=config.strategy,
         precision=config.precision or default_precision(config.accelerator),
-        accumulate_grad_batches=config.accumulate, callbacks=callbacks, logger=False,
+        accumulate_grad_batches=config.accumulate, callbacks=callbacks, logger=tensorboard_logger(run_dir),
         enable_progress_bar=progress, enable_model_summary=False, use_distributed_sampler=False,
         default_root_dir=run_dir, deterministic=False, num_sanity_val_steps=0)
     ckpt = run_dir / "checkpoints" / "last.ckpt" if resume else None

@@ -1,0 +1,78 @@
+"""The `anymae` command end to end on tiny settings: every file of the run folder is made."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+from PIL import Image
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def anymae(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "anymae", *args], capture_output=True, text=True, env=ENV,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"anymae {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from conftest import TINY
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    proc = anymae("pretrain", "--data", "shapes", "--epochs", "2", "--batch-size", "100", "--seed", "1",
+                  "--out", str(run), *TINY)
+    assert f"run folder: {run}" in proc.stdout
+    return run
+
+
+def test_pretrain_writes_the_run_folder(tiny_run):
+    for name in ("config.yaml", "metrics.csv", "model.safetensors", "encoder.safetensors", "reconstructions.png",
+                 "checkpoints/last.ckpt"):
+        assert (tiny_run / name).is_file(), name
+    config = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    assert config["recipe"] == "mae_vit_tiny" and config["recipe_args"]["depth"] == 1
+    assert config["summary"]["steps"] == 40
+    rows = (tiny_run / "metrics.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("step,epoch,lr,loss") and len(rows) == 41
+    img = Image.open(tiny_run / "reconstructions.png")
+    assert img.size[0] > 300 and img.size[1] > 300
+
+
+def test_probe_prints_four_rows_and_writes_json(tiny_run):
+    proc = anymae("probe", str(tiny_run))
+    for row in ("anymae encoder", "random init", "raw pixels", "HOG"):
+        assert row in proc.stdout
+    result = json.loads((tiny_run / "probe.json").read_text())
+    assert [r["name"].split(" [")[0] for r in result["results"]] == ["anymae encoder", "random init", "raw pixels", "HOG"]
+    assert all(0.0 <= r["linear"] <= 1.0 and 0.0 <= r["knn"] <= 1.0 for r in result["results"])
+
+
+def test_reconstruct_draws_a_grid(tiny_run, tmp_path):
+    out = tmp_path / "grid.png"
+    anymae("reconstruct", str(tiny_run), "--count", "3", "--mask-ratio", "0.5", "--out", str(out))
+    w, h = Image.open(out).size
+    assert w > h / 3 * 4 * 0.9  # four columns of three rows
+
+
+def test_recipes_and_help():
+    out = anymae("recipes").stdout
+    assert "mae_vit_base" in out and "row  0" in out
+    for cmd in ("pretrain", "probe", "reconstruct", "recipes"):
+        assert "usage: anymae" in anymae(cmd, "--help").stdout
+
+
+def test_print_config_shows_resolved_settings():
+    config = yaml.safe_load(anymae("pretrain", "--data", "digits", "--mask-ratio", "0.6", "--print-config").stdout)
+    assert config["recipe_args"]["mask_ratio"] == 0.6
+    assert config["recipe_args"]["channels"] == 1 and len(config["mean"]) == 1
+
+
+def test_bad_settings_fail_with_a_message():
+    proc = anymae("pretrain", "--data", "no-such-data", check=False)
+    assert proc.returncode == 2 and "no-such-data" in proc.stderr
+    proc = anymae("pretrain", "--image-size", "30", "--patch-size", "4", "--print-config", check=False)
+    assert proc.returncode == 2 and "not divisible" in proc.stderr
