@@ -47,6 +47,7 @@ class StepContext:
     pred: Tensor
     target: Tensor
     token_loss: Tensor
+    generator: torch.Generator | None = None
 
 
 class MaskedAutoencoder(nn.Module):
@@ -105,7 +106,7 @@ class MaskedAutoencoder(nn.Module):
         loss = token_loss.mean()
         terms = {"reconstruction": loss.detach()}
         if len(self.aux):
-            ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss)
+            ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss, generator)
             for part in self.aux:
                 for name, value in part(ctx).items():
                     loss = loss + value

@@ -1,4 +1,5 @@
 """Losses: predictions, targets -> per-token values; the model averages them."""
+from .invariance import ViewInvariance, info_nce, second_view
 from .mse import MSELoss, SmoothL1Loss
 
-__all__ = ["MSELoss", "SmoothL1Loss"]
+__all__ = ["MSELoss", "SmoothL1Loss", "ViewInvariance", "info_nce", "second_view"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..decoders import MAEDecoder
 from ..encoders import ViTEncoder
-from ..losses import MSELoss
+from ..losses import MSELoss, ViewInvariance
 from ..masking import RandomMasker
 from ..model import MaskedAutoencoder
 from ..targets import PixelTarget
@@ -22,7 +22,7 @@ SIZES = {
 
 def mae_vit(size: str, image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True,
             depth=None, dim=None, heads=None, decoder_dim=None, decoder_depth=None, decoder_heads=None,
-            drop_path=0.0) -> MaskedAutoencoder:
+            drop_path=0.0, invariance=0.0) -> MaskedAutoencoder:
     e_dim, e_depth, e_heads, d_dim, d_depth, d_heads = SIZES[size]
     dim, depth, heads = dim or e_dim, depth or e_depth, heads or e_heads
     return MaskedAutoencoder(
@@ -30,15 +30,16 @@ def mae_vit(size: str, image_size=224, patch_size=16, channels=3, mask_ratio=0.7
         masker=RandomMasker(mask_ratio),
         encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, drop_path=drop_path),
         decoder=MAEDecoder(dim=decoder_dim or d_dim, depth=decoder_depth or d_depth, heads=decoder_heads or d_heads),
-        target=PixelTarget(norm=norm_pix), loss=MSELoss())
+        target=PixelTarget(norm=norm_pix), loss=MSELoss(),
+        aux=[ViewInvariance(weight=invariance)] if invariance > 0 else None)
 
 
 @register("mae_vit_tiny", paper=0)
 def mae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, norm_pix=True, depth=12,
-                 dim=192, heads=3, decoder_dim=128, decoder_depth=4, decoder_heads=4, drop_path=0.0):
+                 dim=192, heads=3, decoder_dim=128, decoder_depth=4, decoder_heads=4, drop_path=0.0, invariance=0.0):
     """MAE, ViT-Tiny encoder (192-d x 12) and a light 128-d x 4 decoder; CPU-sized defaults."""
     return mae_vit("tiny", image_size, patch_size, channels, mask_ratio, norm_pix, depth, dim, heads,
-                   decoder_dim, decoder_depth, decoder_heads, drop_path)
+                   decoder_dim, decoder_depth, decoder_heads, drop_path, invariance)
 
 
 @register("mae_vit_small", paper=0)
