@@ -82,6 +82,7 @@ class MaskerExample:
     variants   constructor arguments, one gallery row each (e.g. the four ColorMAE colours)
     progress   training progress to set (`set_progress`) before drawing, or None
     note       what the gallery should say about the inputs it made up (e.g. where scores come from)
+    spectrum   True: the gallery also draws the measured power spectrum of the masks (ColorMAE)
     """
 
     grid: tuple[int, ...]
@@ -90,6 +91,7 @@ class MaskerExample:
     variants: list[dict] = field(default_factory=lambda: [{}])
     progress: float | None = None
     note: str = ""
+    spectrum: bool = False
 
 
 class Masker(nn.Module):

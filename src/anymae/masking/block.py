@@ -139,7 +139,7 @@ class BlockMasker(Masker):
     """
 
     def __init__(self, ratio: float = 0.75, min_area: int = 16, max_area: int | None = None, aspect: float = 0.3,
-                 bank: int = 2048, bank_seed: int = 0):
+                 bank: int = 1024, bank_seed: int = 0):
         super().__init__()
         num_visible(4, ratio)
         if not 0.0 < aspect <= 1.0:

@@ -101,7 +101,7 @@ class NoiseMasker(Masker):
 
     @classmethod
     def example(cls, spatial=(14, 14)) -> MaskerExample:
-        return MaskerExample(grid=tuple(spatial), variants=[{"color": c} for c in COLORS])
+        return MaskerExample(grid=tuple(spatial), variants=[{"color": c} for c in COLORS], spectrum=True)
 
     def maps(self, size: int, device) -> Tensor:
         """The bank [bank,S,S] on `device`, made on first use (S >= size)."""

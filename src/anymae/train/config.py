@@ -9,6 +9,8 @@ class PretrainConfig:
     recipe: str = "mae_vit_tiny"
     data: str = "shapes"
     recipe_args: dict = field(default_factory=dict)   # recipe overrides (image_size, patch_size, mask_ratio, ...)
+    masker: str | None = None     # swap the recipe's masker for this registered one (None: the recipe's)
+    masker_args: dict = field(default_factory=dict)   # its arguments (color=green, schedule=cosine, ...)
     epochs: int = 60
     batch_size: int = 128
     blr: float = 1.5e-4          # base learning rate; lr = blr * effective batch / 256 (MAE)
