@@ -14,6 +14,7 @@ Drawing rectangles one at a time is a loop, so the masker draws a bank of such m
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -129,6 +130,13 @@ def mask_from_rank(rank: Tensor, num_hidden: int) -> Mask:
     return Mask(keep=keep, hidden=hidden, restore=position, bool=hidden_bool, predict=hidden)
 
 
+@functools.lru_cache(maxsize=32)
+def block_bank(grid: tuple[int, int], num_hidden: int, min_area: int, max_area: int | None, aspect: float,
+               count: int, seed: int) -> Tensor:
+    """`count` block masks' ranks [count,N] drawn with generator seed `seed` (cached per settings)."""
+    return draw_blocks(count, grid, num_hidden, min_area, max_area, aspect, torch.Generator().manual_seed(seed)).rank
+
+
 @register_masker("block")
 class BlockMasker(Masker):
     """Hidden set made of rectangles (BEiT block-wise masking), exact count; 2-D token grids.
@@ -150,19 +158,16 @@ class BlockMasker(Masker):
             raise ValueError(f"block masker: bank must be >= 0, got {bank}")
         self.ratio, self.min_area, self.max_area, self.aspect = ratio, min_area, max_area, aspect
         self.bank, self.bank_seed = bank, bank_seed
-        self._ranks: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def draw(self, batch_size: int, grid: tuple[int, int], num_hidden: int, generator, device) -> BlockDraw:
         return draw_blocks(batch_size, grid, num_hidden, self.min_area, self.max_area, self.aspect, generator, device)
 
     def bank_ranks(self, grid: tuple[int, int], num_hidden: int, device) -> tuple[Tensor, Tensor]:
-        """(ranks [bank,N], perms [T,N]) for this grid and count, drawn on first use."""
-        key = (tuple(grid), num_hidden, str(device))
-        if key not in self._ranks:
-            g = torch.Generator().manual_seed(self.bank_seed)
-            ranks = self.draw(self.bank, grid, num_hidden, g, "cpu").rank
-            self._ranks[key] = (ranks.to(device), dihedral_perms(grid, device))
-        return self._ranks[key]
+        """(ranks [bank,N], perms [T,N]) for this grid and count, drawn on first use (shared by maskers
+        with the same settings; each distinct count a ratio schedule reaches draws its own bank once)."""
+        ranks = block_bank(tuple(grid), num_hidden, self.min_area, self.max_area, self.aspect, self.bank,
+                           self.bank_seed)
+        return ranks.to(device), dihedral_perms(grid, device)
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:

@@ -14,12 +14,21 @@ def lattice_shape(grid: tuple[int, ...], stride: tuple[int, ...]) -> tuple[int, 
     return tuple(max(1, g // s) for g, s in zip(grid, stride))
 
 
+def lattice_strides(ratio: float, ndim: int) -> tuple[int, ...]:
+    """Strides (1..4 per dim, not all 1) whose ratio 1 - 1/prod(s) is nearest `ratio`; ties: the most even."""
+    import itertools
+    best = min((s for s in itertools.product(range(1, 5), repeat=ndim) if math.prod(s) > 1),
+               key=lambda s: (abs(1 - 1 / math.prod(s) - ratio), max(s) - min(s), s))
+    return tuple(sorted(best))  # larger strides on the last (spatial) dims
+
+
 @register_masker("grid")
 class GridMasker(Masker):
     """The kept set is a regular lattice: every `stride`-th token along each dim, at a random offset per sample.
 
-    stride: int or one per grid dim; None derives it from `ratio` as round((1/(1-ratio))^(1/d)), so
-    ratio 0.75 on a 2-D grid keeps one token of every 2x2 block (the MAE paper's grid sampling).
+    stride: int or one per grid dim; None picks the strides (1..4 per dim, as even as possible) whose
+    lattice ratio 1 - 1/prod(s) is nearest `ratio`, so ratio 0.75 on a 2-D grid keeps one token of
+    every 2x2 block (the MAE paper's grid sampling) and 0.5 keeps every other row.
     Along a dim of G tokens the lattice has floor(G/s) points, so every sample keeps the same count;
     the offset is uniform over the positions that fit that many points. The hidden count is
     N - prod(floor(G/s)), which equals the ratio only when it is a lattice ratio (1 - 1/s^d).
@@ -37,8 +46,7 @@ class GridMasker(Masker):
 
     def strides(self, ndim: int) -> tuple[int, ...]:
         if self.stride is None:
-            s = max(1, round((1.0 / (1.0 - self.ratio)) ** (1.0 / ndim)))
-            return (s,) * ndim
+            return lattice_strides(self.ratio, ndim)
         strides = [self.stride] if isinstance(self.stride, int) else list(self.stride)
         if len(strides) == 1:
             strides = strides * ndim
