@@ -427,3 +427,18 @@ def test_masks_gallery_draws_every_registered_masker(tmp_path, capsys):
     assert result.returncode == 0, result.stderr[-2000:]
     with Image.open(tmp_path / "g.png") as img:
         assert img.width > 500 and img.height > 4 * 150
+
+
+def test_pretrain_with_hard_patch_saves_and_reloads_its_head(tmp_path):
+    from anymae.io.checkpoint import load_run
+    from anymae.train.config import PretrainConfig
+    from anymae.train.run import pretrain
+    config = PretrainConfig(epochs=1, batch_size=64, masker="hard_patch", masker_args={"hard_start": 0.5},
+                            recipe_args={"image_size": 16, "depth": 1, "dim": 32, "heads": 2, "decoder_dim": 32,
+                                         "decoder_depth": 1, "decoder_heads": 2})
+    run = pretrain(config, tmp_path / "hpm", progress=False)
+    metrics = (run / "metrics.csv").read_text().splitlines()
+    assert "loss_prediction" in metrics[0] and len(metrics) > 1
+    model, raw = load_run(run)
+    assert raw["masker"] == "hard_patch" and isinstance(model.masker, HardPatchMasker)
+    assert model.masker.hard_start == 0.5 and isinstance(model.aux[0], LossPredictor)

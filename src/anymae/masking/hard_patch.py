@@ -129,9 +129,13 @@ class HardPatchMasker(Masker):
         p = 1.0 if self.progress is None else self.progress
         return self.hard_start + (self.hard_end - self.hard_start) * p
 
-    def scorer(self, model, tokens) -> Tensor:
-        """Predicted loss of every token [B,N]: the encoder on all tokens, then the loss predictor."""
+    def scorer(self, model, tokens) -> Tensor | None:
+        """Predicted loss of every token [B,N]: the encoder on all tokens, then the loss predictor.
+        None while the schedule still picks no token by score (no scoring pass is spent then)."""
         head = find_loss_predictor(model)
+        num_keep = num_visible(tokens.num_tokens, self.ratio)
+        if int((tokens.num_tokens - num_keep) * self.hard_fraction()) == 0:
+            return None
         latents = model.encoder(tokens.embed + tokens.pos)
         everything = torch.arange(tokens.num_tokens, device=latents.device).expand(tokens.batch_size, -1)
         return head.predict(latents, Mask.from_order(everything, tokens.num_tokens), tokens)
