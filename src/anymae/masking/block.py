@@ -158,6 +158,7 @@ class BlockMasker(Masker):
             raise ValueError(f"block masker: bank must be >= 0, got {bank}")
         self.ratio, self.min_area, self.max_area, self.aspect = ratio, min_area, max_area, aspect
         self.bank, self.bank_seed = bank, bank_seed
+        self._on_device: dict[tuple, tuple[Tensor, Tensor]] = {}
 
     def draw(self, batch_size: int, grid: tuple[int, int], num_hidden: int, generator, device) -> BlockDraw:
         return draw_blocks(batch_size, grid, num_hidden, self.min_area, self.max_area, self.aspect, generator, device)
@@ -165,9 +166,12 @@ class BlockMasker(Masker):
     def bank_ranks(self, grid: tuple[int, int], num_hidden: int, device) -> tuple[Tensor, Tensor]:
         """(ranks [bank,N], perms [T,N]) for this grid and count, drawn on first use (shared by maskers
         with the same settings; each distinct count a ratio schedule reaches draws its own bank once)."""
-        ranks = block_bank(tuple(grid), num_hidden, self.min_area, self.max_area, self.aspect, self.bank,
-                           self.bank_seed)
-        return ranks.to(device), dihedral_perms(grid, device)
+        key = (tuple(grid), num_hidden, str(device))
+        if key not in self._on_device:
+            ranks = block_bank(tuple(grid), num_hidden, self.min_area, self.max_area, self.aspect, self.bank,
+                               self.bank_seed)
+            self._on_device[key] = (ranks.to(device), dihedral_perms(grid, device))
+        return self._on_device[key]
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
