@@ -9,8 +9,6 @@ class PretrainConfig:
     recipe: str = "mae_vit_tiny"
     data: str = "shapes"
     recipe_args: dict = field(default_factory=dict)   # recipe overrides (image_size, patch_size, mask_ratio, ...)
-    masker: str | None = None     # swap the recipe's masker for this registered one (None: the recipe's)
-    masker_args: dict = field(default_factory=dict)   # its arguments (color=green, schedule=cosine, ...)
     epochs: int = 60
     batch_size: int = 128
     blr: float = 1.5e-4          # base learning rate; lr = blr * effective batch / 256 (MAE)
@@ -33,6 +31,8 @@ class PretrainConfig:
     std: list | None = None
     channels: int | None = None
     features: str = "mean"        # which features probes read by default (see anymae.eval.features)
+    masker: str | None = None     # swap the recipe's masker for this registered one (None: the recipe's)
+    masker_args: dict = field(default_factory=dict)   # its arguments (color=green, schedule=cosine, ...)
 
     def to_dict(self) -> dict:
         d = asdict(self)
