@@ -442,3 +442,44 @@ def test_pretrain_with_hard_patch_saves_and_reloads_its_head(tmp_path):
     model, raw = load_run(run)
     assert raw["masker"] == "hard_patch" and isinstance(model.masker, HardPatchMasker)
     assert model.masker.hard_start == 0.5 and isinstance(model.aux[0], LossPredictor)
+
+
+def test_gallery_and_benchmark_take_any_masker_that_declares_its_example(monkeypatch):
+    """Maskers of other grids (time x space) and input-corrupting maskers are drawn and timed through
+    `example()` alone, as the video / channel / frequency maskers will be."""
+    import importlib.util
+    from anymae.masking import Masker, MaskerExample
+    from anymae.viz.masks import gallery_rows, shapes_image
+
+    class TimeSpaceProbe(Masker):
+        ratio = 0.5
+
+        @classmethod
+        def example(cls, spatial=(14, 14)):
+            return MaskerExample(grid=(3, *spatial), group=torch.arange(3).repeat_interleave(math.prod(spatial)))
+
+        def sample(self, batch_size, grid, generator=None, device="cpu"):
+            return RandomMasker(0.5).sample(batch_size, grid, generator, device)
+
+    class CorruptProbe(Masker):
+        ratio = 0.5
+        corrupts_input = True
+
+        def corrupt(self, x, generator=None):
+            n = (x.shape[-2] // 16) * (x.shape[-1] // 16)
+            everything = torch.arange(n).expand(x.shape[0], -1)
+            return 1.0 - x, Mask.from_order(everything, n)
+
+    monkeypatch.setitem(MASKERS, "_time_space_probe", TimeSpaceProbe)
+    monkeypatch.setitem(MASKERS, "_corrupt_probe", CorruptProbe)
+    image = shapes_image(112)
+    rows = gallery_rows(["_time_space_probe", "_corrupt_probe"], image, samples=2, spatial=(7, 7), progress=False)
+    assert rows[0].tiles[0].shape[1] > 3 * rows[0].tiles[0].shape[0]  # three time slots side by side
+    assert rows[1].tiles[0] == pytest.approx(1.0 - image.permute(1, 2, 0).numpy(), abs=1e-5)  # corrupted image
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "benchmarks" / "maskers.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name in ("_time_space_probe", "_corrupt_probe"):
+        _, call = bench.example_inputs(name, 4, (7, 7), {}, gen(0))
+        mask = call() if name != "_corrupt_probe" else call()[1]
+        assert mask.bool.shape == (4, 147 if name == "_time_space_probe" else 49)
