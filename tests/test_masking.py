@@ -322,7 +322,7 @@ def test_guided_breaks_ties_at_random():
         counts += mask.bool.sum(0).float()
     tied = counts[100:]
     assert uniformity_p_value(tied, draws, 47 / 96) > 1e-3
-    assert torch.equal(counts, counts) and tied.min() > 0.4 * draws  # every tied token gets its turn
+    assert tied.min() > 0.4 * draws  # every tied token gets its turn (expected share 0.49)
     with pytest.raises(ValueError, match="scores"):
         masker.sample(2, GRID, gen(0))
 
