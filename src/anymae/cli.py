@@ -54,6 +54,11 @@ def add_pretrain(sub) -> None:
     p.add_argument("--precision", help="Lightning precision, e.g. 32-true, bf16-mixed (default bf16-mixed on CUDA)")
     p.add_argument("--workers", type=int, help="data-loading worker processes")
     p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="any recipe argument, e.g. --arg depth=6")
+    p.add_argument("--masker", help="use this registered masker instead of the recipe's (see `anymae masks "
+                                    "--masker all`): random, block, grid, noise, hard_patch, guided, ...")
+    p.add_argument("--masker-arg", action="append", metavar="KEY=VALUE",
+                   help="a masker argument, repeatable, e.g. --masker-arg color=green; any masker takes "
+                        "schedule=constant|linear|cosine|progressive with ratio_start=R (and stages=K)")
     p.add_argument("--config", help="a config.yaml to start from (flags override it)")
     p.add_argument("--out", help="run folder (default runs/<recipe>-<data>-<time>)")
     p.add_argument("--seed", type=int, help="run seed: data order, augmentations, masks, init")
@@ -92,6 +97,17 @@ def build_config(args):
     if unknown:
         raise ValueError(f"recipe {config.recipe!r} takes no argument(s) {unknown}; it takes {sorted(known)}")
     config.recipe_args = recipe_args
+    if getattr(args, "masker", None):
+        if args.masker != config.masker:
+            config.masker_args = {}
+        config.masker = args.masker
+    masker_args = parse_assignments(getattr(args, "masker_arg", None), "--masker-arg")
+    if masker_args and not config.masker:
+        raise ValueError("--masker-arg needs --masker NAME (the masker the arguments are for)")
+    config.masker_args = {**config.masker_args, **masker_args}
+    if config.masker:
+        from .masking import make_masker
+        make_masker(config.masker, recipe_args.get("mask_ratio"), **config.masker_args)  # fails fast on bad args
     return config
 
 
@@ -197,7 +213,42 @@ def run_recipes(args) -> int:
     return 0
 
 
-COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes]
+# ---------------------------------------------------------------- masks
+def add_masks(sub) -> None:
+    p = sub.add_parser("masks", help="gallery of sampled masks of one or all registered maskers over an image",
+                       epilog=EPILOG,
+                       description="Draw several sampled masks of each chosen masker over an image (the built-in "
+                                   "`shapes` image by default); for `noise` also the measured power spectrum "
+                                   "of its masks. `--masker all` draws every registered masker.")
+    p.add_argument("--masker", action="append", required=True, metavar="NAME",
+                   help="masker name, `all`, or a comma-separated list; repeatable")
+    p.add_argument("--image", help="an image file to draw the masks over (default: a built-in shapes image)")
+    p.add_argument("--mask-ratio", type=float, help="fraction of tokens hidden (default: each masker's)")
+    p.add_argument("--masker-arg", action="append", metavar="KEY=VALUE", help="a masker argument, repeatable")
+    p.add_argument("--samples", type=int, default=4, help="masks drawn per masker (default 4)")
+    p.add_argument("--grid", type=int, default=14, help="token grid side (default 14, as ViT-B/16 at 224 px)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="PNG path (default runs/masks-<time>/masks.png)")
+    p.set_defaults(handler=run_masks)
+
+
+def run_masks(args) -> int:
+    import torch
+    from .viz.masks import load_image, mask_gallery
+    torch.set_num_threads(1)  # small tensors: one thread is fastest on a shared machine
+    names = [n.strip() for item in args.masker for n in item.split(",") if n.strip()]
+    if args.samples < 1 or args.grid < 2:
+        raise ValueError(f"--samples must be >= 1 and --grid >= 2, got {args.samples} and {args.grid}")
+    out = Path(args.out) if args.out else Path("runs") / f"masks-{time.strftime('%Y%m%d-%H%M%S')}" / "masks.png"
+    image = load_image(args.image, 16 * args.grid) if args.image else None
+    mask_gallery(names, out, image=image, ratio=args.mask_ratio, samples=args.samples, spatial=(args.grid, args.grid),
+                 seed=args.seed, masker_args=parse_assignments(args.masker_arg, "--masker-arg"))
+    print(f"wrote {out}")
+    print(f"run folder: {out.parent}")
+    return 0
+
+
+COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes, add_masks]
 
 
 def quiet_engine_logs() -> None:

@@ -7,6 +7,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from ..masking import apply_masker_config
 from .files import atomic_path
 
 
@@ -59,6 +60,7 @@ def load_run(run: str | Path, weights: str = "model.safetensors"):
     run = Path(run)
     config = read_config(run / "config.yaml")
     model = create(config["recipe"], **config.get("recipe_args", {}))
+    apply_masker_config(model, config.get("masker"), config.get("masker_args"))
     state = load_weights(run / weights)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -71,4 +73,6 @@ def build_untrained(config: dict, seed: int = 0):
     """The run's architecture at random init (the probe's baseline)."""
     from ..recipes import create
     torch.manual_seed(seed)
-    return create(config["recipe"], **config.get("recipe_args", {})).eval()
+    model = create(config["recipe"], **config.get("recipe_args", {}))
+    apply_masker_config(model, config.get("masker"), config.get("masker_args"))
+    return model.eval()

@@ -1,6 +1,26 @@
-"""Maskers: token grid -> Mask (which tokens the encoder sees, which the decoder predicts)."""
-from .base import Mask, Masker, num_visible
-from .random import RandomMasker
-from .registry import MASKERS, make_masker, register_masker
+"""Maskers: token grid -> Mask (which tokens the encoder sees, which the decoder predicts).
 
-__all__ = ["Mask", "Masker", "RandomMasker", "num_visible", "MASKERS", "make_masker", "register_masker"]
+Every module in this folder is imported here, so a masker file registers itself with
+`@register_masker(name)` just by being in the folder.
+"""
+import importlib
+import pkgutil
+
+from .base import Mask, Masker, MaskerExample, num_visible, order_by_scores
+from .random import RandomMasker
+from .registry import MASKERS, apply_masker_config, install_masker, make_masker, register_masker
+from .schedule import SCHEDULES, make_schedule
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in ("base", "registry"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+from .block import BlockMasker  # noqa: E402
+from .grid import GridMasker  # noqa: E402
+from .guided import GuidedMasker  # noqa: E402
+from .hard_patch import HardPatchMasker, LossPredictor  # noqa: E402
+from .noise import NoiseMasker  # noqa: E402
+
+__all__ = ["Mask", "Masker", "MaskerExample", "RandomMasker", "BlockMasker", "GridMasker", "NoiseMasker",
+           "HardPatchMasker", "LossPredictor", "GuidedMasker", "num_visible", "order_by_scores", "MASKERS",
+           "make_masker", "register_masker", "install_masker", "apply_masker_config", "SCHEDULES", "make_schedule"]

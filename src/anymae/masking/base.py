@@ -1,7 +1,7 @@
 """The Mask contract and the Masker base class (MAE's `random_masking`, row 0)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -68,10 +68,60 @@ def num_visible(num_tokens: int, ratio: float) -> int:
     return max(1, int(round(num_tokens * (1.0 - ratio))))
 
 
+@dataclass
+class MaskerExample:
+    """What a masker needs to be drawn (`anymae masks`) and timed (`benchmarks/maskers.py`).
+
+    A masker class says it with the classmethod `example(spatial)`; the gallery and the
+    benchmark read nothing else, so a new masker shows up in both once it is registered.
+
+    grid       token grid the masker works on; the last two dims are drawn as an image, any
+               leading dims (time slots, channels, modalities) as panels side by side
+    group      [N] group id per token (channel / modality), or None
+    scores     True when the masker reads per-token scores `[B,N]` (given as `scores=`)
+    variants   constructor arguments, one gallery row each (e.g. the four ColorMAE colours)
+    progress   training progress to set (`set_progress`) before drawing, or None
+    note       what the gallery should say about the inputs it made up (e.g. where scores come from)
+    spectrum   True: the gallery also draws the measured power spectrum of the masks (ColorMAE)
+    """
+
+    grid: tuple[int, ...]
+    group: Tensor | None = None
+    scores: bool = False
+    variants: list[dict] = field(default_factory=lambda: [{}])
+    progress: float | None = None
+    note: str = ""
+    spectrum: bool = False
+
+
 class Masker(nn.Module):
-    """Base: `forward(tokens, generator) -> Mask`. Maskers hold no learnable state unless stated."""
+    """Base: `forward(tokens, generator) -> Mask`. Maskers hold no learnable state unless stated.
+
+    Hooks every masker has (and may override):
+    - `example(spatial)` (classmethod): a `MaskerExample`; default a plain 2-D grid of `spatial`.
+    - `set_progress(fraction)`: the trainer tells the masker how far training is (0..1) before each
+      step; a mask-ratio `schedule` (masking/schedule.py) then sets `ratio`, and maskers with their
+      own curriculum (HPM's easy-to-hard) read `progress`.
+    - `aux_parts()`: loss parts the masker needs in `model.aux` (HPM's loss predictor); added when
+      the masker is swapped into a recipe with `install_masker`.
+    """
 
     ratio: float
+    progress: float | None = None
+    schedule = None
+
+    @classmethod
+    def example(cls, spatial: tuple[int, int] = (14, 14)) -> MaskerExample:
+        return MaskerExample(grid=tuple(spatial))
+
+    def set_progress(self, fraction: float) -> None:
+        """fraction of training done, in [0, 1]; moves `ratio` along the schedule when there is one."""
+        self.progress = min(1.0, max(0.0, float(fraction)))
+        if self.schedule is not None:
+            self.ratio = self.schedule(self.progress)
+
+    def aux_parts(self) -> list[nn.Module]:
+        return []
 
     def forward(self, tokens, generator: torch.Generator | None = None, scores: Tensor | None = None) -> Mask:
         return self.sample(tokens.batch_size, tokens.grid, generator=generator, device=tokens.embed.device)
@@ -85,3 +135,23 @@ def uniform(shape, generator: torch.Generator | None, device) -> Tensor:
     """Uniform noise drawn from `generator` (on its device), moved to `device`."""
     gen_device = generator.device if generator is not None else device
     return torch.rand(shape, generator=generator, device=gen_device).to(device)
+
+
+def order_by_scores(scores: Tensor, generator: torch.Generator | None, descending: bool = False) -> Tensor:
+    """scores [B,N] -> order [B,N] sorting each row by score, ties broken uniformly at random.
+
+    A random permutation first, then a stable sort of the permuted scores: tokens with equal
+    scores keep the random order of the permutation.
+    """
+    perm = torch.argsort(uniform(scores.shape, generator, scores.device), dim=1)
+    permuted = torch.gather(scores, 1, perm)
+    idx = torch.sort(permuted, dim=1, descending=descending, stable=True).indices
+    return torch.gather(perm, 1, idx)
+
+
+def mask_from_permutation(order: Tensor, num_keep: int) -> Mask:
+    """`Mask.from_order` for an order known to be a permutation: `restore` by a scatter, not a sort."""
+    restore = torch.empty_like(order).scatter_(1, order, torch.arange(order.shape[1], device=order.device)
+                                              .expand_as(order))
+    keep, hidden = order[:, :num_keep], order[:, num_keep:]
+    return Mask(keep=keep, hidden=hidden, restore=restore, bool=restore >= num_keep, predict=hidden)

@@ -34,6 +34,8 @@ class PretrainConfig:
     std: list | None = None
     channels: int | None = None
     features: str = "mean"        # which features probes read by default (see anymae.eval.features)
+    masker: str | None = None     # swap the recipe's masker for this registered one (None: the recipe's)
+    masker_args: dict = field(default_factory=dict)   # its arguments (color=green, schedule=cosine, ...)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -58,6 +58,12 @@ class PretrainModule(L.LightningModule):
                 self.log(name, value, on_step=True, on_epoch=False)
         return out.loss
 
+    def on_train_batch_start(self, batch, batch_idx):
+        """Tell the masker how far training is (mask-ratio schedules, HPM's easy-to-hard)."""
+        set_progress = getattr(self.model.masker, "set_progress", None)
+        if set_progress is not None:
+            set_progress(self.global_step / max(1, self.steps_total))
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
         self.model.after_step()
 

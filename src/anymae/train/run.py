@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from ..data import load_dataset, modality_of
 from ..io.checkpoint import save_weights
 from ..io.files import write_text
+from ..masking import apply_masker_config
 from ..recipes import create, get_recipe
 from .callbacks import MetricsCSV
 from .config import PretrainConfig
@@ -45,6 +46,7 @@ def resolve(config: PretrainConfig):
                          f"in {config.data}); lower --batch-size")
     torch.manual_seed(config.seed)
     model = create(config.recipe, **config.recipe_args)
+    apply_masker_config(model, config.masker, config.masker_args)
     return model, data.with_transform(modality.pretrain_transform(model, config), seed=config.seed)
 
 
