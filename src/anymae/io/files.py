@@ -22,6 +22,7 @@ def atomic_path(path: str | Path):
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except OSError as err:
         _remove(tmp)
@@ -29,6 +30,12 @@ def atomic_path(path: str | Path):
     except BaseException:
         _remove(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _remove(tmp: str) -> None:
