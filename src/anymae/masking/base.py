@@ -62,10 +62,13 @@ class Mask:
 
 
 def num_visible(num_tokens: int, ratio: float) -> int:
-    """Tokens kept at a mask ratio: round(N * (1 - ratio)), at least 1 (MAE's `len_keep`)."""
+    """Tokens kept at a mask ratio: int(N * (1 - ratio)), at least 1.
+
+    Truncation, exactly MAE's and Hugging Face ViTMAE's `len_keep`, so the same noise hides the same tokens.
+    """
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"mask ratio must be in (0, 1), got {ratio}")
-    return max(1, int(round(num_tokens * (1.0 - ratio))))
+    return max(1, int(num_tokens * (1.0 - ratio)))
 
 
 class Masker(nn.Module):

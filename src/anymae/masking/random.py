@@ -1,4 +1,4 @@
-"""Random masking (MAE, row 0): argsort of uniform noise, keep the first round(N(1-r))."""
+"""Random masking (MAE, row 0): argsort of uniform noise, keep the first int(N(1-r))."""
 from __future__ import annotations
 
 import math
@@ -12,7 +12,7 @@ from .registry import register_masker
 
 @register_masker("random")
 class RandomMasker(Masker):
-    """Each sample hides exactly N - round(N(1-ratio)) tokens, uniformly at random."""
+    """Each sample hides exactly N - int(N(1-ratio)) tokens, uniformly at random."""
 
     def __init__(self, ratio: float = 0.75):
         super().__init__()
