@@ -136,6 +136,8 @@ def import_checkpoint(src: str | Path, fmt: str, out: str | Path, image_size=Non
     if (out / "model.safetensors").exists() and not force:
         raise ValueError(f"{out}: already holds a model.safetensors; choose another --out (or --force)")
     overrides = dict(overrides or {})
+    if "image_size" in overrides:  # the size to run at; the weights decide everything else
+        image_size = overrides.pop("image_size")
     bar = tqdm(total=4, desc=f"import {fmt}", disable=not progress, leave=False)
     official, hints, notes = READERS[fmt](src)
     bar.update()
