@@ -145,6 +145,8 @@ def test_export_to_timm_matches_forward_features(tmp_path):
             ours = model.encode(x)
             assert (ours - vit.eval().forward_features(x)).abs().max() <= TOL
             assert (ours - local.eval().forward_features(x)).abs().max() <= TOL
+    with pytest.raises(ValueError, match="square images only"):  # transformers' ViTMAE cannot run 24x40
+        export_run(run, "hf", tmp_path / "hf-wide", progress=False)
 
 
 def test_timm_import_resamples_positions_like_timm_non_square(tmp_path):

@@ -237,6 +237,9 @@ def export_run(run: str | Path, to: str, out: str | Path, naming: str | None = N
         if not arch.has_decoder or not isinstance(model.target, PixelTarget) or not isinstance(model.loss, MSELoss):
             raise ValueError(f"{run}: Hugging Face ViTMAEForPreTraining holds MAE's decoder with a pixel MSE "
                              f"objective; recipe {config.get('recipe')!r} is not that")
+        if arch.image_size[0] != arch.image_size[1]:
+            raise ValueError(f"{run}: transformers' ViTMAEForPreTraining runs square images only; this run takes "
+                             f"{arch.image_size[0]}x{arch.image_size[1]} (export --to timm works)")
         naming = naming or installed_naming()
         weights = official_to_hf(anymae_to_official(model), naming)
         files = {"config.json": hf_config(arch), "preprocessor_config.json": preprocessor_config(arch, mean, std)}

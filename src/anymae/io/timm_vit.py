@@ -24,12 +24,12 @@ def timm_hints(config: dict, path: Path) -> tuple[dict, list[str]]:
     """A timm config.json (architecture, model_args, pretrained_cfg) -> (infer_arch hints, notes)."""
     args = dict(config.get("model_args") or {})
     hints, notes = {}, []
-    unsupported = {k: args[k] for k in ("no_embed_class", "reg_tokens", "fc_norm", "qk_norm", "init_values",
-                                        "class_token", "pre_norm", "global_pool")
-                   if k in args and args[k] not in (None, False, 0, True, "token")}
-    if args.get("class_token") is False or unsupported:
-        raise ValueError(f"{path}: model_args {unsupported or {'class_token': False}} describe a ViT that MAE's "
-                         f"encoder is not")
+    unsupported = {k: args[k] for k in ("reg_tokens", "fc_norm", "qk_norm", "init_values", "pre_norm")
+                   if args.get(k) not in (None, False, 0)}
+    if args.get("class_token") is False:
+        unsupported["class_token"] = False
+    if unsupported:
+        raise ValueError(f"{path}: model_args {unsupported} describe a ViT that MAE's encoder is not")
     if "num_heads" in args:
         hints["heads"] = int(args["num_heads"])
     else:
