@@ -287,3 +287,23 @@ def test_cli_import_then_export_and_reconstruct(tmp_path):
     assert main(["reconstruct", str(run), "--count", "2", "--out", str(tmp_path / "r.png")]) == 0
     assert (tmp_path / "r.png").is_file()
     assert main(["import", str(src), "--format", "official-mae", "--out", str(run)]) == 2  # refuses to overwrite
+
+
+def test_hf_encoder_only_vitmaemodel_imports(tmp_path):
+    from transformers import ViTMAEModel
+    cfg = ViTMAEConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
+                       decoder_hidden_size=32, decoder_num_hidden_layers=1, decoder_num_attention_heads=4,
+                       decoder_intermediate_size=128, image_size=32, patch_size=4, layer_norm_eps=1e-6)
+    torch.manual_seed(7)
+    hf = ViTMAEModel(cfg).eval()
+    with torch.no_grad():
+        hf.embeddings.position_embeddings.copy_(zeros_row(sincos_grid(64, (8, 8))[None]))
+    perturb(hf, 7)
+    hf.save_pretrained(tmp_path / "hf")
+    run, report = import_checkpoint(tmp_path / "hf", "hf-vitmae", tmp_path / "run", progress=False)
+    model, _ = load_run(run)
+    assert report["random_init"] == ["decoder"]
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(8))
+    noise = torch.rand(2, 64, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        assert (model(x, noise=noise).latents - hf(pixel_values=x, noise=noise).last_hidden_state).abs().max() <= TOL
