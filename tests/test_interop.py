@@ -5,7 +5,6 @@ Random weights only, no downloads: HF models are built from a ViTMAEConfig, timm
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import pytest

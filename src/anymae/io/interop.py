@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .checkpoint import load_run, save_weights
 from .files import write_text
 from .hf_vitmae import hf_config, installed_naming, official_to_hf, pair, preprocessor_config, read_hf
-from .official_mae import Arch, anymae_to_official, arch_of, infer_arch, is_decoder_key, official_to_anymae
+from .official_mae import Arch, anymae_to_official, arch_of, infer_arch, official_to_anymae
 from .pos_embed import is_sincos, resample_grid, sincos_distance
 from .readers import read_state_file
 from .timm_vit import read_timm, timm_config
