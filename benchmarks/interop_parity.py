@@ -1,8 +1,8 @@
 """Largest absolute differences between anymae and the reference implementations at full MAE sizes.
 
 Random weights (no downloads), fp32, CPU. Rows: Hugging Face ViTMAEForPreTraining (same weights, same
-`noise`) for ViT-B/16 MAE at full depth (12 encoder + 8 decoder blocks), norm-pix on/off, with the
-exported LayerNorm eps (1e-6, MAE's) and with the eps the Hub's configs carry (1e-12); timm
+`noise`) for ViT-B/16 MAE at full depth (12 encoder + 8 decoder blocks), norm-pix on/off, with MAE's
+LayerNorm eps (1e-6) and the eps the Hub's configs carry (1e-12), read from config.json on import; timm
 `forward_features` of the exported encoder for ViT-B/16 and ViT-L/16.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/interop_parity.py [--out docs/interop.md]
@@ -32,11 +32,7 @@ def hf_rows(tmp: Path, batch: int) -> list[tuple[str, float, float]]:
     rows = []
     for norm_pix in (True, False):
         for eps in (1e-6, 1e-12):
-            hf = hf_model("base-full", norm_pix)
-            hf.config.layer_norm_eps = eps
-            for m in hf.modules():
-                if isinstance(m, torch.nn.LayerNorm):
-                    m.eps = eps
+            hf = hf_model("base-full", norm_pix, eps=eps)
             folder = tmp / f"hf-{norm_pix}-{eps}"
             hf.save_pretrained(folder)
             run, _ = import_checkpoint(folder, "hf-vitmae", tmp / f"run-{norm_pix}-{eps}", progress=False)
@@ -58,7 +54,7 @@ def timm_rows(tmp: Path, batch: int) -> list[tuple[str, float, float]]:
         model = anymae.create(recipe, decoder_depth=1).eval()
         perturb(model, 0)
         write_run(model, PretrainConfig(recipe=recipe, recipe_args={"decoder_depth": 1}), tmp / recipe, {})
-        out, _ = export_run(tmp / recipe, "timm", tmp / f"timm-{recipe}", progress=False)
+        out, _, _ = export_run(tmp / recipe, "timm", tmp / f"timm-{recipe}", progress=False)
         vit = timm.create_model(f"local-dir:{out}", pretrained=True, num_classes=0).eval()
         x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(1))
         with torch.no_grad():
@@ -86,8 +82,10 @@ def main() -> None:
         import transformers, timm
         head = (f"# Interop parity at full size\n\n`benchmarks/interop_parity.py`, random weights, fp32, CPU, "
                 f"batch {args.batch}; torch {torch.__version__}, transformers {transformers.__version__}, "
-                f"timm {timm.__version__}. anymae computes with LayerNorm eps 1e-6 (MAE's); the Hub's ViTMAE "
-                f"configs say 1e-12, and the rows with HF eps 1e-12 show what that costs.\n\n")
+                f"timm {timm.__version__}. The HF model is written with `save_pretrained`, imported with "
+                f"`anymae import --format hf-vitmae` (which reads the LayerNorm eps from config.json), and both "
+                f"are run on the same images and `noise`. timm rows: `anymae export --to timm`, then "
+                f"`timm.create_model('local-dir:...', pretrained=True, num_classes=0)`.\n\n")
         write_text(args.out, head + table + "\n")
 
 

@@ -250,7 +250,9 @@ def add_export(sub) -> None:
 def run_export(args) -> int:
     from .io.interop import export_run
     out = Path(args.out) if args.out else Path(args.run) / f"export-{args.to}"
-    folder, files = export_run(args.run, args.to, out, naming=args.hf_names)
+    folder, files, notes = export_run(args.run, args.to, out, naming=args.hf_names)
+    for note in notes:
+        print(f"  {note}")
     print(f"wrote {', '.join(files)}")
     print(f"folder: {folder}")
     return 0

@@ -155,12 +155,11 @@ def config_hints(config: dict, path: Path) -> tuple[dict, list[str]]:
     notes = []
     eps = float(config.get("layer_norm_eps", 1e-12))
     if eps != 1e-6:
-        notes.append(f"layer_norm_eps is {eps:g} in the source; anymae uses MAE's 1e-6 "
-                     f"(outputs differ by about 1e-7 relative)")
+        notes.append(f"LayerNorm eps {eps:g} as the source config says (MAE's is 1e-6)")
     hints = dict(image_size=pair(config.get("image_size", 224)), heads=int(config.get("num_attention_heads", 12)),
                  decoder_heads=int(config.get("decoder_num_attention_heads", 16)),
                  mask_ratio=float(config.get("mask_ratio", 0.75)),
-                 norm_pix=bool(config.get("norm_pix_loss", False)))
+                 norm_pix=bool(config.get("norm_pix_loss", False)), norm_eps=eps)
     return hints, notes
 
 
@@ -194,14 +193,14 @@ def read_hf(src: str | Path) -> tuple[dict[str, Tensor], dict, list[str]]:
 
 
 def hf_config(arch: Arch) -> dict:
-    """The config.json of a ViTMAEForPreTraining with `arch` (LayerNorm eps = MAE's 1e-6, as anymae computes)."""
+    """The config.json of a ViTMAEForPreTraining with `arch`."""
     h, w = arch.image_size
     return {
         "architectures": ["ViTMAEForPreTraining"], "model_type": "vit_mae",
         "hidden_size": arch.dim, "num_hidden_layers": arch.depth, "num_attention_heads": arch.heads,
         "intermediate_size": int(arch.dim * arch.mlp_ratio), "hidden_act": "gelu",
         "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "initializer_range": 0.02,
-        "layer_norm_eps": 1e-6, "image_size": h if h == w else [h, w], "patch_size": arch.patch_size,
+        "layer_norm_eps": arch.norm_eps, "image_size": h if h == w else [h, w], "patch_size": arch.patch_size,
         "num_channels": arch.channels, "qkv_bias": True,
         "decoder_num_attention_heads": arch.decoder_heads, "decoder_hidden_size": arch.decoder_dim,
         "decoder_num_hidden_layers": arch.decoder_depth,

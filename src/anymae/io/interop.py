@@ -24,7 +24,7 @@ from .timm_vit import read_timm, timm_config
 FORMATS = ("official-mae", "hf-vitmae", "timm")
 TARGETS = ("timm", "hf")
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-ARCH_ARGS = ("heads", "decoder_heads", "mask_ratio", "norm_pix")  # recipe args that also steer reading
+ARCH_ARGS = ("heads", "decoder_heads", "mask_ratio", "norm_pix", "norm_eps")  # recipe args that also steer reading
 
 
 def read_official(src: str | Path) -> tuple[dict[str, Tensor], dict, list[str]]:
@@ -84,7 +84,7 @@ def recipe_args(arch: Arch, learnable_pos: bool, decoder_learnable_pos: bool) ->
             "heads": arch.heads, "mlp_ratio": arch.mlp_ratio, "decoder_dim": arch.decoder_dim,
             "decoder_depth": arch.decoder_depth, "decoder_heads": arch.decoder_heads,
             "decoder_mlp_ratio": arch.decoder_mlp_ratio, "learnable_pos": learnable_pos,
-            "decoder_learnable_pos": decoder_learnable_pos}
+            "decoder_learnable_pos": decoder_learnable_pos, "norm_eps": arch.norm_eps}
 
 
 def fit_positions(official: dict[str, Tensor], source: Arch, target: Arch, notes: list[str]) -> dict[str, Tensor]:
@@ -145,7 +145,7 @@ def import_checkpoint(src: str | Path, fmt: str, out: str | Path, image_size=Non
     if source_size is not None:
         hints["image_size"] = parse_size(source_size)
     arch_hints = {k: hints[k] for k in ("image_size", "heads", "decoder_heads") if k in hints}
-    objective = {k: hints[k] for k in ("mask_ratio", "norm_pix") if k in hints}
+    objective = {k: hints[k] for k in ("mask_ratio", "norm_pix", "norm_eps") if k in hints}
     for key in ARCH_ARGS:
         if key in overrides:
             (arch_hints if "heads" in key else objective)[key] = overrides.pop(key)
@@ -215,8 +215,10 @@ def write_run(model, config, out: Path, summary: dict) -> None:
 
 
 def export_run(run: str | Path, to: str, out: str | Path, naming: str | None = None,
-               progress: bool = True) -> tuple[Path, list[str]]:
-    """Write run `run` as a timm ViT (encoder) or a Hugging Face ViTMAEForPreTraining folder; -> (folder, files)."""
+               progress: bool = True) -> tuple[Path, list[str], list[str]]:
+    """Write run `run` as a timm ViT (encoder) or a Hugging Face ViTMAEForPreTraining folder.
+
+    -> (folder, files written, notes)."""
     if to not in TARGETS:
         raise ValueError(f"unknown export target {to!r}; choose from {', '.join(TARGETS)}")
     out = Path(out)
@@ -226,8 +228,12 @@ def export_run(run: str | Path, to: str, out: str | Path, naming: str | None = N
     mean = config.get("mean") or IMAGENET_MEAN[:arch.channels]
     std = config.get("std") or IMAGENET_STD[:arch.channels]
     bar.update()
+    notes = []
     if to == "timm":
         weights = anymae_to_official(model, encoder_only=True)
+        if arch.norm_eps != 1e-6:
+            notes.append(f"timm's ViT builds its LayerNorms with eps 1e-6; this run uses {arch.norm_eps:g}, so "
+                         f"timm's features differ slightly from anymae's")
         meta = timm_config(arch, mean, std)
         files = {"config.json": meta}
         bar.update()
@@ -249,4 +255,4 @@ def export_run(run: str | Path, to: str, out: str | Path, naming: str | None = N
         write_text(out / name, json.dumps(payload, indent=2) + "\n")
     bar.update()
     bar.close()
-    return out, ["model.safetensors", *files]
+    return out, ["model.safetensors", *files], notes

@@ -48,6 +48,7 @@ class Arch:
     mask_ratio: float = 0.75
     norm_pix: bool = True
     has_decoder: bool = True
+    norm_eps: float = 1e-6
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -224,4 +225,5 @@ def arch_of(model: nn.Module) -> Arch:
                 decoder_dim=dec.dim if has_decoder else 0, decoder_depth=dec.depth if has_decoder else 0,
                 decoder_heads=dec.heads if has_decoder else 0, decoder_mlp_ratio=d_ratio,
                 mask_ratio=float(getattr(model.masker, "ratio", 0.75)),
-                norm_pix=bool(getattr(model.target, "norm", True)), has_decoder=has_decoder)
+                norm_pix=bool(getattr(model.target, "norm", True)), has_decoder=has_decoder,
+                norm_eps=float(enc.norm.eps))
