@@ -99,7 +99,8 @@ def hf_to_official(state: dict[str, Tensor], qkv_bias: bool = True) -> tuple[dic
     naming = detect_naming(state)
     back_top = {v: k for k, v in TOP.items()}
     back_layer = {v: k for k, v in LAYER[naming].items()}
-    layer_re = re.compile(rf"^({re.escape(ENCODER_LAYERS[naming])}|{re.escape(DECODER_LAYERS)})(\d+)\.(.+)\.(weight|bias)$")
+    stacks = f"{re.escape(ENCODER_LAYERS[naming])}|{re.escape(DECODER_LAYERS)}"
+    layer_re = re.compile(rf"^({stacks})(\d+)\.(.+)\.(weight|bias)$")
     out, unknown, notes = {}, [], []
     qkv: dict[tuple[str, str, str], dict[int, Tensor]] = {}
     for key, value in state.items():
@@ -119,7 +120,8 @@ def hf_to_official(state: dict[str, Tensor], qkv_bias: bool = True) -> tuple[dic
         else:
             unknown.append(key)
     if unknown:
-        raise ValueError(f"keys that are not Hugging Face ViTMAE (transformers {naming}.x names): {sorted(unknown)[:12]}"
+        raise ValueError(f"keys that are not Hugging Face ViTMAE (transformers {naming}.x names): "
+                         f"{sorted(unknown)[:12]}"
                          + (f" and {len(unknown) - 12} more" if len(unknown) > 12 else ""))
     missing = []
     for (stack, i, kind), parts in sorted(qkv.items()):

@@ -151,7 +151,8 @@ def official_to_anymae(official: dict[str, Tensor], model: nn.Module) -> dict[st
 def block_count(official: dict[str, Tensor], prefix: str) -> int:
     ids = {int(m.group(1)) for k in official if (m := re.match(rf"^{re.escape(prefix)}(\d+)\.", k))}
     if ids and ids != set(range(max(ids) + 1)):
-        raise ValueError(f"{prefix}N blocks are not numbered 0..{max(ids)}: missing {sorted(set(range(max(ids) + 1)) - ids)}")
+        gaps = sorted(set(range(max(ids) + 1)) - ids)
+        raise ValueError(f"{prefix}N blocks are not numbered 0..{max(ids)}: missing {gaps}")
     return len(ids)
 
 
