@@ -248,7 +248,72 @@ def run_masks(args) -> int:
     return 0
 
 
-COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes, add_masks]
+
+
+# ---------------------------------------------------------------- import / export
+def add_import(sub) -> None:
+    p = sub.add_parser("import", help="turn an official MAE, Hugging Face ViTMAE or timm checkpoint into a run",
+                       epilog=EPILOG,
+                       description="Read weights made elsewhere (torch files with weights_only=True, or "
+                                   "safetensors) into an anymae run folder that `probe`, `reconstruct` and "
+                                   "`export` accept. Position embeddings are resampled when --image-size differs.")
+    p.add_argument("src", help="checkpoint file, or a folder (Hugging Face: config.json + weights)")
+    p.add_argument("--format", required=True, choices=["official-mae", "hf-vitmae", "timm"],
+                   help="official-mae: facebookresearch/mae .pth; hf-vitmae: ViTMAEForPreTraining folder; "
+                        "timm: a timm ViT state dict (encoder only)")
+    p.add_argument("--out", help="run folder to write (default runs/import-<format>-<time>)")
+    p.add_argument("--image-size", help="input size of the run, N or HxW (default: the checkpoint's)")
+    p.add_argument("--source-size", help="the checkpoint's own input size, N or HxW, when it cannot be read "
+                                         "from the file (non-square grids)")
+    p.add_argument("--arg", action="append", metavar="KEY=VALUE",
+                   help="recipe argument, e.g. --arg heads=12 (head counts are not stored in weights), "
+                        "--arg norm_pix=false, --arg mask_ratio=0.75")
+    p.add_argument("--data", help="data the run's probe/reconstruct use by default (built-in name or folder)")
+    p.add_argument("--seed", type=int, default=0, help="seed for parts the checkpoint lacks (a decoder)")
+    p.add_argument("--force", action="store_true", help="overwrite weights already in --out")
+    p.set_defaults(handler=run_import)
+
+
+def run_import(args) -> int:
+    from .io.interop import import_checkpoint
+    out = Path(args.out) if args.out else Path("runs") / f"import-{args.format}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run, report = import_checkpoint(args.src, args.format, out, image_size=args.image_size,
+                                    source_size=args.source_size, overrides=parse_assignments(args.arg, "--arg"),
+                                    seed=args.seed, data=args.data, force=args.force)
+    for note in report["notes"]:
+        print(f"  {note}")
+    print(f"run folder: {run}")
+    return 0
+
+
+def add_export(sub) -> None:
+    p = sub.add_parser("export", help="write a run as a timm ViT (encoder) or a Hugging Face ViTMAE folder",
+                       epilog=EPILOG,
+                       description="timm: model.safetensors + config.json, loadable with "
+                                   "timm.create_model('local-dir:DIR', pretrained=True, num_classes=0). "
+                                   "hf: ViTMAEForPreTraining folder (config.json, model.safetensors, "
+                                   "preprocessor_config.json) for from_pretrained(DIR).")
+    p.add_argument("run", help="run folder")
+    p.add_argument("--to", required=True, choices=["timm", "hf"], help="target format")
+    p.add_argument("--out", help="folder to write (default RUN/export-<to>)")
+    p.add_argument("--hf-names", choices=["4", "5"],
+                   help="transformers key names for --to hf (default: those of the installed transformers; "
+                        "4 when it is not installed)")
+    p.set_defaults(handler=run_export)
+
+
+def run_export(args) -> int:
+    from .io.interop import export_run
+    out = Path(args.out) if args.out else Path(args.run) / f"export-{args.to}"
+    folder, files, notes = export_run(args.run, args.to, out, naming=args.hf_names)
+    for note in notes:
+        print(f"  {note}")
+    print(f"wrote {', '.join(files)}")
+    print(f"folder: {folder}")
+    return 0
+
+
+COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes, add_masks, add_import, add_export]
 
 
 def quiet_engine_logs() -> None:

@@ -24,13 +24,13 @@ class MAEDecoder(nn.Module):
     """
 
     def __init__(self, dim: int = 512, depth: int = 8, heads: int = 16, mlp_ratio: float = 4.0,
-                 learnable_pos: bool = False):
+                 learnable_pos: bool = False, norm_eps: float = 1e-6):
         super().__init__()
         self.dim, self.depth, self.heads, self.mlp_ratio = dim, depth, heads, mlp_ratio
         self.learnable_pos = learnable_pos
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.blocks = make_blocks(dim, depth, heads, mlp_ratio)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.blocks = make_blocks(dim, depth, heads, mlp_ratio, norm_eps=norm_eps)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps)
         self.embed: nn.Module | None = None
         self.pred: nn.Module | None = None
         self.pos: nn.Module | None = None

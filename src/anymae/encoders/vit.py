@@ -20,14 +20,15 @@ def init_mae_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def make_blocks(dim: int, depth: int, heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0) -> nn.ModuleList:
-    """`depth` timm transformer blocks (pre-norm, qkv bias, LayerNorm eps 1e-6 as MAE)."""
+def make_blocks(dim: int, depth: int, heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0,
+                norm_eps: float = 1e-6) -> nn.ModuleList:
+    """`depth` timm transformer blocks (pre-norm, qkv bias, LayerNorm eps 1e-6 as MAE unless told)."""
     if dim % heads:
         raise ValueError(f"width {dim} is not divisible by {heads} heads")
     rates = [drop_path * i / max(depth - 1, 1) for i in range(depth)]
     return nn.ModuleList(
         Block(dim, heads, mlp_ratio=mlp_ratio, qkv_bias=True, drop_path=r,
-              norm_layer=partial(nn.LayerNorm, eps=1e-6))
+              norm_layer=partial(nn.LayerNorm, eps=norm_eps))
         for r in rates)
 
 
@@ -39,13 +40,13 @@ class ViTEncoder(nn.Module):
     """
 
     def __init__(self, dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0,
-                 drop_path: float = 0.0, cls_token: bool = True):
+                 drop_path: float = 0.0, cls_token: bool = True, norm_eps: float = 1e-6):
         super().__init__()
         self.dim, self.depth, self.heads = dim, depth, heads
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cls_token else None
         self.num_prefix = 1 if cls_token else 0
-        self.blocks = make_blocks(dim, depth, heads, mlp_ratio, drop_path)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.blocks = make_blocks(dim, depth, heads, mlp_ratio, drop_path, norm_eps)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps)
         self.grad_checkpointing = False
         self.apply(init_mae_weights)
         if self.cls_token is not None:

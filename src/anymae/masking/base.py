@@ -61,11 +61,18 @@ class Mask:
         return Mask(*(t.to(device) for t in (self.keep, self.hidden, self.restore, self.bool, self.predict)))
 
 
-def num_visible(num_tokens: int, ratio: float) -> int:
-    """Tokens kept at a mask ratio: round(N * (1 - ratio)), at least 1 (MAE's `len_keep`)."""
+def num_visible(num_tokens: int, ratio: float, rounding: str = "round") -> int:
+    """Tokens kept at a mask ratio, at least 1: round(N(1-ratio)) by default.
+
+    `rounding="floor"` gives int(N(1-ratio)), MAE's and Hugging Face ViTMAE's `len_keep` (floating-point
+    error included: N=100, ratio 0.9 keeps 9), for exact parity with their masks.
+    """
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"mask ratio must be in (0, 1), got {ratio}")
-    return max(1, int(round(num_tokens * (1.0 - ratio))))
+    if rounding not in ("round", "floor"):
+        raise ValueError(f"rounding must be 'round' or 'floor', got {rounding!r}")
+    kept = num_tokens * (1.0 - ratio)
+    return max(1, int(round(kept)) if rounding == "round" else int(kept))
 
 
 @dataclass

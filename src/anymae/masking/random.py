@@ -1,4 +1,4 @@
-"""Random masking (MAE, row 0): argsort of uniform noise, keep the first round(N(1-r))."""
+"""Random masking (MAE, row 0): argsort of uniform noise, keep the first int(N(1-r))."""
 from __future__ import annotations
 
 import math
@@ -12,12 +12,13 @@ from .registry import register_masker
 
 @register_masker("random")
 class RandomMasker(Masker):
-    """Each sample hides exactly N - round(N(1-ratio)) tokens, uniformly at random."""
+    """Each sample hides exactly N - round(N(1-ratio)) tokens, uniformly at random (`rounding="floor"`:
+    N - int(N(1-ratio)), as MAE's and Hugging Face's code)."""
 
-    def __init__(self, ratio: float = 0.75):
+    def __init__(self, ratio: float = 0.75, rounding: str = "round"):
         super().__init__()
-        num_visible(4, ratio)  # validates the ratio
-        self.ratio = ratio
+        num_visible(4, ratio, rounding)  # validates the ratio and rounding
+        self.ratio, self.rounding = ratio, rounding
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu", noise: Tensor | None = None) -> Mask:
@@ -28,7 +29,7 @@ class RandomMasker(Masker):
         elif noise.shape != (batch_size, n):
             raise ValueError(f"noise must have shape {(batch_size, n)}, got {tuple(noise.shape)}")
         order = torch.argsort(noise, dim=1)  # ascending: small noise is kept
-        return Mask.from_order(order, num_visible(n, self.ratio))
+        return Mask.from_order(order, num_visible(n, self.ratio, self.rounding))
 
     def extra_repr(self) -> str:
-        return f"ratio={self.ratio}"
+        return f"ratio={self.ratio}, rounding={self.rounding}"

@@ -1,6 +1,8 @@
 """MAE (He et al. 2022, PAPERS.md row 0) at the paper's sizes, plus CPU-sized tiny/small."""
 from __future__ import annotations
 
+from functools import partial
+
 from ..decoders import MAEDecoder
 from ..encoders import ViTEncoder
 from ..losses import MSELoss, ViewInvariance
@@ -10,57 +12,38 @@ from ..targets import PixelTarget
 from ..tokenizers import PatchTokenizer
 from .registry import register
 
-# (encoder dim, depth, heads, decoder dim, depth, heads); base and up use the paper's 512-d x 8 decoder
-SIZES = {
-    "tiny": (192, 12, 3, 128, 4, 4),
-    "small": (384, 12, 6, 256, 4, 8),
-    "base": (768, 12, 12, 512, 8, 16),
-    "large": (1024, 24, 16, 512, 8, 16),
-    "huge": (1280, 32, 16, 512, 8, 16),
-}
 
+def mae_vit(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True, dim=768, depth=12,
+            heads=12, decoder_dim=512, decoder_depth=8, decoder_heads=16, drop_path=0.0, mlp_ratio=4.0,
+            decoder_mlp_ratio=4.0, learnable_pos=False, decoder_learnable_pos=False, norm_eps=1e-6,
+            invariance=0.0, mask_rounding="round") -> MaskedAutoencoder:
+    """MAE: patches -> random masking -> ViT on visible patches -> light decoder -> (norm-)pixels, MSE on hidden.
 
-def mae_vit(size: str, image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True,
-            depth=None, dim=None, heads=None, decoder_dim=None, decoder_depth=None, decoder_heads=None,
-            drop_path=0.0, invariance=0.0) -> MaskedAutoencoder:
-    e_dim, e_depth, e_heads, d_dim, d_depth, d_heads = SIZES[size]
-    dim, depth, heads = dim or e_dim, depth or e_depth, heads or e_heads
+    `invariance` > 0 adds the small-data view-invariance term (losses/invariance.py) with that weight;
+    `mask_rounding="floor"` keeps int(N(1-r)) tokens as MAE's and Hugging Face's code do.
+    """
     return MaskedAutoencoder(
-        tokenizer=PatchTokenizer(image_size, patch_size, channels, dim=dim),
-        masker=RandomMasker(mask_ratio),
-        encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, drop_path=drop_path),
-        decoder=MAEDecoder(dim=decoder_dim or d_dim, depth=decoder_depth or d_depth, heads=decoder_heads or d_heads),
+        tokenizer=PatchTokenizer(image_size, patch_size, channels, dim=dim, learnable_pos=learnable_pos),
+        masker=RandomMasker(mask_ratio, rounding=mask_rounding),
+        encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path,
+                           norm_eps=norm_eps),
+        decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads, mlp_ratio=decoder_mlp_ratio,
+                           learnable_pos=decoder_learnable_pos, norm_eps=norm_eps),
         target=PixelTarget(norm=norm_pix), loss=MSELoss(),
         aux=[ViewInvariance(weight=invariance)] if invariance > 0 else None)
 
 
-@register("mae_vit_tiny", paper=0)
-def mae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, norm_pix=True, depth=12,
-                 dim=192, heads=3, decoder_dim=128, decoder_depth=4, decoder_heads=4, drop_path=0.0, invariance=0.0):
-    """MAE, ViT-Tiny encoder (192-d x 12) and a light 128-d x 4 decoder; CPU-sized defaults."""
-    return mae_vit("tiny", image_size, patch_size, channels, mask_ratio, norm_pix, depth, dim, heads,
-                   decoder_dim, decoder_depth, decoder_heads, drop_path, invariance)
+# size: (image, patch, encoder dim, depth, heads, decoder dim, depth, heads, summary);
+# base and up use the paper's 512-d x 8 decoder, tiny/small a lighter one.
+SIZES = {
+    "tiny": (32, 4, 192, 12, 3, 128, 4, 4, "ViT-Tiny encoder (192-d x 12), 128-d x 4 decoder; CPU-sized, 32 px"),
+    "small": (224, 16, 384, 12, 6, 256, 4, 8, "ViT-S/16 encoder (384-d x 12), 256-d x 4 decoder"),
+    "base": (224, 16, 768, 12, 12, 512, 8, 16, "ViT-B/16 encoder (768-d x 12), 512-d x 8 decoder (the paper's)"),
+    "large": (224, 16, 1024, 24, 16, 512, 8, 16, "ViT-L/16 encoder (1024-d x 24), 512-d x 8 decoder (the paper's)"),
+    "huge": (224, 14, 1280, 32, 16, 512, 8, 16, "ViT-H/14 encoder (1280-d x 32), 512-d x 8 decoder (the paper's)"),
+}
 
-
-@register("mae_vit_small", paper=0)
-def mae_vit_small(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True, drop_path=0.0):
-    """MAE, ViT-S/16 encoder (384-d x 12), 256-d x 4 decoder."""
-    return mae_vit("small", image_size, patch_size, channels, mask_ratio, norm_pix, drop_path=drop_path)
-
-
-@register("mae_vit_base", paper=0)
-def mae_vit_base(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True, drop_path=0.0):
-    """MAE, ViT-B/16 encoder (768-d x 12), 512-d x 8 decoder (the paper's)."""
-    return mae_vit("base", image_size, patch_size, channels, mask_ratio, norm_pix, drop_path=drop_path)
-
-
-@register("mae_vit_large", paper=0)
-def mae_vit_large(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True, drop_path=0.0):
-    """MAE, ViT-L/16 encoder (1024-d x 24), 512-d x 8 decoder (the paper's)."""
-    return mae_vit("large", image_size, patch_size, channels, mask_ratio, norm_pix, drop_path=drop_path)
-
-
-@register("mae_vit_huge", paper=0)
-def mae_vit_huge(image_size=224, patch_size=14, channels=3, mask_ratio=0.75, norm_pix=True, drop_path=0.0):
-    """MAE, ViT-H/14 encoder (1280-d x 32), 512-d x 8 decoder (the paper's)."""
-    return mae_vit("huge", image_size, patch_size, channels, mask_ratio, norm_pix, drop_path=drop_path)
+for _size, (_img, _patch, _dim, _depth, _heads, _ddim, _ddepth, _dheads, _summary) in SIZES.items():
+    register(f"mae_vit_{_size}", paper=0, summary=f"MAE, {_summary}")(
+        partial(mae_vit, image_size=_img, patch_size=_patch, dim=_dim, depth=_depth, heads=_heads,
+                decoder_dim=_ddim, decoder_depth=_ddepth, decoder_heads=_dheads))

@@ -22,13 +22,16 @@ class Recipe:
                 if p.default is not inspect.Parameter.empty}
 
 
-def register(name: str, paper: int, modality: str = "image"):
-    """Decorator: register a function that builds a MaskedAutoencoder under `name`."""
+def register(name: str, paper: int, modality: str = "image", summary: str | None = None):
+    """Decorator: register a function (or partial) that builds a MaskedAutoencoder under `name`.
+
+    The summary line is the function's first docstring line unless given.
+    """
     def wrap(fn):
         if name in RECIPES:
             raise ValueError(f"recipe {name!r} is registered twice")
-        summary = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        RECIPES[name] = Recipe(name, fn, paper, modality, summary)
+        text = summary if summary is not None else (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        RECIPES[name] = Recipe(name, fn, paper, modality, text)
         return fn
     return wrap
 
