@@ -38,7 +38,11 @@ def folder_settings(root: Path) -> dict:
     return settings
 
 
-def infer_layout(shape: tuple, path: Path, channels: int | None = None) -> str:
+class LayoutError(ValueError):
+    """The array layout cannot be inferred; the whole folder needs it stated."""
+
+
+def infer_layout(shape: tuple, path: Path, channels: int | None = None, root: Path | None = None) -> str:
     """A 3-D array's layout, CHW or HWC, from its shape (and the expected channel count when known)."""
     first, last = shape[0], shape[-1]
     if channels is not None and (first == channels) != (last == channels):
@@ -47,8 +51,9 @@ def infer_layout(shape: tuple, path: Path, channels: int | None = None) -> str:
         return "CHW"
     if last < first and last < shape[1]:
         return "HWC"
-    raise ValueError(f"{path}: cannot tell whether the array of shape {tuple(shape)} is CxHxW or HxWxC; "
-                     f"state it in {path.parent / SETTINGS_FILE} with a line 'layout: CHW' (or 'layout: HWC')")
+    raise LayoutError(f"{path}: cannot tell whether the array of shape {tuple(shape)} is CxHxW or HxWxC; "
+                      f"state it in {(root or path.parent) / SETTINGS_FILE} with a line 'layout: CHW' "
+                      f"(or 'layout: HWC')")
 
 
 def load_raw(path: Path) -> np.ndarray:
@@ -67,13 +72,14 @@ def load_raw(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: cannot read array ({err})") from None
 
 
-def read_array(path: Path, channels: int | None = None, layout: str | None = None) -> np.ndarray:
+def read_array(path: Path, channels: int | None = None, layout: str | None = None,
+               root: Path | None = None) -> np.ndarray:
     """One file -> float [C,H,W]: uint8 scaled by 255, uint16 by 65535, floats kept; NaN/Inf refused."""
     arr = load_raw(Path(path))
     if arr.ndim == 2:
         arr = arr[None]
     elif arr.ndim == 3:
-        layout = (layout or infer_layout(arr.shape, Path(path), channels)).upper()
+        layout = (layout or infer_layout(arr.shape, Path(path), channels, root)).upper()
         if layout == "HWC":
             arr = arr.transpose(2, 0, 1)
     else:
@@ -126,7 +132,9 @@ def load_array_folder(root: str | Path, image_size=32, channels: int | None = No
     arrays, names, skipped = [], [], []
     for path in paths:
         try:
-            arr = read_array(path, channels, layout)
+            arr = read_array(path, channels, layout, root)
+        except LayoutError:
+            raise
         except ValueError as err:
             warnings.warn(f"skipping {err}", stacklevel=2)
             skipped.append(str(path))
