@@ -296,6 +296,14 @@ def shapes_multimodal(split: str = "train", image_size=32, seed: int = 0, train_
                        name=f"shapes-multimodal:{split}")
 
 
+@builtin("shapes-multimodal-rgb")
+def shapes_multimodal_rgb(split: str = "train", image_size=32, seed: int = 0) -> DictDataset:
+    """`shapes-multimodal` with its RGB only: probes what a multi-modal encoder gives from RGB alone."""
+    data = shapes_multimodal(split, image_size, seed)
+    return DictDataset({"rgb": data.arrays["rgb"]}, data.labels, classes=data.classes,
+                       name=f"shapes-multimodal-rgb:{split}")
+
+
 @lru_cache(maxsize=1)
 def stereo_scene() -> tuple[np.ndarray, np.ndarray]:
     """scikit-image's real stereo pair: left RGB [H,W,3] in [0,1] and disparity [H,W] scaled to (0,1],
