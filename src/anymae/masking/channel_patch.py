@@ -27,6 +27,13 @@ class ChannelPatchMasker(Masker):
             raise ValueError(f"channel_ratio must be in [0, 1), got {channel_ratio}")
         self.ratio, self.channel_ratio = ratio, channel_ratio
 
+    @classmethod
+    def example(cls, spatial: tuple[int, int] = (14, 14)):
+        """For the mask gallery (`MaskerExample` protocol of masking/base.py): 4 channels side by side."""
+        from .base import MaskerExample
+        return MaskerExample(grid=(4, *spatial), variants=[{"channel_ratio": 0.5}, {"channel_ratio": 0.0}],
+                             note="4 channels of one image, one panel each")
+
     def max_hidden_channels(self, channels: int, per_channel: int, hidden: int) -> int:
         return max(0, min(int(math.floor(channels * self.channel_ratio)), channels - 1, hidden // per_channel))
 

@@ -128,6 +128,15 @@ class ModalityMasker(Masker):
             raise ValueError(f"visible must be at least 1, got {visible}")
         self.ratio, self.alpha, self.drop, self.visible = ratio, alpha, drop, visible
 
+    @classmethod
+    def example(cls, spatial: tuple[int, int] = (14, 14)):
+        """For the mask gallery (`MaskerExample` protocol of masking/base.py): 3 modalities side by side."""
+        from .base import MaskerExample
+        group = torch.arange(3).repeat_interleave(spatial[0] * spatial[1])
+        return MaskerExample(grid=(3, *spatial), group=group,
+                             variants=[{"alpha": 0.2}, {"alpha": 1.0}, {"alpha": 10.0}, {"alpha": 1.0, "drop": 0.5}],
+                             note="3 modalities of one image, one panel each")
+
     def budget(self, num_tokens: int) -> int:
         if self.visible is not None:
             if self.visible > num_tokens:
