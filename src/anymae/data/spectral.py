@@ -1,6 +1,6 @@
 """Spectral images from different sensors (SMARTIES, row 3): `shapes` rendered with per-material
 reflectance curves and integrated over a sensor's bands, so one scene can be seen by a 13-band
-Sentinel-2-like sensor and by a different 4-band sensor."""
+Sentinel-2-like sensor and by a different 4-band sensor. Labels: the material of the shape."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -72,13 +72,13 @@ def _scenes(split: str, image_size: int, count: int):
 
 
 def render_spectral(split: str, image_size: int, count: int, bands) -> tuple[np.ndarray, np.ndarray]:
-    """-> (images [N,C,H,W] reflectance, labels [N]) for the sensor with `bands`."""
-    labels, alpha, texture, shape_m, back_m, illum = _scenes(split, image_size, count)
+    """-> (images [N,C,H,W] reflectance, labels [N] = the shape's material) for the sensor with `bands`."""
+    _, alpha, texture, shape_m, back_m, illum = _scenes(split, image_size, count)
     values = band_values(np.stack(list(material_curves().values())), bands)   # [M,C]
     shape_v, back_v = values[shape_m][:, :, None, None], values[back_m][:, :, None, None]
     a = alpha[:, None]
     images = (back_v * texture[:, None] * (1 - a) + shape_v * a) * illum[:, None, None, None]
-    return images.astype(np.float32), labels
+    return images.astype(np.float32), shape_m
 
 
 def spectral_dataset(split: str, image_size, sensor: str, train_count: int, test_count: int) -> DictDataset:
@@ -89,14 +89,15 @@ def spectral_dataset(split: str, image_size, sensor: str, train_count: int, test
     images, labels = render_spectral(split, side, train_count if split == "train" else test_count, tuple(bands))
     band_table = torch.tensor(bands, dtype=torch.float32).expand(len(images), -1, -1).clone()
     return DictDataset({"pixels": torch.from_numpy(images), "bands": band_table}, torch.as_tensor(labels),
-                       classes=list(SHAPES), name=f"spectral-shapes-{sensor}:{split}", modality="spectral")
+                       classes=list(material_curves()), name=f"spectral-shapes-{sensor}:{split}", modality="spectral")
 
 
 @builtin("spectral-shapes")
 def spectral_shapes(split: str = "train", image_size=32, seed: int = 0, train_count: int = 2000,
                     test_count: int = 500) -> DictDataset:
     """`shapes` seen by a 13-band Sentinel-2-like sensor (443-2190 nm): shape and background materials
-    with their own reflectance curves (the material is a nuisance; the label is the shape)."""
+    with their own reflectance curves. The label is the shape's material (8 classes, a spectral task as
+    land cover is); shape class, size, position, background material, texture and illumination vary."""
     return spectral_dataset(split, image_size, "sentinel2", train_count, test_count)
 
 

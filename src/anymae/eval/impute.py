@@ -182,11 +182,18 @@ def impute(run: str | Path, out: str | Path | None = None, input_dir: str | None
             rgb = transform.invert(source[0], batch[source[0]][j]) if source[0] != "semseg" else None
             row = [(rgb.clamp(0, 1) if rgb.shape[0] == 3 else _grey(rgb))]
             for name in predict:
-                show = (lambda x: colour_classes(x)) if name == "semseg" else _grey
                 p = pred[name][j] if name == "semseg" else transform.invert(name, pred[name][j])
-                row.append(show(p))
+                t = None
                 if name in truth_names:
                     t = batch[name][j] if name == "semseg" else transform.invert(name, batch[name][j])
+                if name == "semseg":
+                    show = colour_classes
+                else:  # prediction and truth on one grey scale: the truth's range (the prediction's without one)
+                    ref = t if t is not None else p
+                    show = (lambda x, lo=float(ref.min()), hi=float(ref.max()):
+                            ((x[:1] - lo) / max(hi - lo, 1e-6)).clamp(0, 1))
+                row.append(show(p))
+                if t is not None:
                     row.append(show(t))
             rows.append(row)
     titles = [f"input {source[0]}"]
