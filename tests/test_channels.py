@@ -301,5 +301,13 @@ def test_impute_command_writes_arrays_panel_and_metrics(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())["metrics"]
     assert set(metrics) == {"depth", "semseg"} and metrics["depth"]["metric"] == "RMSE"
     assert np.load(out / "depth" / "00000.npy").shape == (16, 16)
+    # a folder of plain images is read as the rgb modality; no truth, so no errors, but arrays and a panel
+    from PIL import Image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("x", "y"):
+        Image.fromarray((np.random.default_rng(1).random((20, 20, 3)) * 255).astype(np.uint8)).save(photos / f"{name}.png")
+    assert main(["impute", str(run), "--input", str(photos), "--predict", "depth", "--out", str(tmp_path / "p")]) == 0
+    assert sorted(p.name for p in (tmp_path / "p" / "depth").glob("*.npy")) == ["x.npy", "y.npy"]
     with pytest.raises(SystemExit):
         main(["impute", "--help"])

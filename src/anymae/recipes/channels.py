@@ -26,7 +26,7 @@ def chamaevit(image_size, patch_size, channels, mask_ratio, channel_ratio, memor
         target=PixelTarget(norm=norm_pix), loss=MSELoss())
 
 
-@register("chamaevit_tiny", paper=45)
+@register("chamaevit_tiny", paper=45, modality="multichannel")
 def chamaevit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, channel_ratio=0.5, memory=4,
                    fusion=True, norm_pix=True, dim=192, depth=12, heads=3, decoder_dim=128, decoder_depth=2,
                    decoder_heads=4):
@@ -35,7 +35,7 @@ def chamaevit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, cha
                      dim, depth, heads, decoder_dim, decoder_depth, decoder_heads)
 
 
-@register("chamaevit_base", paper=45)
+@register("chamaevit_base", paper=45, modality="multichannel")
 def chamaevit_base(image_size=224, patch_size=16, channels=5, mask_ratio=0.75, channel_ratio=0.5, memory=4,
                    fusion=True, norm_pix=True):
     """ChA-MAEViT at ViT-B/16 (768-d x 12), 512-d x 8 channel-aware decoder."""
