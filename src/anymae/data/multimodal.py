@@ -16,7 +16,7 @@ from .builtin import SHAPES, _to_uint8, builtin, render_shapes
 from .modality import Modality, register_modality
 from .transforms import crop_box, resize, sample_generator
 
-PASSTHROUGH = ("bands", "channels")  # per-sample metadata, not pixels: never cropped or normalised
+PASSTHROUGH = ("bands", "channels", "band_mask")  # per-sample metadata, not pixels: never cropped or normalised
 
 
 def as_sample(value: Tensor) -> Tensor:

@@ -108,6 +108,28 @@ def spectral_shapes_4band(split: str = "train", image_size=32, seed: int = 0, tr
     return spectral_dataset(split, image_size, "4band", train_count, test_count)
 
 
+class SpectralTransform(MultiModalTransform):
+    """Aligned crop + flip + one normalisation for all bands; with `subsets` > 0, that fraction of samples
+    shows the encoder only a random subset of its bands (at least `min_bands`), as another sensor would,
+    while the targets keep every band: `band_mask` [C] (1 = seen) is added to every sample."""
+
+    def __init__(self, size, stats, subsets: float = 0.0, min_bands: int = 3, **kw):
+        super().__init__(size, stats, **kw)
+        self.subsets, self.min_bands = subsets, min_bands
+
+    def __call__(self, sample: dict, generator: torch.Generator | None = None) -> dict:
+        out = super().__call__(sample, generator)
+        if self.subsets > 0 and generator is not None:
+            c = out["pixels"].shape[0]
+            mask = torch.ones(c)
+            if torch.rand(1, generator=generator).item() < self.subsets and c > self.min_bands:
+                k = int(torch.randint(self.min_bands, c, (1,), generator=generator))
+                mask = torch.zeros(c)
+                mask[torch.randperm(c, generator=generator)[:k]] = 1.0
+            out["band_mask"] = mask
+        return out
+
+
 @register_modality
 class SpectralModality(Modality):
     """Samples {"pixels": [C,H,W], "bands": [C,2]}: one normalisation for all bands (so any sensor fits),
@@ -122,9 +144,11 @@ class SpectralModality(Modality):
         x = dataset.arrays["pixels"][:2000].float()
         return {"pixels": [round(float(x.mean()), 5)]}, {"pixels": [round(float(x.std().clamp_min(1e-3)), 5)]}
 
+    band_subsets = 0.5   # fraction of pretraining samples seen through a random subset of their bands
+
     def pretrain_transform(self, model, config):
-        return MultiModalTransform(model.tokenizer.image_size, {"pixels": (config.mean["pixels"], config.std["pixels"])},
-                                   scale=tuple(config.crop_scale))
+        return SpectralTransform(model.tokenizer.image_size, {"pixels": (config.mean["pixels"], config.std["pixels"])},
+                                 subsets=self.band_subsets, scale=tuple(config.crop_scale))
 
     def eval_transform(self, model, config):
         return MultiModalTransform(model.tokenizer.image_size, {"pixels": (config.mean["pixels"], config.std["pixels"])},

@@ -43,7 +43,9 @@ class SpectralTokenizer(Tokenizer):
     were covered. Sums over bands make the token independent of band order.
 
     Patch values (targets) stay in the sample's own bands, laid out (p, p, C) as MAE's `patchify`;
-    `channels` is the band count the decoder predicts (the training sensor's).
+    `channels` is the band count the decoder predicts (the training sensor's). An optional
+    `band_mask` [B,C] in the input hides bands from the encoder while the targets keep them all
+    (SMARTIES-style cross-sensor training: see the spectral modality's band subsets).
     """
 
     def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, channels: int = 13,
@@ -78,9 +80,11 @@ class SpectralTokenizer(Tokenizer):
         sigma = torch.clamp(width / (2.0 * centre), min=self.spacing)  # log-space half width
         return torch.exp(-0.5 * ((self.log_anchors - centre.log()) / sigma) ** 2)
 
-    def resample(self, x: Tensor, bands: Tensor) -> tuple[Tensor, Tensor]:
-        """x [B,C,H,W] -> (anchor images [B,K,H,W], coverage [B,K])."""
+    def resample(self, x: Tensor, bands: Tensor, band_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x [B,C,H,W] -> (anchor images [B,K,H,W], coverage [B,K]); band_mask [B,C] (1 = seen) drops bands."""
         r = self.response(bands)                                   # [B,C,K]
+        if band_mask is not None:
+            r = r * band_mask.to(r.dtype).unsqueeze(-1)
         total = r.sum(1)                                           # [B,K]
         coverage = total.clamp(max=1.0)
         weights = r / total.clamp_min(1e-6).unsqueeze(1) * coverage.unsqueeze(1)
@@ -115,7 +119,8 @@ class SpectralTokenizer(Tokenizer):
     def forward(self, x) -> Tokens:
         pixels, bands = split_spectral_input(x, self.default_bands)
         self.check_input(pixels)
-        anchors, coverage = self.resample(pixels, bands)           # [B,K,H,W], [B,K]
+        band_mask = x.get("band_mask") if isinstance(x, dict) else None
+        anchors, coverage = self.resample(pixels, bands, band_mask)  # [B,K,H,W], [B,K]
         b, k, h, w = anchors.shape
         p = self.patch_size
         patches = anchors.reshape(b, k, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
