@@ -91,6 +91,20 @@ def test_band_order_does_not_matter():
     assert not torch.allclose(base, shifted, atol=1e-3)
 
 
+def test_band_mask_equals_a_sensor_with_only_the_seen_bands():
+    """Cross-sensor training hides bands: the tokens are those of a sensor that has only the seen bands."""
+    torch.manual_seed(0)
+    tok = SpectralTokenizer(16, 4, channels=13, dim=32)
+    x, bands = torch.rand(2, 13, 16, 16), torch.tensor(S2, dtype=torch.float32)
+    seen = torch.tensor([0, 2, 3, 7, 11])
+    mask = torch.zeros(2, 13)
+    mask[:, seen] = 1
+    hidden = tok({"pixels": x, "bands": bands, "band_mask": mask})
+    subset = tok({"pixels": x[:, seen], "bands": bands[seen]})
+    assert torch.allclose(hidden.embed, subset.embed, atol=1e-5)
+    assert hidden.values.shape[-1] == 16 * 13, "the targets keep every band"
+
+
 def test_same_scene_two_sensors_tokens_agree_more_than_other_scenes():
     """Resampled onto the shared anchors, one scene seen by two sensors is closer than two scenes."""
     from anymae.data.spectral import band_values, material_curves
