@@ -34,7 +34,7 @@ def main() -> None:
     splits = {s: probe_splits(config, model, s)[1:] for s in ("spectral-shapes", "spectral-shapes-4band")}
     rows = []
     for name, m in (("pretrained", model), ("random init", random_model)):
-        feats = {s: [encoder_features(m, d, args.pool, progress=True, desc=f"{name} {s}") for d in pair]
+        feats = {s: [encoder_features(m, d, args.pool) for d in pair]
                  for s, pair in splits.items()}
         labels = {s: [d.labels.numpy() for d in pair] for s, pair in splits.items()}
         a, b = "spectral-shapes", "spectral-shapes-4band"
