@@ -2,8 +2,6 @@
 multi-modal data and `anymae impute` (PAPERS.md rows 3, 15, 35, 45, 50)."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch

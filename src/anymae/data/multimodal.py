@@ -2,7 +2,6 @@
 or spectral pixels + their bands. Aligned crops, per-modality normalisation, pictures of each modality."""
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from pathlib import Path
 

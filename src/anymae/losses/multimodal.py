@@ -2,7 +2,6 @@
 is scored by its own modality's loss (MSE for pixels and depth, cross-entropy for class maps)."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
