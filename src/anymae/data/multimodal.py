@@ -321,17 +321,16 @@ def _stereo_split(split: str, cache: int, count: int):
     from PIL import Image
     left, disparity = stereo_scene()
     h, w = disparity.shape
-    th, tw = h // 3, w // 4                 # the scene as 3x4 tiles; test tiles (r + c) % 4 == 0, spread out
-    tiles = [(r, c) for r in range(3) for c in range(4) if ((r + c) % 4 == 0) == (split == "test")]
+    cut = int(w * 0.7)                 # train crops from the left 70% of the scene, test from the rest
+    x0, x1 = (0, cut) if split == "train" else (cut, w)
     rng = np.random.default_rng({"train": 31, "test": 32}[split])
     rgb_img = Image.fromarray((left * 255).round().astype(np.uint8))
     disp_img = Image.fromarray(disparity.astype(np.float32), mode="F")
     rgb = np.empty((count, 3, cache, cache), dtype=np.uint8)
     depth = np.empty((count, 1, cache, cache), dtype=np.float32)
     for i in range(count):
-        r, c = tiles[int(rng.integers(len(tiles)))]
-        side = int(rng.integers(80, min(th, tw) + 1))
-        top, left_edge = r * th + int(rng.integers(0, th - side + 1)), c * tw + int(rng.integers(0, tw - side + 1))
+        side = int(rng.integers(80, min(200, x1 - x0) + 1))
+        top, left_edge = int(rng.integers(0, h - side + 1)), int(rng.integers(x0, x1 - side + 1))
         box = (left_edge, top, left_edge + side, top + side)
         rgb[i] = np.asarray(rgb_img.resize((cache, cache), Image.Resampling.BILINEAR, box=box)).transpose(2, 0, 1)
         depth[i, 0] = np.asarray(disp_img.resize((cache, cache), Image.Resampling.BILINEAR, box=box))
@@ -342,8 +341,8 @@ def _stereo_split(split: str, cache: int, count: int):
 def stereo_depth(split: str = "train", image_size=32, seed: int = 0, train_count: int = 1200,
                  test_count: int = 300) -> DictDataset:
     """The real stereo scene scikit-image ships (`stereo_motorcycle`): random aligned crops of the left
-    RGB view and its disparity (inverse depth, scaled to [0,1]) as `depth`. The scene is cut into 3x4
-    tiles; crops stay inside a tile; 3 spread-out tiles give the test crops, 9 the training crops. Unlabelled."""
+    RGB view and its disparity (inverse depth, scaled to [0,1]) as `depth`. Train crops come from the
+    left 70% of the scene, test crops from the right 30%. Unlabelled."""
     if split not in ("train", "test"):
         raise ValueError(f"stereo-depth has train and test splits, got {split!r}")
     side = image_size if isinstance(image_size, int) else int(image_size[0])
