@@ -313,7 +313,42 @@ def run_export(args) -> int:
     return 0
 
 
-COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes, add_masks, add_import, add_export]
+# ---------------------------------------------------------------- impute
+def add_impute(sub) -> None:
+    p = sub.add_parser("impute", help="predict missing modalities (e.g. depth, semseg) from present ones (rgb)",
+                       epilog=EPILOG,
+                       description="Every token of the --from modalities is visible, every token of the others "
+                                   "hidden; the model's per-modality decoders fill them in. Writes one .npy per "
+                                   "sample and modality, panel.png (input | prediction | truth) and metrics.json "
+                                   "(depth RMSE, segmentation mIoU, each against a predict-the-mean baseline) when "
+                                   "the truth is there.")
+    p.add_argument("run", help="run folder of a multi-modal recipe (e.g. multimae_tiny)")
+    p.add_argument("--input", help="folder: one sub-folder per modality with matching file names, or plain images (rgb)")
+    p.add_argument("--data", help="built-in data set or folder to take samples from (default: the run's data, test split)")
+    p.add_argument("--from", dest="source", default="rgb", help="present modalities, comma-separated (default rgb)")
+    p.add_argument("--predict", help="modalities to predict, comma-separated (default: all the others)")
+    p.add_argument("--out", help="output folder (default RUN/impute)")
+    p.add_argument("--count", type=int, help="impute only the first COUNT samples")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(handler=run_impute)
+
+
+def run_impute(args) -> int:
+    from .eval.impute import impute
+    split = lambda text: [t.strip() for t in text.split(",") if t.strip()] if text else None
+    if args.input and args.data:
+        raise ValueError("give --input or --data, not both")
+    out = Path(args.out) if args.out else Path(args.run) / "impute"
+    report = impute(args.run, out=out, input_dir=args.input, data=args.data, source=split(args.source),
+                    predict=split(args.predict), batch_size=args.batch_size, count=args.count)
+    print(report.table())
+    print(f"run folder: {out} (panel.png, metrics.json, one .npy per sample and modality)")
+    return 0
+
+
+
+
+COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes, add_masks, add_import, add_export, add_impute]
 
 
 def quiet_engine_logs() -> None:

@@ -59,6 +59,7 @@ class MaskedAutoencoder(nn.Module):
       instead of dropping tokens; the encoder then sees every token (SimMIM-style, frequency masking).
     - `aux`: extra loss parts, `term(StepContext) -> {name: weighted scalar}`, added to the loss.
     - `after_step()` on any submodule (EMA teachers) is called by the trainer after each optimizer step.
+    - `loss.reads_mask`: the loss is called as `loss(pred, target, mask, tokens)` (per-modality losses).
     """
 
     def __init__(self, tokenizer: nn.Module, masker: nn.Module, encoder: nn.Module, decoder: nn.Module,
@@ -102,7 +103,10 @@ class MaskedAutoencoder(nn.Module):
         with torch.no_grad():
             target_tokens = tokens if clean is x else self.tokenizer(clean)
             target = gather_tokens(self.target(clean, target_tokens), mask.predict)
-        token_loss = self.loss(pred, target)
+        if getattr(self.loss, "reads_mask", False):  # per-modality losses read each token's group
+            token_loss = self.loss(pred, target, mask, tokens)
+        else:
+            token_loss = self.loss(pred, target)
         loss = token_loss.mean()
         terms = {"reconstruction": loss.detach()}
         if len(self.aux):

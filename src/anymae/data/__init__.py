@@ -35,6 +35,13 @@ def folder_loader(root: Path):
     return best
 
 
+from .arrays import ARRAY_SUFFIXES, MultiChannelDataset, load_array_folder  # noqa: E402  (beyond RGB)
+from . import channels, multimodal, spectral  # noqa: E402,F401  (register their built-ins and modalities)
+from .multimodal import DictDataset, load_modality_folder  # noqa: E402
+
+register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
+
+
 def load_dataset(spec: str, split: str = "train", image_size=32, channels: int | None = None, seed: int = 0):
     """A built-in name (`anymae.data.BUILTIN`) or a folder path -> the split's data set.
 
@@ -56,4 +63,5 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
 
 
 __all__ = ["register_folder_loader", "FOLDER_LOADERS", "MODALITIES", "Modality", "modality_of", "register_modality", "ImageModality", "hog_features", "BUILTIN", "builtin", "load_dataset", "channel_stats", "TensorImageDataset",
-           "stratified_split", "load_image_folder", "EvalTransform", "PretrainTransform", "sample_generator"]
+           "stratified_split", "load_image_folder", "EvalTransform", "PretrainTransform", "sample_generator",
+           "DictDataset", "MultiChannelDataset", "load_array_folder", "load_modality_folder"]

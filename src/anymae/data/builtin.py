@@ -137,10 +137,12 @@ SHAPES: dict[str, Callable] = {
 }
 
 
-def render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator, supersample: int = 4) -> np.ndarray:
+def render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator, supersample: int = 4,
+                  maps: bool = False):
     """One shape per label over a textured photo background: [N,3,size,size] in [0,1].
 
     Nuisances drawn per image: colour, size (35-80% of the image), position, rotation, background.
+    `maps=True` also returns each shape's coverage (alpha) map [N,size,size] in [0,1] (same draws).
     """
     n = len(labels)
     background = photo_crops(n, size, rng)
@@ -149,6 +151,7 @@ def render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator, super
     grid = ((np.arange(s) + 0.5) / s * 2 - 1).astype(np.float32)  # [-1,1]
     yy, xx = np.meshgrid(grid, grid, indexing="ij")
     out = np.empty((n, 3, size, size))
+    alphas = np.empty((n, size, size))
     for i, label in enumerate(labels):
         radius = rng.uniform(0.35, 0.8)
         cx, cy = rng.uniform(-1 + radius, 1 - radius, size=2)
@@ -162,7 +165,8 @@ def render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator, super
         colour[rng.integers(3)] = rng.choice([0.05, 0.95])  # keep colours saturated enough to see
         bg = background[i] * rng.uniform(0.4, 0.8) + rng.uniform(0.0, 0.2)
         out[i] = bg * (1 - alpha) + colour[:, None, None] * alpha
-    return np.clip(out, 0, 1)
+        alphas[i] = alpha
+    return (np.clip(out, 0, 1), alphas) if maps else np.clip(out, 0, 1)
 
 
 @lru_cache(maxsize=8)

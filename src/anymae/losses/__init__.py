@@ -1,5 +1,7 @@
 """Losses: predictions, targets -> per-token values; the model averages them."""
 from .invariance import ViewInvariance, info_nce, second_view
 from .mse import MSELoss, SmoothL1Loss
+from .multimodal import MultiModalLoss, PixelCrossEntropy
 
-__all__ = ["MSELoss", "SmoothL1Loss", "ViewInvariance", "info_nce", "second_view"]
+__all__ = ["MSELoss", "SmoothL1Loss", "ViewInvariance", "info_nce", "second_view", "MultiModalLoss",
+           "PixelCrossEntropy"]

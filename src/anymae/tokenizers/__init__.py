@@ -1,6 +1,10 @@
 """Tokenizers: a modality's raw tensor -> Tokens (values, embeddings, positions)."""
 from .base import Tokenizer, Tokens
+from .channel import ChannelTokenizer
+from .multimodal import MultiModalTokenizer, SegmentationTokenizer
 from .patch import PatchTokenizer
 from .position import GridPosition, sincos_1d, sincos_grid
+from .spectral import SpectralTokenizer
 
-__all__ = ["Tokens", "Tokenizer", "PatchTokenizer", "GridPosition", "sincos_1d", "sincos_grid"]
+__all__ = ["Tokens", "Tokenizer", "PatchTokenizer", "ChannelTokenizer", "SpectralTokenizer", "MultiModalTokenizer",
+           "SegmentationTokenizer", "GridPosition", "sincos_1d", "sincos_grid"]

@@ -49,7 +49,8 @@ class PretrainModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x = batch[0]
-        generator = step_generator(self.config.seed, self.global_rank, self.global_step, x.device)
+        device = x.device if torch.is_tensor(x) else self.device  # dict batches: multi-modal samples
+        generator = step_generator(self.config.seed, self.global_rank, self.global_step, device)
         out = self.model(x, generator=generator)
         self.log("loss", out.loss, prog_bar=True, on_step=True, on_epoch=False)
         self.log("global_step", float(self.global_step), on_step=True, on_epoch=False)

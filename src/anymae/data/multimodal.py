@@ -1,0 +1,435 @@
+"""Samples made of several named arrays (MultiMAE row 50, BM-MAE row 15): RGB + depth + segmentation,
+or spectral pixels + their bands. Aligned crops, per-modality normalisation, pictures of each modality."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .builtin import SHAPES, _to_uint8, builtin, render_shapes
+from .modality import Modality, register_modality
+from .transforms import crop_box, resize, sample_generator
+
+PASSTHROUGH = ("bands", "channels", "band_mask")  # per-sample metadata, not pixels: never cropped or normalised
+
+
+def as_sample(value: Tensor) -> Tensor:
+    """Stored array -> model-ready: uint8 images to float [0,1], integer maps to long, floats as they are."""
+    if value.dtype == torch.uint8:
+        return value.float() / 255.0
+    if not value.is_floating_point():
+        return value.long()
+    return value.float()
+
+
+class DictDataset(Dataset):
+    """In-memory samples {name: [N,...]} with labels [N] (-1 when unlabelled) and a seeded transform.
+
+    Items are ({name: tensor}, label, index); `EpochSampler` indices `epoch * N + i` carry the epoch.
+    """
+
+    def __init__(self, arrays: dict[str, Tensor], labels: Tensor | None = None, transform=None, seed: int = 0,
+                 classes: list[str] | None = None, name: str = "data", modality: str = "multimodal"):
+        sizes = {k: len(v) for k, v in arrays.items()}
+        if not arrays or len(set(sizes.values())) != 1:
+            raise ValueError(f"{name}: every modality needs the same number of samples, got {sizes}")
+        self.arrays = arrays
+        n = next(iter(sizes.values()))
+        self.labels = labels if labels is not None else torch.full((n,), -1, dtype=torch.long)
+        self.transform, self.seed, self.epoch = transform, seed, 0
+        self.classes, self.name, self.modality = classes, name, modality
+        self.skipped: list[str] = []
+        self.files: list[str] | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.arrays)
+
+    @property
+    def channels(self) -> int:
+        """Channels of the first pixel array (bands for spectral samples)."""
+        first = self.arrays["pixels"] if "pixels" in self.arrays else next(iter(self.arrays.values()))
+        return int(first.shape[1]) if first.ndim == 4 else 1
+
+    @property
+    def labelled(self) -> bool:
+        return bool((self.labels >= 0).all())
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def pixels(self, index: int) -> dict[str, Tensor]:
+        return {k: as_sample(v[index]) for k, v in self.arrays.items()}
+
+    def __getitem__(self, index: int):
+        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
+        x = self.pixels(index)
+        if self.transform is not None:
+            x = self.transform(x, sample_generator(self.seed, epoch, index))
+        return x, int(self.labels[index]), index
+
+    def with_transform(self, transform, seed: int | None = None) -> "DictDataset":
+        copy = DictDataset(self.arrays, self.labels, transform, self.seed if seed is None else seed, self.classes,
+                           self.name, self.modality)
+        copy.skipped, copy.files = self.skipped, self.files
+        return copy
+
+
+def resize_map(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Class map [H,W] (long) -> [size] by nearest neighbour."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x[None, None].float(), size=size, mode="nearest")[0, 0].long()
+
+
+class MultiModalTransform:
+    """One aligned random resized crop (+ flip) for every modality of a sample, then per-modality
+    normalisation; class maps are resized by nearest neighbour and never normalised.
+
+    stats: {name: (mean [C], std [C])}; `augment=False` only resizes and normalises (probes, pictures).
+    """
+
+    def __init__(self, size: tuple[int, int], stats: dict, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3),
+                 flip: bool = True, augment: bool = True):
+        self.size, self.scale, self.ratio, self.flip, self.augment = tuple(size), tuple(scale), ratio, flip, augment
+        self.stats = {k: (torch.as_tensor(m, dtype=torch.float32).view(-1, 1, 1),
+                          torch.as_tensor(s, dtype=torch.float32).view(-1, 1, 1)) for k, (m, s) in stats.items()}
+
+    def __call__(self, sample: dict, generator: torch.Generator | None = None) -> dict:
+        spatial = {k: v for k, v in sample.items() if k not in PASSTHROUGH}
+        h, w = next(iter(spatial.values())).shape[-2:]
+        top, left, ch, cw, flip = 0, 0, h, w, False
+        if self.augment and generator is not None:
+            top, left, ch, cw = crop_box(h, w, self.scale, self.ratio, generator)
+            flip = self.flip and torch.rand(1, generator=generator).item() < 0.5
+        out = {}
+        for name, x in sample.items():
+            if name in PASSTHROUGH:
+                out[name] = x
+                continue
+            if tuple(x.shape[-2:]) != (h, w):
+                raise ValueError(f"modality {name!r} is {tuple(x.shape[-2:])}, the others {(h, w)}: not aligned")
+            x = x[..., top:top + ch, left:left + cw]
+            x = resize_map(x, self.size) if not x.is_floating_point() else resize(x, self.size)
+            if flip:
+                x = x.flip(-1)
+            if name in self.stats:
+                mean, std = self.stats[name]
+                x = (x - mean) / std
+            out[name] = x
+        return out
+
+    def invert(self, name: str, x: Tensor) -> Tensor:
+        """Normalised [...,C,H,W] of modality `name` -> original units."""
+        if name not in self.stats:
+            return x
+        mean, std = self.stats[name]
+        return x * std.to(x) + mean.to(x)
+
+
+def modality_stats(dataset: DictDataset, max_samples: int = 2000) -> tuple[dict, dict]:
+    """Per-channel mean/std of every floating-point modality: ({name: [C]}, {name: [C]})."""
+    means, stds = {}, {}
+    for name, arr in dataset.arrays.items():
+        if name in PASSTHROUGH or not (arr.dtype == torch.uint8 or arr.is_floating_point()):
+            continue
+        x = as_sample(arr[:max_samples])
+        x = x.unsqueeze(1) if x.ndim == 3 else x
+        dims = (0,) + tuple(range(2, x.ndim))
+        means[name] = [round(float(v), 5) for v in x.mean(dims)]
+        stds[name] = [round(float(v), 5) for v in x.std(dims).clamp_min(1e-3)]
+    return means, stds
+
+
+PALETTE = torch.tensor([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                        [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
+                        [0, 128, 128], [220, 190, 255], [170, 110, 40], [255, 250, 200], [128, 0, 0]]) / 255.0
+
+
+def colour_classes(labels: Tensor) -> Tensor:
+    """Class map [H,W] or [1,H,W] -> [3,H,W] colours (class 0 black; the palette repeats past 16)."""
+    labels = labels.reshape(labels.shape[-2:]).long()
+    return PALETTE[labels % len(PALETTE)].permute(2, 0, 1)
+
+
+def scale_for_view(x: Tensor, lo: float, hi: float) -> Tensor:
+    """[C,H,W] in original units -> [0,1] for display, with a fixed range per modality."""
+    return ((x - lo) / max(hi - lo, 1e-6)).clamp(0, 1)
+
+
+@torch.no_grad()
+def predict_all(model, sample: dict, mask) -> tuple[object, dict[str, Tensor]]:
+    """Run a multi-modal model with `mask`, predicting every token -> (tokens, {name: sample-shaped prediction})."""
+    tokens = model.tokenizer(sample)
+    visible = torch.gather(tokens.embed + tokens.pos, 1, mask.keep.unsqueeze(-1).expand(-1, -1, tokens.embed.shape[-1]))
+    latents = model.encoder(visible)
+    parts = model.decoder.predict_all(latents, mask, tokens, model.encoder.num_prefix)
+    out = {}
+    for name, pred in parts.items():
+        tok = model.tokenizer.parts[name]
+        target = model.target.parts[name]
+        if hasattr(target, "classes"):      # class scores -> class ids
+            b, n, _ = pred.shape
+            ids = pred.view(b, n, tok.patch_dim, target.classes).argmax(-1).float()
+            out[name] = tok.unpatchify(ids).long()
+        else:
+            s, e = tokens.extra["spans"][name]
+            values = tokens.values[:, s:e, :tok.patch_dim]
+            if getattr(target, "norm", False):  # norm-pix: back to pixels with each patch's own statistics
+                mean, var = values.mean(-1, keepdim=True), values.var(-1, keepdim=True)
+                pred = pred * (var + target.eps) ** 0.5 + mean
+            out[name] = tok.unpatchify(pred)
+    return tokens, out
+
+
+@register_modality
+class MultiModalModality(Modality):
+    """Dict samples {rgb [3,H,W], depth [1,H,W], semseg [H,W]} for MultiMAE-style models."""
+
+    name = "multimodal"
+
+    def sample_size(self, model, config):
+        return model.tokenizer.image_size
+
+    def stats(self, dataset):
+        return modality_stats(dataset)
+
+    def pretrain_transform(self, model, config):
+        return MultiModalTransform(model.tokenizer.image_size, self._stats(config), scale=tuple(config.crop_scale))
+
+    def eval_transform(self, model, config):
+        return MultiModalTransform(model.tokenizer.image_size, self._stats(config), augment=False)
+
+    @staticmethod
+    def _stats(config) -> dict:
+        mean, std = config.mean or {}, config.std or {}
+        return {k: (mean[k], std[k]) for k in mean}
+
+    def baselines(self, train, test):
+        from .image import hog_features
+        out = []
+        rgb = [torch.stack([d.transform.invert("rgb", d[i][0]["rgb"]) for i in range(len(d))]).clamp(0, 1)
+               for d in (train, test)] if "rgb" in train.names else None
+        if rgb is not None:
+            out.append(("raw pixels (rgb)", rgb[0].flatten(1).numpy(), rgb[1].flatten(1).numpy()))
+            out.append(("HOG (rgb)", hog_features(rgb[0]), hog_features(rgb[1])))
+        return out
+
+    def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
+        from ..viz.grid import image_grid
+        transform = self.eval_transform(model, config)
+        if images is None:
+            g = torch.Generator().manual_seed(seed)
+            idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
+            samples = [transform(dataset.pixels(i)) for i in idx]
+            images = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        model.eval()
+        tokens = model.tokenizer(images)
+        mask = model.make_mask(tokens, torch.Generator().manual_seed(seed))
+        _, pred = predict_all(model, images, mask)
+        hidden = mask.bool
+        titles, columns = [], []
+        for name, (s, e) in tokens.extra["spans"].items():
+            tok = model.tokenizer.parts[name]
+            hid = tok.unpatchify(hidden[:, s:e].float().unsqueeze(-1).expand(-1, -1, tok.patch_dim))[:, :1]  # [B,1,H,W]
+            truth = images[name]
+            if name == "semseg":
+                view = lambda x: colour_classes(x)
+            else:
+                t = transform.invert(name, truth)
+                lo, hi = float(t.min()), float(t.max())
+                view = (lambda x, lo=lo, hi=hi: scale_for_view(transform.invert(name, x), lo, hi))
+            columns.append([view(truth[i]) for i in range(len(truth))])
+            columns.append([view(truth[i]) * (1 - hid[i]) + 0.5 * hid[i] for i in range(len(truth))])
+            columns.append([view(pred[name][i]) for i in range(len(truth))])
+            titles += [name, f"{name} masked", f"{name} pred"]
+        rows = [[col[i] for col in columns] for i in range(len(columns[0]))]
+        return image_grid(rows, titles, path)
+
+
+# ---------------------------------------------------------------- built-in multi-modal data
+def shapes_depth(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """alpha [N,H,W] -> depth [N,H,W] in [0,1]: a gently tilted far background plane and a nearer shape
+    whose distance falls with its apparent size (bigger shapes are closer), with a slight dome."""
+    n, h, w = alpha.shape
+    yy, xx = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    tilt = rng.uniform(-0.08, 0.08, size=(n, 2))
+    background = 0.8 + tilt[:, :1, None] * xx + tilt[:, 1:, None] * yy
+    area = alpha.reshape(n, -1).mean(1)
+    near = np.clip(0.55 - 1.0 * area, 0.1, 0.5)[:, None, None]
+    dome = 0.05 * (1 - alpha)  # edges a little farther than the centre of thick shapes
+    shape = near + dome * (alpha > 0)
+    return background * (1 - alpha) + shape * alpha
+
+
+@lru_cache(maxsize=4)
+def _shapes_multimodal_split(split: str, image_size: int, count: int):
+    rng = np.random.default_rng({"train": 21, "test": 22}[split])
+    labels = np.arange(count) % len(SHAPES)
+    rng.shuffle(labels)
+    images, alpha = render_shapes(labels, image_size, rng, maps=True)
+    depth = shapes_depth(alpha, rng)
+    semseg = np.where(alpha >= 0.5, labels[:, None, None] + 1, 0)
+    return (_to_uint8(images), torch.from_numpy(depth[:, None]).float(), torch.from_numpy(semseg).to(torch.int64),
+            torch.as_tensor(labels))
+
+
+@builtin("shapes-multimodal")
+def shapes_multimodal(split: str = "train", image_size=32, seed: int = 0, train_count: int = 2000,
+                      test_count: int = 500) -> DictDataset:
+    """`shapes` with a depth map (far tilted background, nearer shape) and a segmentation (0 background,
+    1 + shape class) per image: every modality has ground truth. Labelled (10 classes), fixed split."""
+    if split not in ("train", "test"):
+        raise ValueError(f"shapes-multimodal has train and test splits, got {split!r}")
+    side = image_size if isinstance(image_size, int) else int(image_size[0])
+    rgb, depth, semseg, labels = _shapes_multimodal_split(split, side, train_count if split == "train" else test_count)
+    return DictDataset({"rgb": rgb, "depth": depth, "semseg": semseg}, labels, classes=list(SHAPES),
+                       name=f"shapes-multimodal:{split}")
+
+
+@builtin("shapes-multimodal-rgb")
+def shapes_multimodal_rgb(split: str = "train", image_size=32, seed: int = 0) -> DictDataset:
+    """`shapes-multimodal` with its RGB only: probes what a multi-modal encoder gives from RGB alone."""
+    data = shapes_multimodal(split, image_size, seed)
+    return DictDataset({"rgb": data.arrays["rgb"]}, data.labels, classes=data.classes,
+                       name=f"shapes-multimodal-rgb:{split}")
+
+
+@lru_cache(maxsize=1)
+def stereo_scene() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-image's real stereo pair: left RGB [H,W,3] in [0,1] and disparity [H,W] scaled to (0,1],
+    invalid (infinite) disparities filled from the nearest valid pixel."""
+    from scipy import ndimage
+    from skimage.data import stereo_motorcycle
+    left, _, disparity = stereo_motorcycle()
+    valid = np.isfinite(disparity) & (disparity > 0)
+    _, (iy, ix) = ndimage.distance_transform_edt(~valid, return_indices=True)
+    disparity = disparity[iy, ix]
+    return left.astype(np.float64) / 255.0, (disparity / disparity.max()).astype(np.float64)
+
+
+@lru_cache(maxsize=4)
+def _stereo_split(split: str, cache: int, count: int):
+    from PIL import Image
+    left, disparity = stereo_scene()
+    h, w = disparity.shape
+    cut = int(w * 0.7)                 # train crops from the left 70% of the scene, test from the rest
+    x0, x1 = (0, cut) if split == "train" else (cut, w)
+    rng = np.random.default_rng({"train": 31, "test": 32}[split])
+    rgb_img = Image.fromarray((left * 255).round().astype(np.uint8))
+    disp_img = Image.fromarray(disparity.astype(np.float32), mode="F")
+    rgb = np.empty((count, 3, cache, cache), dtype=np.uint8)
+    depth = np.empty((count, 1, cache, cache), dtype=np.float32)
+    for i in range(count):
+        side = int(rng.integers(80, min(200, x1 - x0) + 1))
+        top, left_edge = int(rng.integers(0, h - side + 1)), int(rng.integers(x0, x1 - side + 1))
+        box = (left_edge, top, left_edge + side, top + side)
+        rgb[i] = np.asarray(rgb_img.resize((cache, cache), Image.Resampling.BILINEAR, box=box)).transpose(2, 0, 1)
+        depth[i, 0] = np.asarray(disp_img.resize((cache, cache), Image.Resampling.BILINEAR, box=box))
+    return torch.from_numpy(rgb), torch.from_numpy(depth)
+
+
+@builtin("stereo-depth")
+def stereo_depth(split: str = "train", image_size=32, seed: int = 0, train_count: int = 1200,
+                 test_count: int = 300) -> DictDataset:
+    """The real stereo scene scikit-image ships (`stereo_motorcycle`): random aligned crops of the left
+    RGB view and its disparity (inverse depth, scaled to [0,1]) as `depth`. Train crops come from the
+    left 70% of the scene, test crops from the right 30%. Unlabelled."""
+    if split not in ("train", "test"):
+        raise ValueError(f"stereo-depth has train and test splits, got {split!r}")
+    side = image_size if isinstance(image_size, int) else int(image_size[0])
+    rgb, depth = _stereo_split(split, 2 * side, train_count if split == "train" else test_count)
+    return DictDataset({"rgb": rgb, "depth": depth}, None, name=f"stereo-depth:{split}")
+
+
+# ---------------------------------------------------------------- user folders: one sub-folder per modality
+MODALITY_SUFFIXES = {".npy", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp"}
+
+
+def modality_folders(root: Path) -> dict[str, dict[str, Path]] | None:
+    """root/<modality>/<name>.<ext> with the same names in every sub-folder -> {modality: {stem: path}};
+    None when the layout is not that (e.g. class sub-folders with different file names)."""
+    subs = sorted(p for p in root.iterdir() if p.is_dir())
+    if len(subs) < 1:
+        return None
+    found = {}
+    for sub in subs:
+        files = {p.stem: p for p in sorted(sub.iterdir()) if p.is_file() and p.suffix.lower() in MODALITY_SUFFIXES}
+        if files:
+            found[sub.name] = files
+    if not found:
+        return None
+    stems = [set(f) for f in found.values()]
+    if len(found) > 1 and not all(s == stems[0] for s in stems):
+        return None
+    return found
+
+
+def read_modality_file(path: Path, name: str) -> Tensor:
+    """One file of modality `name` -> rgb [3,H,W] / depth [1,H,W] float, semseg [H,W] long."""
+    from .arrays import read_array
+    from .folder import read_image
+    if name == "semseg":
+        if path.suffix.lower() == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        else:
+            from PIL import Image
+            with Image.open(path) as img:
+                arr = np.asarray(img)
+        arr = np.squeeze(arr)
+        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{path}: a segmentation must be a 2-D integer array, got {arr.dtype} {arr.shape}")
+        return torch.from_numpy(arr.astype(np.int64))
+    if path.suffix.lower() in (".npy", ".tif", ".tiff"):
+        arr = read_array(path, channels=3 if name == "rgb" else 1)
+    else:
+        arr = read_image(path, 3 if name == "rgb" else 1)
+    return torch.from_numpy(np.ascontiguousarray(arr)).float()
+
+
+def load_modality_folder(root: str | Path, image_size=32, channels: int | None = None, split: str = "all",
+                         names: list[str] | None = None) -> DictDataset:
+    """root/rgb/a.png, root/depth/a.npy, root/semseg/a.png, ... -> a DictDataset of the matching samples,
+    each modality resized to twice the model size (class maps by nearest neighbour)."""
+    root = Path(root)
+    found = modality_folders(root)
+    if found is None:
+        raise ValueError(f"{root}: expected one sub-folder per modality (e.g. rgb/, depth/, semseg/) holding "
+                         f"files with the same names")
+    if names:
+        found = {k: v for k, v in found.items() if k in names}
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    cache = (2 * size[0], 2 * size[1])
+    stems = sorted(next(iter(found.values())))
+    arrays: dict[str, list] = {k: [] for k in found}
+    skipped = []
+    for stem in stems:
+        try:
+            sample = {k: read_modality_file(found[k][stem], k) for k in found}
+        except (ValueError, OSError) as err:
+            skipped.append(f"{stem}: {err}")
+            continue
+        shapes = {k: tuple(v.shape[-2:]) for k, v in sample.items()}
+        if len(set(shapes.values())) != 1:
+            skipped.append(f"{stem}: modalities differ in size {shapes}")
+            continue
+        for k, v in sample.items():
+            arrays[k].append(resize_map(v, cache) if not v.is_floating_point() else resize(v, cache))
+    if skipped:
+        import warnings
+        for s in skipped:
+            warnings.warn(f"skipping {s}", stacklevel=2)
+    if not arrays or not next(iter(arrays.values())):
+        raise ValueError(f"{root}: no readable multi-modal samples")
+    data = DictDataset({k: torch.stack(v) for k, v in arrays.items()}, None, name=str(root))
+    data.skipped = skipped
+    data.files = [s for s in stems if not any(x.startswith(f"{s}:") for x in skipped)]
+    return data

@@ -1,0 +1,131 @@
+"""Spectrum-aware patches (SMARTIES, row 3): each band's patch is projected according to its wavelength
+(centre and width, given per sample), so sensors with different band sets share one token space."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .base import Tokenizer, Tokens
+from .position import GridPosition
+
+
+def split_spectral_input(x, default_bands: Tensor | None) -> tuple[Tensor, Tensor]:
+    """x {"pixels": [B,C,H,W], "bands": [B,C,2] or [C,2] (centre, width in nm)} or a tensor -> (pixels, bands [B,C,2])."""
+    if isinstance(x, dict):
+        if "pixels" not in x or "bands" not in x:
+            raise ValueError(f"expected a dict with 'pixels' and 'bands', got keys {sorted(x)}")
+        pixels, bands = x["pixels"], torch.as_tensor(x["bands"], dtype=torch.float32, device=x["pixels"].device)
+    else:
+        if default_bands is None:
+            raise ValueError("a spectral image needs its bands: pass {'pixels': x, 'bands': [C,2] centre/width nm}")
+        pixels, bands = x, default_bands.to(x.device)
+    if pixels.ndim != 4:
+        raise ValueError(f"expected spectral images [B,C,H,W], got shape {tuple(pixels.shape)}")
+    if bands.ndim == 2:
+        bands = bands.unsqueeze(0).expand(pixels.shape[0], -1, -1)
+    if bands.shape != (pixels.shape[0], pixels.shape[1], 2):
+        raise ValueError(f"bands must be [B,C,2] (centre, width) for pixels {tuple(pixels.shape)}, "
+                         f"got {tuple(bands.shape)}")
+    if bool((bands[..., 0] <= 0).any()) or bool((bands[..., 1] <= 0).any()):
+        raise ValueError("band centres and widths must be positive (nanometres)")
+    return pixels, bands
+
+
+class SpectralTokenizer(Tokenizer):
+    """[B,C,H,W] + bands [B,C,2] -> N = (H/p)(W/p) tokens, the same N for any band set.
+
+    K spectral anchors sit evenly in log-wavelength over `span` nm. Each band spreads over the
+    anchors by a Gaussian response (its width, at least one anchor spacing); each anchor's value is
+    the response-weighted mean of the bands that cover it, times its coverage (in [0,1]). One linear
+    projection per anchor maps the resampled patch to the token, plus an embedding of which anchors
+    were covered. Sums over bands make the token independent of band order.
+
+    Patch values (targets) stay in the sample's own bands, laid out (p, p, C) as MAE's `patchify`;
+    `channels` is the band count the decoder predicts (the training sensor's). An optional
+    `band_mask` [B,C] in the input hides bands from the encoder while the targets keep them all
+    (SMARTIES-style cross-sensor training: see the spectral modality's band subsets).
+    """
+
+    def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, channels: int = 13,
+                 dim: int = 192, anchors: int = 16, span: tuple[float, float] = (400.0, 2500.0),
+                 bands: list | None = None, learnable_pos: bool = False):
+        super().__init__()
+        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        if patch_size <= 0 or h % patch_size or w % patch_size:
+            raise ValueError(f"image size {h}x{w} is not divisible by patch size {patch_size}")
+        if anchors < 2:
+            raise ValueError(f"need at least 2 spectral anchors, got {anchors}")
+        self.image_size, self.patch_size, self.channels, self.dim = (h, w), patch_size, channels, dim
+        self.grid = (h // patch_size, w // patch_size)
+        self.patch_dim = patch_size * patch_size * channels
+        log_anchors = torch.linspace(math.log(span[0]), math.log(span[1]), anchors)
+        self.register_buffer("log_anchors", log_anchors, persistent=False)
+        self.spacing = float(log_anchors[1] - log_anchors[0])
+        area = patch_size * patch_size
+        self.weight = nn.Parameter(torch.empty(anchors, area, dim))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        self.coverage_embed = nn.Parameter(torch.zeros(anchors, dim))
+        bound = math.sqrt(6.0 / (area * anchors + dim))  # xavier over the flattened (anchor, pixel) input
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.normal_(self.coverage_embed, std=0.02)
+        self.register_buffer("default_bands", torch.tensor(bands, dtype=torch.float32) if bands else None,
+                             persistent=False)
+        self.pos = GridPosition(dim, self.grid, learnable=learnable_pos)
+
+    def response(self, bands: Tensor) -> Tensor:
+        """bands [B,C,2] (centre, width nm) -> response of each band at each anchor [B,C,K] in [0,1]."""
+        centre, width = bands[..., 0:1], bands[..., 1:2]
+        sigma = torch.clamp(width / (2.0 * centre), min=self.spacing)  # log-space half width
+        return torch.exp(-0.5 * ((self.log_anchors - centre.log()) / sigma) ** 2)
+
+    def resample(self, x: Tensor, bands: Tensor, band_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x [B,C,H,W] -> (anchor images [B,K,H,W], coverage [B,K]); band_mask [B,C] (1 = seen) drops bands."""
+        r = self.response(bands)                                   # [B,C,K]
+        if band_mask is not None:
+            r = r * band_mask.to(r.dtype).unsqueeze(-1)
+        total = r.sum(1)                                           # [B,K]
+        coverage = total.clamp(max=1.0)
+        weights = r / total.clamp_min(1e-6).unsqueeze(1) * coverage.unsqueeze(1)
+        return torch.einsum("bck,bchw->bkhw", weights, x), coverage
+
+    def check_input(self, x: Tensor) -> None:
+        if tuple(x.shape[-2:]) != self.image_size:
+            raise ValueError(f"expected images of {self.image_size[0]}x{self.image_size[1]}, "
+                             f"got {x.shape[-2]}x{x.shape[-1]}")
+        if not x.is_floating_point():
+            raise ValueError(f"expected floating-point images, got {x.dtype}")
+
+    def patchify(self, x) -> Tensor:
+        """x [B,C,H,W] (or the dict) -> patches [B,N,p*p*C]."""
+        x = x["pixels"] if isinstance(x, dict) else x
+        b, c, h, w = x.shape
+        p = self.patch_size
+        x = x.reshape(b, c, h // p, p, w // p, p)
+        return torch.einsum("bchpwq->bhwpqc", x).reshape(b, (h // p) * (w // p), p * p * c)
+
+    def unpatchify(self, values: Tensor) -> Tensor:
+        """patches [B,N,p*p*C] -> x [B,C,H,W]."""
+        b = values.shape[0]
+        p, (gh, gw) = self.patch_size, self.grid
+        c = values.shape[-1] // (p * p)
+        x = values.reshape(b, gh, gw, p, p, c)
+        return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, gh * p, gw * p)
+
+    def position(self, dim: int, learnable: bool = False) -> nn.Module:
+        return GridPosition(dim, self.grid, learnable=learnable)
+
+    def forward(self, x) -> Tokens:
+        pixels, bands = split_spectral_input(x, self.default_bands)
+        self.check_input(pixels)
+        band_mask = x.get("band_mask") if isinstance(x, dict) else None
+        anchors, coverage = self.resample(pixels, bands, band_mask)  # [B,K,H,W], [B,K]
+        b, k, h, w = anchors.shape
+        p = self.patch_size
+        patches = anchors.reshape(b, k, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
+        patches = patches.reshape(b, (h // p) * (w // p), k, p * p)  # [B,N,K,p*p]
+        embed = torch.einsum("bnka,kad->bnd", patches, self.weight) + self.bias
+        embed = embed + (coverage @ self.coverage_embed).unsqueeze(1)
+        return Tokens(values=self.patchify(pixels), embed=embed, pos=self.pos(), grid=self.grid,
+                      extra={"bands": bands})
