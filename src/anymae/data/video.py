@@ -244,9 +244,9 @@ def read_video(path: str | Path, channels: int = 3, size: tuple[int, int] | None
                 frames.append((x * 255).round().clamp(0, 255).to(torch.uint8))
                 if len(frames) >= max_frames:
                     break
-    except ValueError:
-        raise
-    except (av.FFmpegError, OSError, RuntimeError, IndexError, TypeError) as err:
+    except (av.FFmpegError, OSError, ValueError, RuntimeError, IndexError, TypeError) as err:
+        if isinstance(err, ValueError) and str(err).startswith(f"{path}:"):
+            raise  # ours, already naming the file
         raise ValueError(f"{path}: cannot decode video ({err})") from None
     if not frames:
         raise ValueError(f"{path}: no frames could be decoded")

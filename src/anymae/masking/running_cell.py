@@ -36,11 +36,14 @@ class RunningCellMasker(Masker):
 
     def hidden_bool(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                     device="cpu") -> Tensor:
-        """-> [B,N] True where hidden, N = T*H*W in (T, H, W) order."""
+        """-> [B,N] True where hidden, N = T*H*W in (T, H, W) order.
+
+        A grid that the cell does not divide (7 x 7 tokens of a 112-px frame) is tiled and cut at the
+        bottom and right edges, so the cut cells hide a phase-dependent share; `sample` refuses such grids
+        (a Mask needs equal counts per sample), `DualMasker` evens the counts out itself.
+        """
         t, h, w = time_space(grid)
         c = self.cell
-        if h % c or w % c:
-            raise ValueError(f"running_cell: token grid {h}x{w} is not divisible by the {c}x{c} cell")
         size = c * c
         gen_device = generator.device if generator is not None else device
         phase = torch.randint(0, size, (batch_size,), generator=generator, device=gen_device).to(device)
@@ -52,6 +55,9 @@ class RunningCellMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
+        _, h, w = time_space(grid)
+        if h % self.cell or w % self.cell:
+            raise ValueError(f"running_cell: token grid {h}x{w} is not divisible by the {self.cell}x{self.cell} cell")
         return Mask.from_bool(self.hidden_bool(batch_size, grid, generator, device))
 
     def extra_repr(self) -> str:
