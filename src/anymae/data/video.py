@@ -223,7 +223,8 @@ def list_videos(root: Path) -> list[Path]:
 
 def read_video(path: str | Path, channels: int = 3, size: tuple[int, int] | None = None,
                max_frames: int = 128) -> Tensor:
-    """Decode (up to `max_frames` of) a video file with PyAV -> uint8 [C,F,H,W] (resized to `size` if given).
+    """Decode (up to `max_frames` of) a video file with PyAV -> uint8 [C,F,H,W], every frame resized to
+    `size` (default: the first frame's size).
 
     Raises ValueError naming the file when it cannot be decoded or holds no video frames.
     """
@@ -239,8 +240,8 @@ def read_video(path: str | Path, channels: int = 3, size: tuple[int, int] | None
                 img = frame.to_ndarray(format="gray" if channels == 1 else "rgb24")
                 x = torch.from_numpy(np.ascontiguousarray(img)).float().div(255.0)
                 x = x.unsqueeze(0) if x.ndim == 2 else x.permute(2, 0, 1)
-                if size is not None:
-                    x = resize(x, size)
+                size = size or tuple(x.shape[-2:])  # frames that change size follow the first one
+                x = resize(x, size)
                 frames.append((x * 255).round().clamp(0, 255).to(torch.uint8))
                 if len(frames) >= max_frames:
                     break
