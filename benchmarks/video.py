@@ -5,10 +5,12 @@ model with a running-cell decoder mask: the decoder runs on the visible tokens a
 ones) at 16 x 112 x 112, this measures in one process, alternating the two so that machine load hits
 both alike:
 
-- the time of one training step (forward, backward, AdamW step), median over `--steps` steps;
+- the time of one training step (forward, backward, AdamW step), median over `--steps` steps, as
+  wall-clock time and as this process's CPU time (on a shared machine the CPU time is the steadier
+  measure of the work; with `--threads 1` it has no spin-waiting threads in it either);
 - FLOPs of one forward + backward (torch.utils.flop_counter), split into tokenizer, encoder, decoder.
 
-    python benchmarks/video.py [--batch 4] [--steps 6] [--size 112] [--frames 16] [--markdown docs/video.md]
+    python benchmarks/video.py [--batch 4] [--steps 6] [--size 112] [--frames 16] [--threads N] [--markdown docs/video.md]
 
 Prints a markdown table; `--markdown PATH` also writes it there (docs/video.md keeps the last one).
 """
@@ -42,13 +44,14 @@ def flops_by_part(model, x: torch.Tensor) -> dict[str, int]:
     return part
 
 
-def step_time(model, optimizer, x: torch.Tensor, seed: int) -> float:
-    start = time.perf_counter()
+def step_time(model, optimizer, x: torch.Tensor, seed: int) -> tuple[float, float]:
+    """-> (wall seconds, CPU seconds) of one training step."""
+    wall, cpu = time.perf_counter(), time.process_time()
     out = model(x, generator=torch.Generator().manual_seed(seed))
     optimizer.zero_grad(set_to_none=True)
     out.loss.backward()
     optimizer.step()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -57,8 +60,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="timed steps per recipe (after 2 warm-up steps)")
     parser.add_argument("--size", type=int, default=112, help="frame side in pixels")
     parser.add_argument("--frames", type=int, default=16, help="frames per clip")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, args.frames, args.size, args.size)
@@ -71,24 +77,26 @@ def main() -> None:
             t = step_time(models[name], optimizers[name], x, seed=i)
             if i >= 2:
                 times[name].append(t)
-    median = {name: statistics.median(v) for name, v in times.items()}
+    wall = {name: statistics.median(t[0] for t in v) for name, v in times.items()}
+    cpu = {name: statistics.median(t[1] for t in v) for name, v in times.items()}
 
     tokens = models[RECIPES[0]].tokenizer.num_tokens
     lines = [f"`videomae_vit_small` vs `videomae2_vit_small`, {args.batch} clips of {args.frames} x {args.size} x "
              f"{args.size} ({tokens} tubelets, tube mask 90%; V2 decoder mask 50% running cell), CPU, "
              f"{torch.get_num_threads()} threads, median of {args.steps} training steps.",
              "",
-             "| recipe | decoder tokens | step (s) | GFLOPs fwd+bwd | encoder share | decoder share |",
-             "|---|---|---|---|---|---|"]
+             "| recipe | decoder tokens | step wall (s) | step CPU (s) | GFLOPs fwd+bwd | encoder share | decoder share |",
+             "|---|---|---|---|---|---|---|"]
     for name in RECIPES:
         m, f = models[name], flops[name]
         mask = m.masker.sample(1, m.tokenizer.grid)
         decoded = 1 + mask.keep.shape[1] + (mask.predict.shape[1] if m.decoder.decoder_masking else mask.hidden.shape[1])
-        lines.append(f"| {name} | {decoded} | {median[name]:.3f} | {f['total'] / 1e9:.1f} | "
+        lines.append(f"| {name} | {decoded} | {wall[name]:.3f} | {cpu[name]:.3f} | {f['total'] / 1e9:.1f} | "
                      f"{100 * f['encoder'] / f['total']:.0f}% | {100 * f['decoder'] / f['total']:.0f}% |")
     v1, v2 = RECIPES
     lines += ["",
-              f"Dual masking: step time x{median[v2] / median[v1]:.2f} (speed-up x{median[v1] / median[v2]:.2f}), "
+              f"Dual masking: step CPU time x{cpu[v2] / cpu[v1]:.2f} (speed-up x{cpu[v1] / cpu[v2]:.2f}), "
+              f"wall time x{wall[v2] / wall[v1]:.2f}, "
               f"FLOPs x{flops[v2]['total'] / flops[v1]['total']:.2f}, decoder FLOPs "
               f"x{flops[v2]['decoder'] / flops[v1]['decoder']:.2f}."]
     table = "\n".join(lines)

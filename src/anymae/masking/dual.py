@@ -16,8 +16,10 @@ class DualMasker(Masker):
 
     `predict` holds round(Nh * (1 - decoder_ratio)) hidden tokens per sample: exactly the hidden tokens
     outside the running-cell mask whenever the time slots cover whole cycles of the cell (T/t a multiple
-    of cell^2, as 16 frames in tubelets of 2 with 2 x 2 cells); otherwise the intersection's size varies
-    per sample and it is topped up / trimmed at random so the batch stays rectangular.
+    of cell^2, as 16 frames in tubelets of 2 with 2 x 2 cells) and the cell divides the spatial grid;
+    otherwise the intersection's size varies per sample and it is topped up / trimmed at random so the
+    batch stays rectangular. (The official code also decodes running-cell tokens the encoder saw; here
+    the loss covers hidden tokens only, as MAE's.)
     With a decoder built with `decoder_masking=True` the decoder then runs on the visible and the
     predicted tokens only, which is where VideoMAE V2 saves its compute.
     """
