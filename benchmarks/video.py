@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 
 import torch
@@ -103,7 +104,8 @@ def main() -> None:
     print(table)
     if args.markdown:
         from anymae.io.files import write_text
-        write_text(args.markdown, "# Video benchmark\n\n" + __doc__.split("\n\n")[1] + "\n\n" + table + "\n")
+        command = " ".join(["python benchmarks/video.py", *sys.argv[1:]])
+        write_text(args.markdown, f"# Video benchmark\n\n`{command}`\n\n{table}\n")
 
 
 if __name__ == "__main__":
