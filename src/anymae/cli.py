@@ -168,6 +168,7 @@ def add_reconstruct(sub) -> None:
     p.add_argument("--count", type=int, default=8, help="samples in the grid")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="PNG path (default RUN/reconstruct.png)")
+    p.add_argument("--gif", action="store_true", help="video runs: also write an animated GIF beside the PNG")
     p.set_defaults(handler=run_reconstruct)
 
 
@@ -192,8 +193,14 @@ def run_reconstruct(args) -> int:
         pixels = torch.from_numpy(read_image(Path(args.input), model.tokenizer.channels)).float()
         images = transform(pixels).unsqueeze(0)
     out = Path(args.out) if args.out else Path(args.run) / "reconstruct.png"
+    if args.gif and config.modality != "video":
+        raise ValueError(f"--gif draws video runs; this run's modality is {config.modality}")
     reconstruction_picture(model, config, out, data=args.data, count=args.count, seed=args.seed, images=images)
     print(f"wrote {out}")
+    if args.gif:
+        gif = reconstruction_picture(model, config, out.with_suffix(".gif"), data=args.data, count=args.count,
+                                     seed=args.seed)
+        print(f"wrote {gif}")
     print(f"run folder: {args.run}")
     return 0
 

@@ -7,7 +7,7 @@ import torch
 
 from .builtin import BUILTIN, builtin
 from .datasets import TensorImageDataset, stratified_split
-from .folder import load_image_folder
+from .folder import IMAGE_SUFFIXES, load_image_folder
 from .image import ImageModality, channel_stats, hog_features
 from .modality import MODALITIES, Modality, modality_of, register_modality
 from .transforms import EvalTransform, PretrainTransform, sample_generator
@@ -21,8 +21,14 @@ def register_folder_loader(suffixes, loader) -> None:
     FOLDER_LOADERS.append((frozenset(s.lower() for s in suffixes), loader))
 
 
+from .video import VIDEO_SUFFIXES, TensorVideoDataset, VideoModality, load_video_folder  # noqa: E402
+
+register_folder_loader(VIDEO_SUFFIXES, load_video_folder)
+
+
 def folder_loader(root: Path):
-    """The loader whose suffixes match most files under `root` (images when nothing else matches)."""
+    """The loader whose suffixes match most files under `root` (images when nothing else matches, or
+    when image files outnumber them: a folder of PNGs with one .gif stays an image folder)."""
     counts: dict[str, int] = {}
     for p in root.rglob("*"):
         if p.is_file():
@@ -32,6 +38,8 @@ def folder_loader(root: Path):
         n = sum(counts.get(s, 0) for s in suffixes)
         if n > best_count:
             best, best_count = loader, n
+    if best_count < sum(counts.get(s, 0) for s in IMAGE_SUFFIXES):
+        return load_image_folder
     return best
 
 
@@ -64,4 +72,5 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
 
 __all__ = ["register_folder_loader", "FOLDER_LOADERS", "MODALITIES", "Modality", "modality_of", "register_modality", "ImageModality", "hog_features", "BUILTIN", "builtin", "load_dataset", "channel_stats", "TensorImageDataset",
            "stratified_split", "load_image_folder", "EvalTransform", "PretrainTransform", "sample_generator",
-           "DictDataset", "MultiChannelDataset", "load_array_folder", "load_modality_folder"]
+           "DictDataset", "MultiChannelDataset", "load_array_folder", "load_modality_folder",
+           "TensorVideoDataset", "VideoModality", "load_video_folder"]

@@ -18,16 +18,20 @@ class MAEDecoder(nn.Module):
     restores the token order, adds the decoder's own position embedding, runs `depth` blocks
     and predicts `out_dim` values for each token in `mask.predict`.
 
+    `decoder_masking=True` (VideoMAE V2, row 9): when the mask asks for a subset of its hidden tokens
+    (`mask.predict` shorter than `mask.hidden`), the blocks run on the visible tokens and that subset
+    only, not on every token; otherwise (and by default) the decoder is MAE's.
+
     `bind(in_dim, out_dim, position)` is called by MaskedAutoencoder to size the in/out layers.
     Parameter names follow facebookresearch/mae (`decoder_embed`, `mask_token`, `decoder_blocks`,
     `decoder_norm`, `decoder_pred`) minus the `decoder_` prefix.
     """
 
     def __init__(self, dim: int = 512, depth: int = 8, heads: int = 16, mlp_ratio: float = 4.0,
-                 learnable_pos: bool = False, norm_eps: float = 1e-6):
+                 learnable_pos: bool = False, norm_eps: float = 1e-6, decoder_masking: bool = False):
         super().__init__()
         self.dim, self.depth, self.heads, self.mlp_ratio = dim, depth, heads, mlp_ratio
-        self.learnable_pos = learnable_pos
+        self.learnable_pos, self.decoder_masking = learnable_pos, decoder_masking
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.blocks = make_blocks(dim, depth, heads, mlp_ratio, norm_eps=norm_eps)
         self.norm = nn.LayerNorm(dim, eps=norm_eps)
@@ -48,11 +52,20 @@ class MAEDecoder(nn.Module):
         x = self.embed(latents)
         prefix, visible = x[:, :num_prefix], x[:, num_prefix:]
         b, n = mask.restore.shape
-        fill = self.mask_token.expand(b, n - visible.shape[1], -1)
-        x = gather_tokens(torch.cat([visible, fill], dim=1), mask.restore)  # original order [B,N,Dd]
-        x = x + self.pos(tokens)
+        if self.decoder_masking and mask.predict.shape[1] < mask.hidden.shape[1]:
+            # VideoMAE V2: only the visible tokens and the mask tokens to predict enter the blocks
+            n_visible, n_predict = visible.shape[1], mask.predict.shape[1]
+            pos = self.pos(tokens).expand(b, -1, -1)
+            x = torch.cat([visible, self.mask_token.expand(b, n_predict, -1)], dim=1)
+            x = x + gather_tokens(pos, torch.cat([mask.keep, mask.predict], dim=1))  # [B,Nv+Np,Dd]
+            predict_at = torch.arange(n_visible, n_visible + n_predict, device=x.device).expand(b, -1)
+        else:
+            fill = self.mask_token.expand(b, n - visible.shape[1], -1)
+            x = gather_tokens(torch.cat([visible, fill], dim=1), mask.restore)  # original order [B,N,Dd]
+            x = x + self.pos(tokens)
+            predict_at = mask.predict
         x = torch.cat([prefix, x], dim=1)
         for block in self.blocks:
             x = block(x)
         x = self.norm(x[:, num_prefix:])
-        return self.pred(gather_tokens(x, mask.predict))
+        return self.pred(gather_tokens(x, predict_at))

@@ -5,6 +5,7 @@ from .multimodal import MultiModalTokenizer, SegmentationTokenizer
 from .patch import PatchTokenizer
 from .position import GridPosition, sincos_1d, sincos_grid
 from .spectral import SpectralTokenizer
+from .tubelet import TubeletTokenizer
 
 __all__ = ["Tokens", "Tokenizer", "PatchTokenizer", "ChannelTokenizer", "SpectralTokenizer", "MultiModalTokenizer",
-           "SegmentationTokenizer", "GridPosition", "sincos_1d", "sincos_grid"]
+           "SegmentationTokenizer", "TubeletTokenizer", "GridPosition", "sincos_1d", "sincos_grid"]
