@@ -15,9 +15,12 @@ def atomic_path(path: str | Path):
     A failure (or a kill) before the rename leaves any earlier `path` untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as err:
+        raise OSError(err.errno, f"could not write {path}: {err.strerror or err}") from err
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
@@ -25,7 +28,7 @@ def atomic_path(path: str | Path):
         os.replace(tmp, path)
     except OSError as err:
         _remove(tmp)
-        raise OSError(f"could not write {path}: {err.strerror or err}") from err
+        raise OSError(err.errno, f"could not write {path}: {err.strerror or err}") from err
     except BaseException:
         _remove(tmp)
         raise

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor, nn
@@ -62,16 +63,44 @@ class Mask:
 
 
 def num_visible(num_tokens: int, ratio: float) -> int:
-    """Tokens kept at a mask ratio: round(N * (1 - ratio)), at least 1 (MAE's `len_keep`)."""
-    if not 0.0 < ratio < 1.0:
-        raise ValueError(f"mask ratio must be in (0, 1), got {ratio}")
-    return max(1, int(round(num_tokens * (1.0 - ratio))))
+    """Tokens kept at a mask ratio: round(N * (1 - ratio)), at least 1 and at most N - 1 (MAE's `len_keep`).
+
+    At least one token is hidden, so there is always something to predict (an empty loss is NaN).
+    """
+    if isinstance(ratio, bool) or not isinstance(ratio, Real) or not 0.0 < ratio < 1.0:
+        raise ValueError(f"mask ratio must be a number in (0, 1), got {ratio!r}")
+    if num_tokens < 2:
+        raise ValueError(f"cannot mask {num_tokens} token(s): masking needs at least 2 (one seen, one hidden)")
+    return min(num_tokens - 1, max(1, int(round(num_tokens * (1.0 - ratio)))))
+
+
+def check_sample_args(batch_size: int, grid) -> int:
+    """Validate a masker's `sample(batch_size, grid)` arguments -> the token count N (ValueError otherwise)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 0:
+        raise ValueError(f"batch size must be a whole number >= 0, got {batch_size!r}")
+    sizes = tuple(grid) if isinstance(grid, (tuple, list, torch.Size)) else ()
+    if not sizes or not all(isinstance(g, Integral) and not isinstance(g, bool) and g >= 1 for g in sizes):
+        raise ValueError(f"token grid must be a non-empty tuple of whole numbers >= 1, got {grid!r}")
+    n = 1
+    for g in sizes:
+        n *= int(g)
+    return n
 
 
 class Masker(nn.Module):
-    """Base: `forward(tokens, generator) -> Mask`. Maskers hold no learnable state unless stated."""
+    """Base: `forward(tokens, generator) -> Mask`. Maskers hold no learnable state unless stated.
+
+    `examples()` lists small valid set-ups for the property tests (tests/test_reliability.py): dicts
+    with `init` (constructor arguments) and `grid` (a token grid), optionally `group` ([N] ids) and
+    `scores` (True when `forward` needs per-token scores). The default suits a masker that builds with
+    no arguments and masks any 2-D grid; a masker needing more overrides it.
+    """
 
     ratio: float
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"init": {}, "grid": (4, 4)}]
 
     def forward(self, tokens, generator: torch.Generator | None = None, scores: Tensor | None = None) -> Mask:
         return self.sample(tokens.batch_size, tokens.grid, generator=generator, device=tokens.embed.device)

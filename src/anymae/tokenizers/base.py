@@ -65,3 +65,22 @@ class Tokenizer(nn.Module):
 
     def check_input(self, x: Tensor) -> None:
         """Raise ValueError naming the problem when `x` cannot be tokenized."""
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        """Constructor arguments of small valid instances, for the property tests (tests/test_reliability.py).
+
+        Every tokenizer declares at least one, and `example_input` builds a valid batch for it.
+        """
+        return []
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """A valid random input batch of `batch_size` samples for this instance (what `forward` takes)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no example input")
+
+
+def check_finite(x: Tensor, what: str = "input") -> None:
+    """ValueError when `x` holds NaN or Inf (one device sync)."""
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{what} holds {bad} NaN/Inf value(s) of {x.numel()} (shape {tuple(x.shape)})")

@@ -9,6 +9,7 @@ from torch import nn
 
 from ..model import MaskedAutoencoder
 from .config import PretrainConfig
+from .guard import NonFiniteGuard
 
 NO_DECAY_NAMES = ("pos", "cls_token", "mask_token", "memory", "register")
 
@@ -34,10 +35,14 @@ def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float = 0.0) ->
     return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def step_seed(seed: int, rank: int, step: int) -> int:
+    return (seed * 1_000_003 + rank * 100_003 + step) % (2**63 - 1)
+
+
 def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
     """Mask randomness from (seed, rank, step) only: ranks differ, a resumed run replays exactly."""
     g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + rank * 100_003 + step) % (2**63 - 1))
+    g.manual_seed(step_seed(seed, rank, step))
     return g
 
 
@@ -46,19 +51,46 @@ class PretrainModule(L.LightningModule):
         super().__init__()
         self.model, self.config = model, config
         self.steps_total, self.lr = steps_total, lr
+        self.guard = NonFiniteGuard(getattr(config, "max_nonfinite_steps", 10))
+        self.loss_finite: list[torch.Tensor] = []  # one flag per micro-batch of the current optimizer step
+        self.stop_reason: str | None = None
+        self.last_step_skipped = False
 
     def training_step(self, batch, batch_idx):
         x = batch[0]
+        # Anything drawing from the global RNG in a step (drop path, dropout) also depends on
+        # (seed, rank, step) only, so a resumed run draws exactly what the uninterrupted one drew.
+        torch.manual_seed(step_seed(self.config.seed, self.global_rank, self.global_step))
         generator = step_generator(self.config.seed, self.global_rank, self.global_step, x.device)
         out = self.model(x, generator=generator)
+        self.loss_finite.append(torch.isfinite(out.loss.detach()))
         self.log("loss", out.loss, prog_bar=True, on_step=True, on_epoch=False)
         for name, value in out.terms.items():
             if name != "reconstruction":
                 self.log(name, value, on_step=True, on_epoch=False)
         return out.loss
 
+    def on_before_optimizer_step(self, optimizer):
+        """Skip (and count) a step whose loss or gradients are not finite; stop after too many in a row."""
+        loss_finite = bool(torch.stack(self.loss_finite).all()) if self.loss_finite else True
+        self.loss_finite = []
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.last_step_skipped = not self.guard.check(self.global_step, loss_finite, params)
+        if self.last_step_skipped and self.guard.exhausted:
+            self.stop_reason = (f"{self.guard.in_a_row} optimizer steps in a row had a non-finite loss or "
+                                f"gradients (max_nonfinite_steps={self.guard.patience}); stopped at step "
+                                f"{self.global_step}")
+            self.trainer.should_stop = True
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        self.model.after_step()
+        if not self.last_step_skipped:
+            self.model.after_step()
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["anymae_guard"] = self.guard.state_dict()
+
+    def on_load_checkpoint(self, checkpoint):
+        self.guard.load_state_dict(checkpoint.get("anymae_guard", {}))
 
     def configure_optimizers(self):
         cfg = self.config
