@@ -88,19 +88,9 @@ def check_sample_args(batch_size: int, grid) -> int:
 
 
 class Masker(nn.Module):
-    """Base: `forward(tokens, generator) -> Mask`. Maskers hold no learnable state unless stated.
-
-    `examples()` lists small valid set-ups for the property tests (tests/test_reliability.py): dicts
-    with `init` (constructor arguments) and `grid` (a token grid), optionally `group` ([N] ids) and
-    `scores` (True when `forward` needs per-token scores). The default suits a masker that builds with
-    no arguments and masks any 2-D grid; a masker needing more overrides it.
-    """
+    """Base: `forward(tokens, generator) -> Mask`. Maskers hold no learnable state unless stated."""
 
     ratio: float
-
-    @classmethod
-    def examples(cls) -> list[dict]:
-        return [{"init": {}, "grid": (4, 4)}]
 
     def forward(self, tokens, generator: torch.Generator | None = None, scores: Tensor | None = None) -> Mask:
         return self.sample(tokens.batch_size, tokens.grid, generator=generator, device=tokens.embed.device)
