@@ -40,10 +40,10 @@ from anymae.tokenizers import Tokenizer, Tokens
 SRC = Path(anymae.__file__).resolve().parent
 TINY = ["--data", "digits", "--image-size", "8", "--patch-size", "2", "--arg", "depth=1", "--arg", "dim=32",
         "--arg", "heads=2", "--arg", "decoder_dim=32", "--arg", "decoder_depth=1", "--arg", "decoder_heads=2"]
-# digits' train split has 1258 images: 9 steps of 128 per epoch, 27 steps in 3 epochs; drop path draws
-# from the global RNG, so the resume must restore that stream too.
-RESUMABLE = TINY + ["--batch-size", "128", "--epochs", "3", "--save-every-n-steps", "3", "--arg", "drop_path=0.1",
-                    "--seed", "3"]
+# digits' train split has 1258 images: 9 steps of 128 per epoch, 27 steps in 3 epochs. Two blocks so the
+# second has a drop-path rate of 0.1: it draws from the global RNG, which the resume must replay too.
+RESUMABLE = TINY + ["--arg", "depth=2", "--batch-size", "128", "--epochs", "3", "--save-every-n-steps", "3",
+                    "--arg", "drop_path=0.1", "--seed", "3"]
 STEPS_PER_EPOCH, TOTAL_STEPS = 9, 27
 
 
@@ -128,19 +128,24 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(reference, tmp_
     assert same_weights(run / "model.safetensors", reference / "model.safetensors")
 
 
-def test_resume_without_sampler_state_would_not_match(reference, tmp_path, monkeypatch):
-    """The check above can fail: restarting the epoch (Lightning's default) changes the losses."""
+@pytest.mark.parametrize("knock_out", ["sampler position", "per-step RNG seed"])
+def test_resume_without_each_piece_would_not_match(reference, tmp_path, monkeypatch, knock_out):
+    """The check above can fail: without the sampler's position (Lightning restarts the epoch) or without
+    the per-step seeding of the global RNG (drop path), the losses after the resume point differ."""
     import shutil
+    import anymae.train.module
     from anymae.train.callbacks import SamplerResume
     run = tmp_path / "run"
     shutil.copytree(reference, run)
-    step12 = run / "checkpoints" / "step=12.ckpt"
-    shutil.copy(step12, run / "checkpoints" / "last.ckpt")
-    monkeypatch.setattr(SamplerResume, "on_load_checkpoint", lambda *args: None)
+    shutil.copy(run / "checkpoints" / "step=12.ckpt", run / "checkpoints" / "last.ckpt")
+    if knock_out == "sampler position":
+        monkeypatch.setattr(SamplerResume, "on_load_checkpoint", lambda *args: None)
+    else:
+        monkeypatch.setattr(anymae.train.module, "seed_step_rng", lambda *args: None)
     assert main(["pretrain", "--resume", str(run)]) == 0
     after = [r["loss"] for r in metrics(run) if int(r["step"]) >= 12]
     expected = [r["loss"] for r in metrics(reference) if int(r["step"]) >= 12]
-    assert after != expected
+    assert len(after) == len(expected) == TOTAL_STEPS - 12 and after != expected
 
 
 # ------------------------------------------------------------------ 2. atomic checkpoints
@@ -467,7 +472,7 @@ def test_tokenizer_rejects_bad_input_with_valueerror(cls, data):
 def masker_setup(cls) -> dict:
     """From the masker's own `example()` (masking branch protocol) when it has one, else a 4x4 grid."""
     if hasattr(cls, "example"):
-        ex = cls.example((4, 4))
+        ex = cls.example()
         return {"grid": tuple(ex.grid), "group": getattr(ex, "group", None), "scores": getattr(ex, "scores", False),
                 "variants": list(getattr(ex, "variants", [{}])), "progress": getattr(ex, "progress", None)}
     return {"grid": (4, 4), "group": None, "scores": False, "variants": [{}], "progress": None}

@@ -39,6 +39,11 @@ def step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank * 100_003 + step) % (2**63 - 1)
 
 
+def seed_step_rng(seed: int, rank: int, step: int) -> None:
+    """Seed the global RNG (drop path, dropout) from (seed, rank, step): a resumed run draws the same."""
+    torch.manual_seed(step_seed(seed, rank, step))
+
+
 def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
     """Mask randomness from (seed, rank, step) only: ranks differ, a resumed run replays exactly."""
     g = torch.Generator(device=device)
@@ -58,9 +63,7 @@ class PretrainModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x = batch[0]
-        # Anything drawing from the global RNG in a step (drop path, dropout) also depends on
-        # (seed, rank, step) only, so a resumed run draws exactly what the uninterrupted one drew.
-        torch.manual_seed(step_seed(self.config.seed, self.global_rank, self.global_step))
+        seed_step_rng(self.config.seed, self.global_rank, self.global_step)
         generator = step_generator(self.config.seed, self.global_rank, self.global_step, x.device)
         out = self.model(x, generator=generator)
         self.loss_finite.append(torch.isfinite(out.loss.detach()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -91,8 +92,8 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     if config.save_every_n_steps:
         # save_last here too: last.ckpt is always the newest state, so --resume continues mid-epoch
         callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step={step}",
-                                         auto_insert_metric_name=False, save_top_k=-1, save_last=True, enable_version_counter=False,
-                                         every_n_train_steps=config.save_every_n_steps))
+                                         auto_insert_metric_name=False, save_top_k=-1, save_last=True,
+                                         enable_version_counter=False, every_n_train_steps=config.save_every_n_steps))
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     trainer = L.Trainer(
@@ -105,7 +106,10 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     start = time.time()
     # AtomicCheckpointIO loads with weights_only=True whatever is passed; say so where Lightning takes it too
     safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt) if ckpt else None, **safe)
+    with warnings.catch_warnings():
+        # SamplerResume continues the epoch where the checkpoint left it; Lightning cannot see that
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt) if ckpt else None, **safe)
     if module.stop_reason:
         good = run_dir / "checkpoints" / "last-good.ckpt"
         trainer.save_checkpoint(good)
