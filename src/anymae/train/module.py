@@ -77,6 +77,8 @@ class PretrainModule(L.LightningModule):
         """Skip (and count) a step whose loss or gradients are not finite; stop after too many in a row."""
         loss_finite = bool(torch.stack(self.loss_finite).all()) if self.loss_finite else True
         self.loss_finite = []
+        # every rank skips together (gradients are already all-reduced; the loss flags are not)
+        loss_finite = self.trainer.strategy.reduce_boolean_decision(loss_finite, all=True)
         params = [p for group in optimizer.param_groups for p in group["params"]]
         self.last_step_skipped = not self.guard.check(self.global_step, loss_finite, params)
         if self.last_step_skipped and self.guard.exhausted:
