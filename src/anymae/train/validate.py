@@ -49,8 +49,8 @@ def validate_recipe_args(args: dict) -> None:
             if len(image) == 1:
                 image = image * len(patch)
             if len(image) != len(patch) or any(i % p for i, p in zip(image, patch)):
-                raise ValueError(f"patch_size={args['patch_size']!r} does not divide image_size="
-                                 f"{args['image_size']!r} (--patch-size / --image-size): every side of the image "
+                raise ValueError(f"image_size={args['image_size']!r} is not divisible by patch_size="
+                                 f"{args['patch_size']!r} (--image-size / --patch-size): every side of the image "
                                  "must be a multiple of the patch side")
     for width, heads in (("dim", "heads"), ("decoder_dim", "decoder_heads")):
         if args.get(width) is not None and args.get(heads) is not None:
@@ -67,7 +67,10 @@ def validate_recipe_args(args: dict) -> None:
 
 def validate_config(config: PretrainConfig, recipe_defaults: dict | None = None) -> None:
     """Raise ValueError naming the first impossible setting of `config` (data-independent checks)."""
-    _positive_int("epochs", config.epochs, " (--epochs)")
+    if config.epochs is not None:  # None: derived from a step budget where the config has one
+        _positive_int("epochs", config.epochs, " (--epochs)")
+    if getattr(config, "steps", None) is not None:
+        _positive_int("steps", config.steps, " (--steps)")
     _positive_int("batch_size", config.batch_size, " (--batch-size)")
     _positive_int("accumulate", config.accumulate, " (--accumulate)")
     _positive_int("max_nonfinite_steps", config.max_nonfinite_steps, " (--max-nonfinite-steps)")
