@@ -64,6 +64,9 @@ def add_pretrain(sub) -> None:
     p.add_argument("--seed", type=int, help="run seed: data order, augmentations, masks, init")
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
     p.add_argument("--save-every-n-steps", type=int, help="also checkpoint every N optimizer steps")
+    p.add_argument("--max-nonfinite-steps", type=int,
+                   help="stop after this many steps in a row with a NaN/Inf loss or gradients (default 10); "
+                        "such steps are skipped")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-probe", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(handler=run_pretrain)
@@ -71,7 +74,8 @@ def add_pretrain(sub) -> None:
 
 FLAG_TO_CONFIG = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "lr": "lr", "blr": "blr", "warmup": "warmup",
                   "accumulate": "accumulate", "precision": "precision", "workers": "workers", "seed": "seed",
-                  "save_every_n_steps": "save_every_n_steps", "recipe": "recipe", "data": "data"}
+                  "save_every_n_steps": "save_every_n_steps", "recipe": "recipe", "data": "data",
+                  "max_nonfinite_steps": "max_nonfinite_steps"}
 FLAG_TO_RECIPE = {"image_size": "image_size", "patch_size": "patch_size", "mask_ratio": "mask_ratio"}
 
 
@@ -381,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .errors import RunError
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -392,6 +397,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"anymae {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RunError as err:
+        print(f"anymae {args.command}: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

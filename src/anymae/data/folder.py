@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .datasets import TensorImageDataset, stratified_split
 
@@ -21,33 +20,60 @@ def list_images(root: Path) -> list[Path]:
 
 
 def read_image(path: Path, channels: int) -> np.ndarray:
-    """-> float [C,H,W] in [0,1]. Grey is repeated to 3 channels, RGBA composited on black,
-    16-bit scaled by 65535; raises ValueError naming the file when it cannot be decoded."""
+    """-> float [C,H,W] in [0,1]; raises ValueError naming the file when it cannot be used.
+
+    Conversions (docs/reliability.md): grey is repeated to 3 channels and colour averaged to 1;
+    RGBA / LA / palette images are composited on black; CMYK and other modes go through RGB;
+    16-bit images are scaled by 65535, 32-bit integer ones by their maximum when above 255;
+    floating-point images (TIFF mode F) are kept when already in [0,1], else min-max scaled.
+    NaN/Inf pixels, empty or truncated files and undecodable data are errors (the folder reader
+    skips such files).
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"{path}: image files give 1 or 3 channels, {channels} asked "
+                         "(use .npy / .tif arrays for other channel counts)")
     try:
         with Image.open(path) as img:
             img.load()
-            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(img, dtype=np.float64) / (65535.0 if img.mode.startswith("I;16") or
-                                                         np.asarray(img).max() > 255 else 255.0)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+                arr = np.asarray(img, dtype=np.float64)
+                top = 65535.0 if img.mode.startswith("I;16") else (255.0 if arr.max() <= 255 else float(arr.max()))
+                arr = np.clip(arr / top, 0.0, 1.0)[..., None]
+            elif img.mode == "F":
+                arr = np.asarray(img, dtype=np.float64)
+                if not np.isfinite(arr).all():
+                    raise ValueError("image holds NaN or Inf values")
+                low, high = float(arr.min()), float(arr.max())
+                if low < 0.0 or high > 1.0:
+                    arr = (arr - low) / (high - low) if high > low else np.zeros_like(arr)
                 arr = arr[..., None]
             else:
                 mode = "L" if channels == 1 else "RGB"
-                if img.mode in ("RGBA", "LA", "P"):
+                if img.mode in ("RGBA", "LA", "P", "PA", "La", "RGBa"):
                     img = img.convert("RGBA")
                     black = Image.new("RGBA", img.size, (0, 0, 0, 255))
                     img = Image.alpha_composite(black, img)
                 arr = np.asarray(img.convert(mode), dtype=np.float64) / 255.0
                 if arr.ndim == 2:
                     arr = arr[..., None]
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"{path}: cannot read image ({err})") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: {one_line(err)}") from None
+    except Exception as err:  # PIL raises many types on malformed files (OSError, SyntaxError, struct.error, ...)
+        raise ValueError(f"{path}: cannot read image ({type(err).__name__}: {one_line(err)})") from None
     if arr.shape[2] == 1 and channels == 3:
         arr = np.repeat(arr, 3, axis=2)
     elif arr.shape[2] == 3 and channels == 1:
         arr = arr.mean(axis=2, keepdims=True)
     if not np.isfinite(arr).all():
         raise ValueError(f"{path}: image holds NaN or Inf values")
+    if min(arr.shape[:2]) < 2:
+        raise ValueError(f"{path}: image of {arr.shape[0]}x{arr.shape[1]} pixels is too small (at least 2x2)")
     return arr.transpose(2, 0, 1)
+
+
+def one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def load_image_folder(root: str | Path, image_size: tuple[int, int], channels: int = 3, split: str = "all",
@@ -66,23 +92,23 @@ def load_image_folder(root: str | Path, image_size: tuple[int, int], channels: i
         raise ValueError(f"{root}: no image files found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     # Cache at twice the model size so random resized crops keep some detail.
     cache = (image_size[0] * 2, image_size[1] * 2)
-    images, names, skipped = [], [], []
+    if channels not in (1, 3):
+        raise ValueError(f"{root}: image files give 1 or 3 channels, {channels} asked "
+                         "(use .npy / .tif arrays for other channel counts)")
+    images, names, skipped, reasons = [], [], [], []
     for path in paths:
         try:
             arr = torch.from_numpy(read_image(path, channels)).float()
         except ValueError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
-            log.warning("skipping %s", err)
+            log.warning("skipping %s", err)  # one line naming the file and the problem
             skipped.append(str(path))
-            continue
-        if min(arr.shape[-2:]) < 2:
-            warnings.warn(f"skipping {path}: image of {arr.shape[-2]}x{arr.shape[-1]} is too small", stacklevel=2)
-            skipped.append(str(path))
+            reasons.append(str(err))
             continue
         images.append((resize(arr, cache) * 255).round().clamp(0, 255).to(torch.uint8))
         names.append(path.relative_to(root).parent.as_posix())
     if not images:
-        raise ValueError(f"{root}: none of the {len(paths)} image files could be read")
+        shown = "; ".join(reasons[:3]) + (f"; ... ({len(reasons) - 3} more)" if len(reasons) > 3 else "")
+        raise ValueError(f"{root}: none of the {len(paths)} image files could be read ({shown})")
     labelled = all(n != "." for n in names)
     classes = sorted(set(names)) if labelled else None
     labels = torch.tensor([classes.index(n) for n in names]) if labelled else None

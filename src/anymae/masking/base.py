@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from numbers import Integral, Real
 
 import torch
 from torch import Tensor, nn
@@ -44,15 +45,18 @@ class Mask:
         return cls(keep=keep, hidden=hidden, restore=restore, bool=hidden_bool, predict=hidden)
 
     @classmethod
-    def from_bool(cls, hidden_bool: Tensor, generator: torch.Generator | None = None) -> "Mask":
-        """hidden_bool [B,N], the same count of True per row -> Mask (kept first, each set in index order)."""
+    def from_bool(cls, hidden_bool: Tensor, num_hidden: int | None = None) -> "Mask":
+        """hidden_bool [B,N], the same count of True per row -> Mask (kept first, each set in index order).
+
+        `num_hidden` states the count for an empty batch (B = 0), where the rows cannot tell it.
+        """
         counts = hidden_bool.sum(1)
         if counts.numel() and not bool((counts == counts[0]).all()):
             raise ValueError(f"every sample must hide the same number of tokens, got counts {counts.tolist()}")
-        num_keep = hidden_bool.shape[1] - int(counts[0]) if counts.numel() else 0
+        hidden = int(counts[0]) if counts.numel() else (num_hidden or 0)
         # stable sort puts kept (False) before hidden (True), each in index order
         order = torch.sort(hidden_bool.to(torch.int8), dim=1, stable=True).indices
-        return cls.from_order(order, num_keep)
+        return cls.from_order(order, hidden_bool.shape[1] - hidden)
 
     def with_predict(self, predict: Tensor) -> "Mask":
         return Mask(self.keep, self.hidden, self.restore, self.bool, predict)
@@ -62,17 +66,33 @@ class Mask:
 
 
 def num_visible(num_tokens: int, ratio: float, rounding: str = "round") -> int:
-    """Tokens kept at a mask ratio, at least 1: round(N(1-ratio)) by default.
+    """Tokens kept at a mask ratio: round(N(1-ratio)), at least 1 and at most N - 1.
 
+    At least one token is hidden, so there is always something to predict (an empty loss is NaN).
     `rounding="floor"` gives int(N(1-ratio)), MAE's and Hugging Face ViTMAE's `len_keep` (floating-point
     error included: N=100, ratio 0.9 keeps 9), for exact parity with their masks.
     """
-    if not 0.0 < ratio < 1.0:
-        raise ValueError(f"mask ratio must be in (0, 1), got {ratio}")
+    if isinstance(ratio, bool) or not isinstance(ratio, Real) or not 0.0 < ratio < 1.0:
+        raise ValueError(f"mask ratio must be a number in (0, 1), got {ratio!r}")
     if rounding not in ("round", "floor"):
         raise ValueError(f"rounding must be 'round' or 'floor', got {rounding!r}")
+    if num_tokens < 2:
+        raise ValueError(f"cannot mask {num_tokens} token(s): masking needs at least 2 (one seen, one hidden)")
     kept = num_tokens * (1.0 - ratio)
-    return max(1, int(round(kept)) if rounding == "round" else int(kept))
+    return min(num_tokens - 1, max(1, int(round(kept)) if rounding == "round" else int(kept)))
+
+
+def check_sample_args(batch_size: int, grid) -> int:
+    """Validate a masker's `sample(batch_size, grid)` arguments -> the token count N (ValueError otherwise)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 0:
+        raise ValueError(f"batch size must be a whole number >= 0, got {batch_size!r}")
+    sizes = tuple(grid) if isinstance(grid, (tuple, list, torch.Size)) else ()
+    if not sizes or not all(isinstance(g, Integral) and not isinstance(g, bool) and g >= 1 for g in sizes):
+        raise ValueError(f"token grid must be a non-empty tuple of whole numbers >= 1, got {grid!r}")
+    n = 1
+    for g in sizes:
+        n *= int(g)
+    return n
 
 
 @dataclass

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .base import Mask, Masker, num_visible, uniform
+from .base import Mask, Masker, num_visible, uniform, check_sample_args
 from .registry import register_masker
 
 
@@ -175,6 +175,7 @@ class BlockMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
+        check_sample_args(batch_size, grid)
         if len(grid) != 2:
             raise ValueError(f"block masker works on 2-D token grids, got grid {grid}")
         n = math.prod(grid)

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Mask, Masker, num_visible, uniform
+from .base import Mask, Masker, num_visible, uniform, check_sample_args
 from .registry import register_masker
 
 
@@ -39,6 +39,7 @@ class ChannelPatchMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
+        check_sample_args(batch_size, grid)
         if len(grid) != 3:
             raise ValueError(f"channel_patch masking needs a (channels, rows, cols) token grid, got {grid}")
         c, per_channel = grid[0], grid[1] * grid[2]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Mask, Masker, uniform
+from .base import Mask, Masker, check_sample_args, num_visible, uniform
 from .registry import make_masker, register_masker
 from .running_cell import RunningCellMasker
 from .tube import masker_example
@@ -27,6 +27,7 @@ class DualMasker(Masker):
     def __init__(self, ratio: float = 0.9, decoder_ratio: float = 0.5, encoder: str | Masker = "tube",
                  cell: int = 2):
         super().__init__()
+        num_visible(4, ratio)  # validates the ratio (a number in (0, 1))
         self.encoder_masker = make_masker(encoder, ratio) if isinstance(encoder, str) else encoder
         self.decoder_masker = RunningCellMasker(decoder_ratio, cell)
         self.decoder_ratio = decoder_ratio
@@ -55,6 +56,7 @@ class DualMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
+        check_sample_args(batch_size, grid)
         mask = self.encoder_masker.sample(batch_size, grid, generator, device)
         return self.with_decoder_mask(mask, grid, generator)
 

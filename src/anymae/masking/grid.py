@@ -5,7 +5,7 @@ import math
 
 import torch
 
-from .base import Mask, Masker, uniform
+from .base import Mask, Masker, check_sample_args, num_visible, uniform
 from .registry import register_masker
 
 
@@ -36,8 +36,7 @@ class GridMasker(Masker):
 
     def __init__(self, ratio: float = 0.75, stride: int | list[int] | None = None):
         super().__init__()
-        if not 0.0 < ratio < 1.0:
-            raise ValueError(f"grid masker: mask ratio must be in (0, 1), got {ratio}")
+        num_visible(4, ratio)  # validates the ratio (a number in (0, 1))
         if stride is not None:
             strides = [stride] if isinstance(stride, int) else list(stride)
             if any((not isinstance(s, int)) or s < 1 for s in strides):
@@ -56,6 +55,7 @@ class GridMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
+        check_sample_args(batch_size, grid)
         strides = self.strides(len(grid))
         points = lattice_shape(grid, strides)
         if math.prod(points) >= math.prod(grid):
@@ -71,7 +71,7 @@ class GridMasker(Masker):
         keep = (coords * place).sum(-1)  # [B,M]
         hidden = torch.ones(batch_size, math.prod(grid), dtype=torch.bool, device=device)
         hidden.scatter_(1, keep, False)
-        return Mask.from_bool(hidden)
+        return Mask.from_bool(hidden, num_hidden=math.prod(grid) - math.prod(points))
 
     def extra_repr(self) -> str:
         return f"ratio={self.ratio}, stride={self.stride}"

@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Mask, Masker, MaskerExample, mask_from_permutation, num_visible, order_by_scores
+from .base import Mask, Masker, MaskerExample, mask_from_permutation, num_visible, order_by_scores, check_sample_args
 from .registry import register_masker
 
 
@@ -58,6 +58,7 @@ class GuidedMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu", scores: Tensor | None = None) -> Mask:
+        check_sample_args(batch_size, grid)
         n = math.prod(grid)
         if scores is None:
             raise ValueError("guided masker needs per-token scores [B,N] (scores=...)")

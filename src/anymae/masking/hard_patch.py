@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..encoders.vit import init_mae_weights, make_blocks
-from .base import Mask, Masker, MaskerExample, mask_from_permutation, num_visible, uniform
+from .base import Mask, Masker, MaskerExample, mask_from_permutation, num_visible, uniform, check_sample_args
 from .registry import register_masker
 
 
@@ -145,6 +145,7 @@ class HardPatchMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu", scores: Tensor | None = None) -> Mask:
+        check_sample_args(batch_size, grid)
         n = math.prod(grid)
         num_keep = num_visible(n, self.ratio)
         num_hard = int((n - num_keep) * self.hard_fraction())

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor
 
-from .base import Mask, Masker, MaskerExample, mask_from_permutation, num_visible, uniform
+from .base import Mask, Masker, MaskerExample, mask_from_permutation, num_visible, uniform, check_sample_args
 from .registry import register_masker
 
 COLORS = ("red", "blue", "green", "purple")
@@ -136,6 +136,7 @@ class NoiseMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
+        check_sample_args(batch_size, grid)
         noise = self.noise(batch_size, tuple(grid), generator, device).flatten(1)  # [B,N]
         order = torch.argsort(noise, dim=1)  # ascending: the largest noise values are hidden
         return mask_from_permutation(order, num_visible(noise.shape[1], self.ratio))

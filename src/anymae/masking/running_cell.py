@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .base import Mask, Masker
+from .base import Mask, Masker, check_sample_args, num_visible
 from .registry import register_masker
 from .tube import masker_example, time_space
 
@@ -22,8 +22,9 @@ class RunningCellMasker(Masker):
 
     def __init__(self, ratio: float = 0.5, cell: int = 2):
         super().__init__()
-        if cell < 2:
-            raise ValueError(f"running_cell: cell must be at least 2, got {cell}")
+        num_visible(4, ratio)  # validates the ratio (a number in (0, 1))
+        if isinstance(cell, bool) or not isinstance(cell, int) or cell < 2:
+            raise ValueError(f"running_cell: cell must be an integer of at least 2, got {cell!r}")
         hidden = ratio * cell * cell
         if not 0 < round(hidden) < cell * cell or abs(hidden - round(hidden)) > 1e-6:
             raise ValueError(f"running_cell: ratio {ratio} must be k/{cell * cell} with 0 < k < {cell * cell} "
@@ -56,10 +57,13 @@ class RunningCellMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
+        check_sample_args(batch_size, grid)
         _, h, w = time_space(grid)
         if h % self.cell or w % self.cell:
             raise ValueError(f"running_cell: token grid {h}x{w} is not divisible by the {self.cell}x{self.cell} cell")
-        return Mask.from_bool(self.hidden_bool(batch_size, grid, generator, device))
+        t, h, w = time_space(grid)
+        return Mask.from_bool(self.hidden_bool(batch_size, grid, generator, device),
+                              num_hidden=t * (h * w // (self.cell * self.cell)) * self.per_cell)
 
     def extra_repr(self) -> str:
         return f"ratio={self.ratio}, cell={self.cell}"

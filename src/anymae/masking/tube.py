@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Mask, Masker, MaskerExample, num_visible, uniform
+from .base import Mask, Masker, MaskerExample, num_visible, uniform, check_sample_args
 from .registry import register_masker
 
 
@@ -49,9 +49,12 @@ class TubeMasker(Masker):
 
     def sample(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                device="cpu") -> Mask:
+        check_sample_args(batch_size, grid)
         t, h, w = time_space(grid)
         hidden = self.spatial_hidden(batch_size, h, w, generator, device)
-        return Mask.from_bool(hidden.unsqueeze(1).expand(-1, t, -1).reshape(batch_size, t * h * w))
+        hidden_per_slot = h * w - num_visible(h * w, self.ratio)
+        return Mask.from_bool(hidden.unsqueeze(1).expand(-1, t, -1).reshape(batch_size, t * h * w),
+                              num_hidden=t * hidden_per_slot)
 
     def extra_repr(self) -> str:
         return f"ratio={self.ratio}"

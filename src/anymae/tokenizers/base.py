@@ -65,3 +65,38 @@ class Tokenizer(nn.Module):
 
     def check_input(self, x: Tensor) -> None:
         """Raise ValueError naming the problem when `x` cannot be tokenized."""
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        """Constructor arguments of small valid instances, for the property tests (tests/test_reliability.py).
+
+        Every tokenizer declares at least one, and `example_input` builds a valid batch for it.
+        """
+        return []
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        """A valid random input batch of `batch_size` samples for this instance (what `forward` takes)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no example input")
+
+
+def check_images(x, image_size: tuple[int, int], channels: int | None = None) -> None:
+    """ValueError naming the problem unless x is a finite float tensor [B,C,H,W] of `image_size`
+    (and `channels` channels when given)."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"expected images as a torch.Tensor [B,C,H,W], got {type(x).__name__}")
+    if x.ndim != 4:
+        raise ValueError(f"expected images [B,C,H,W], got a tensor of shape {tuple(x.shape)}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"expected {channels} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+    if tuple(x.shape[-2:]) != tuple(image_size):
+        raise ValueError(f"expected images of {image_size[0]}x{image_size[1]}, got {x.shape[-2]}x{x.shape[-1]}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected floating-point images, got {x.dtype}")
+    check_finite(x, "images")
+
+
+def check_finite(x: Tensor, what: str = "input") -> None:
+    """ValueError when `x` holds NaN or Inf (one device sync)."""
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ValueError(f"{what} holds {bad} NaN/Inf value(s) of {x.numel()} (shape {tuple(x.shape)})")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import Tokenizer, Tokens
+from .base import Tokenizer, Tokens, check_images
 from .position import sincos_grid
 
 
@@ -46,6 +46,14 @@ class ChannelTokenizer(Tokenizer):
     trained on 5 channels encodes channels [0, 2, 4] with their own embeddings).
     """
 
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"image_size": 8, "patch_size": 4, "channels": 3, "dim": 16},
+                {"image_size": (4, 8), "patch_size": 2, "channels": 5, "dim": 8}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(batch_size, self.channels, *self.image_size, generator=generator)
+
     def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, channels: int = 3,
                  dim: int = 192, learnable_pos: bool = False):
         super().__init__()
@@ -81,13 +89,7 @@ class ChannelTokenizer(Tokenizer):
         return ids
 
     def check_input(self, x: Tensor) -> None:
-        if x.ndim != 4:
-            raise ValueError(f"expected images [B,C,H,W], got a tensor of shape {tuple(x.shape)}")
-        if tuple(x.shape[-2:]) != self.image_size:
-            raise ValueError(f"expected images of {self.image_size[0]}x{self.image_size[1]}, "
-                             f"got {x.shape[-2]}x{x.shape[-1]}")
-        if not x.is_floating_point():
-            raise ValueError(f"expected floating-point images, got {x.dtype}")
+        check_images(x, self.image_size)
 
     def patchify(self, x) -> Tensor:
         """x [B,C,H,W] -> patches [B,C*S,p*p] (channel-major; S = (H/p)(W/p))."""
@@ -111,6 +113,7 @@ class ChannelTokenizer(Tokenizer):
     def forward(self, x) -> Tokens:
         x, ids = split_channel_input(x)
         self.check_input(x)
+        x = x.to(self.proj.weight.dtype)  # float64 / float16 inputs follow the weights
         ids = self.channel_ids(x, ids)
         b, c, h, w = x.shape
         s = self.spatial[0] * self.spatial[1]

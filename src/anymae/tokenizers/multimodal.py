@@ -6,13 +6,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import Tokenizer, Tokens
+from .base import Tokenizer, Tokens, check_finite
 from .position import GridPosition
 
 
 class SegmentationTokenizer(Tokenizer):
     """Class maps [B,H,W] (long, 0..classes-1) -> (H/p)(W/p) tokens: a class embedding per pixel,
     then a patch projection (MultiMAE's semantic-segmentation input). Values are the class ids."""
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"image_size": 8, "patch_size": 4, "classes": 3, "dim": 16, "class_dim": 4}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randint(0, self.classes, (batch_size, *self.image_size), generator=generator)
 
     def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, classes: int = 11,
                  dim: int = 192, class_dim: int = 16):
@@ -30,8 +37,15 @@ class SegmentationTokenizer(Tokenizer):
         self.proj = nn.Conv2d(class_dim, dim, kernel_size=patch_size, stride=patch_size)
         self.pos = GridPosition(dim, self.grid)
 
+    def check_input(self, x) -> None:
+        self.labels(x)
+
     def labels(self, x: Tensor) -> Tensor:
         """[B,H,W] or [B,1,H,W] class ids (any dtype holding integers) -> long [B,H,W], checked."""
+        if not isinstance(x, Tensor):
+            raise ValueError(f"expected class maps as a torch.Tensor [B,H,W], got {type(x).__name__}")
+        if x.is_floating_point():
+            check_finite(x, "class maps")
         if x.ndim == 4 and x.shape[1] == 1:
             x = x[:, 0]
         if x.ndim != 3:
@@ -95,6 +109,15 @@ class MultiModalTokenizer(Tokenizer):
     a modality missing from the input is simply absent from the sequence.
     """
 
+    @classmethod
+    def examples(cls) -> list[dict]:
+        from .patch import PatchTokenizer
+        return [{"parts": {"rgb": PatchTokenizer(8, 4, 3, dim=16), "depth": PatchTokenizer(8, 4, 1, dim=16)},
+                 "dim": 16}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> dict:
+        return {name: tok.example_input(batch_size, generator) for name, tok in self.parts.items()}
+
     def __init__(self, parts: dict[str, Tokenizer], dim: int):
         super().__init__()
         if not parts:
@@ -128,6 +151,13 @@ class MultiModalTokenizer(Tokenizer):
             raise ValueError(f"unknown modalities {unknown}; this model knows {self.names}")
         if not any(n in x for n in self.names):
             raise ValueError(f"no modality given; expected some of {self.names}")
+        for name, value in x.items():
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(f"modality {name!r}: expected a torch.Tensor, got {type(value).__name__}")
+            self.parts[name].check_input(value)
+        sizes = {name: int(value.shape[0]) for name, value in x.items()}
+        if len(set(sizes.values())) > 1:
+            raise ValueError(f"modalities hold different numbers of samples: {sizes}")
 
     def placeholder(self, name: str, batch_size: int, device="cpu") -> Tensor:
         """An all-zero sample of modality `name` (for modalities the mask hides entirely)."""

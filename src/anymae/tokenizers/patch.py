@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import Tokenizer, Tokens
+from .base import Tokenizer, Tokens, check_images
 from .position import GridPosition
 
 
@@ -34,15 +34,15 @@ class PatchTokenizer(Tokenizer):
         nn.init.zeros_(self.proj.bias)
 
     def check_input(self, x: Tensor) -> None:
-        if x.ndim != 4:
-            raise ValueError(f"expected images [B,C,H,W], got a tensor of shape {tuple(x.shape)}")
-        if x.shape[1] != self.channels:
-            raise ValueError(f"expected {self.channels} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
-        if tuple(x.shape[-2:]) != self.image_size:
-            raise ValueError(f"expected images of {self.image_size[0]}x{self.image_size[1]}, "
-                             f"got {x.shape[-2]}x{x.shape[-1]}")
-        if not x.is_floating_point():
-            raise ValueError(f"expected floating-point images, got {x.dtype}")
+        check_images(x, self.image_size, self.channels)
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"image_size": 8, "patch_size": 4, "channels": 3, "dim": 16},
+                {"image_size": (4, 8), "patch_size": 2, "channels": 1, "dim": 8}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(batch_size, self.channels, *self.image_size, generator=generator)
 
     def patchify(self, x: Tensor) -> Tensor:
         """x [B,C,H,W] -> patches [B,N,p*p*C]."""
@@ -63,6 +63,7 @@ class PatchTokenizer(Tokenizer):
 
     def forward(self, x: Tensor) -> Tokens:
         self.check_input(x)
+        x = x.to(self.proj.weight.dtype)  # float64 / float16 inputs follow the weights (autocast still applies)
         embed = self.proj(x).flatten(2).transpose(1, 2)  # [B,N,D]
         pos = self.pos() if self.pos is not None else embed.new_zeros(1, embed.shape[1], self.dim)
         return Tokens(values=self.patchify(x), embed=embed, pos=pos, grid=self.grid)

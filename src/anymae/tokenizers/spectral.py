@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .base import Tokenizer, Tokens
+from .base import Tokenizer, Tokens, check_images
 from .position import GridPosition
 
 
@@ -16,10 +16,14 @@ def split_spectral_input(x, default_bands: Tensor | None) -> tuple[Tensor, Tenso
     if isinstance(x, dict):
         if "pixels" not in x or "bands" not in x:
             raise ValueError(f"expected a dict with 'pixels' and 'bands', got keys {sorted(x)}")
+        if not isinstance(x["pixels"], Tensor):
+            raise ValueError(f"expected 'pixels' as a torch.Tensor [B,C,H,W], got {type(x['pixels']).__name__}")
         pixels, bands = x["pixels"], torch.as_tensor(x["bands"], dtype=torch.float32, device=x["pixels"].device)
     else:
         if default_bands is None:
             raise ValueError("a spectral image needs its bands: pass {'pixels': x, 'bands': [C,2] centre/width nm}")
+        if not isinstance(x, Tensor):
+            raise ValueError(f"expected spectral images as a torch.Tensor [B,C,H,W], got {type(x).__name__}")
         pixels, bands = x, default_bands.to(x.device)
     if pixels.ndim != 4:
         raise ValueError(f"expected spectral images [B,C,H,W], got shape {tuple(pixels.shape)}")
@@ -47,6 +51,14 @@ class SpectralTokenizer(Tokenizer):
     `band_mask` [B,C] in the input hides bands from the encoder while the targets keep them all
     (SMARTIES-style cross-sensor training: see the spectral modality's band subsets).
     """
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"image_size": 8, "patch_size": 4, "channels": 4, "dim": 16, "anchors": 4,
+                 "bands": [[490.0, 65.0], [560.0, 35.0], [665.0, 30.0], [842.0, 115.0]]}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(batch_size, self.channels, *self.image_size, generator=generator)
 
     def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, channels: int = 13,
                  dim: int = 192, anchors: int = 16, span: tuple[float, float] = (400.0, 2500.0),
@@ -91,11 +103,7 @@ class SpectralTokenizer(Tokenizer):
         return torch.einsum("bck,bchw->bkhw", weights, x), coverage
 
     def check_input(self, x: Tensor) -> None:
-        if tuple(x.shape[-2:]) != self.image_size:
-            raise ValueError(f"expected images of {self.image_size[0]}x{self.image_size[1]}, "
-                             f"got {x.shape[-2]}x{x.shape[-1]}")
-        if not x.is_floating_point():
-            raise ValueError(f"expected floating-point images, got {x.dtype}")
+        check_images(x, self.image_size)
 
     def patchify(self, x) -> Tensor:
         """x [B,C,H,W] (or the dict) -> patches [B,N,p*p*C]."""
@@ -119,6 +127,7 @@ class SpectralTokenizer(Tokenizer):
     def forward(self, x) -> Tokens:
         pixels, bands = split_spectral_input(x, self.default_bands)
         self.check_input(pixels)
+        pixels = pixels.to(self.weight.dtype)  # float64 / float16 inputs follow the weights
         band_mask = x.get("band_mask") if isinstance(x, dict) else None
         anchors, coverage = self.resample(pixels, bands, band_mask)  # [B,K,H,W], [B,K]
         b, k, h, w = anchors.shape

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import Tokenizer, Tokens
+from .base import Tokenizer, Tokens, check_finite
 from .position import sincos_1d, sincos_grid
 
 
@@ -50,6 +50,14 @@ class TubeletTokenizer(Tokenizer):
     Tubelet values are laid out (t, p, p, C) per token; tokens run time-major over (T/t, H/p, W/p).
     """
 
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"frames": 4, "image_size": 8, "patch_size": 4, "tubelet": 2, "channels": 3, "dim": 12},
+                {"frames": 2, "image_size": (4, 8), "patch_size": 2, "tubelet": 1, "channels": 1, "dim": 6}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(batch_size, self.channels, self.frames, *self.image_size, generator=generator)
+
     def __init__(self, frames: int = 16, image_size: int | tuple[int, int] = 224, patch_size: int = 16,
                  tubelet: int = 2, channels: int = 3, dim: int = 768, learnable_pos: bool = False,
                  frame_stride: int = 1):
@@ -75,6 +83,8 @@ class TubeletTokenizer(Tokenizer):
         nn.init.zeros_(self.proj.bias)
 
     def check_input(self, x: Tensor) -> None:
+        if not isinstance(x, Tensor):
+            raise ValueError(f"expected clips as a torch.Tensor [B,C,T,H,W], got {type(x).__name__}")
         if x.ndim != 5:
             raise ValueError(f"expected clips [B,C,T,H,W], got a tensor of shape {tuple(x.shape)}")
         if x.shape[1] != self.channels:
@@ -84,6 +94,7 @@ class TubeletTokenizer(Tokenizer):
             raise ValueError(f"expected clips of {t} frames of {h}x{w}, got {x.shape[2]} of {x.shape[3]}x{x.shape[4]}")
         if not x.is_floating_point():
             raise ValueError(f"expected floating-point clips, got {x.dtype}")
+        check_finite(x, "clips")
 
     def patchify(self, x: Tensor) -> Tensor:
         """x [B,C,T,H,W] -> tubelets [B,N,t*p*p*C]."""
@@ -104,6 +115,7 @@ class TubeletTokenizer(Tokenizer):
 
     def forward(self, x: Tensor) -> Tokens:
         self.check_input(x)
+        x = x.to(self.proj.weight.dtype)  # float64 / float16 inputs follow the weights
         embed = self.proj(x).flatten(2).transpose(1, 2)  # [B,N,D], time-major like patchify
         return Tokens(values=self.patchify(x), embed=embed, pos=self.pos(), grid=self.grid)
 

@@ -45,3 +45,30 @@ class MetricsCSV(L.Callback):
                 csv.DictWriter(f, fieldnames=self.fields).writeheader()
         with open(self.path, "a", newline="") as f:
             csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore").writerow(row)
+
+
+class SamplerResume(L.Callback):
+    """Stores where the sampler is in its epoch in every checkpoint and, on resume, skips what was done.
+
+    Lightning restarts a mid-epoch resume at the checkpoint's batch count but asks the loader for
+    a fresh iterator; without this the epoch would start over with samples already trained on.
+    The count is `batch_progress.current.processed`: batches whose optimizer work finished (a
+    checkpoint written in `on_train_batch_end` has processed == completed + 1).
+    """
+
+    def __init__(self, sampler, batch_size: int):
+        self.sampler, self.batch_size = sampler, batch_size
+
+    def on_save_checkpoint(self, trainer, module, checkpoint):
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        checkpoint["anymae_sampler"] = {"epoch": int(self.sampler.epoch), "batches": int(done),
+                                        "batch_size": int(self.batch_size)}
+
+    def on_load_checkpoint(self, trainer, module, checkpoint):
+        state = checkpoint.get("anymae_sampler")
+        if state is None:
+            return
+        if state["batch_size"] != self.batch_size:
+            raise ValueError(f"batch_size {self.batch_size} differs from the checkpoint's {state['batch_size']}; "
+                             "a resumed run must keep its batch size")
+        self.sampler.resume_at(state["epoch"], state["batches"] * state["batch_size"])

@@ -29,6 +29,7 @@ class PretrainConfig:
     workers: int = 0
     save_every_n_steps: int = 0
     keep_checkpoints: int = 3     # newest epoch checkpoints kept (plus last.ckpt)
+    max_nonfinite_steps: int = 10  # stop after this many optimizer steps in a row with NaN/Inf loss or grads
     crop_scale: tuple = (0.2, 1.0)
     mean: list | None = None      # per-channel normalisation; measured on the data when None
     std: list | None = None

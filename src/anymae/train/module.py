@@ -9,6 +9,7 @@ from torch import nn
 
 from ..model import MaskedAutoencoder
 from .config import PretrainConfig
+from .guard import NonFiniteGuard
 
 NO_DECAY_NAMES = ("pos", "cls_token", "mask_token", "memory", "register")
 
@@ -34,10 +35,19 @@ def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float = 0.0) ->
     return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def step_seed(seed: int, rank: int, step: int) -> int:
+    return (seed * 1_000_003 + rank * 100_003 + step) % (2**63 - 1)
+
+
+def seed_step_rng(seed: int, rank: int, step: int) -> None:
+    """Seed the global RNG (drop path, dropout) from (seed, rank, step): a resumed run draws the same."""
+    torch.manual_seed(step_seed(seed, rank, step))
+
+
 def step_generator(seed: int, rank: int, step: int, device: torch.device) -> torch.Generator:
     """Mask randomness from (seed, rank, step) only: ranks differ, a resumed run replays exactly."""
     g = torch.Generator(device=device)
-    g.manual_seed((seed * 1_000_003 + rank * 100_003 + step) % (2**63 - 1))
+    g.manual_seed(step_seed(seed, rank, step))
     return g
 
 
@@ -46,12 +56,18 @@ class PretrainModule(L.LightningModule):
         super().__init__()
         self.model, self.config = model, config
         self.steps_total, self.lr = steps_total, lr
+        self.guard = NonFiniteGuard(getattr(config, "max_nonfinite_steps", 10))
+        self.loss_finite: list[torch.Tensor] = []  # one flag per micro-batch of the current optimizer step
+        self.stop_reason: str | None = None
+        self.last_step_skipped = False
 
     def training_step(self, batch, batch_idx):
         x = batch[0]
+        seed_step_rng(self.config.seed, self.global_rank, self.global_step)
         device = x.device if torch.is_tensor(x) else self.device  # dict batches: multi-modal samples
         generator = step_generator(self.config.seed, self.global_rank, self.global_step, device)
         out = self.model(x, generator=generator)
+        self.loss_finite.append(torch.isfinite(out.loss.detach()))
         self.log("loss", out.loss, prog_bar=True, on_step=True, on_epoch=False)
         self.log("global_step", float(self.global_step), on_step=True, on_epoch=False)
         for name, value in out.terms.items():
@@ -65,8 +81,29 @@ class PretrainModule(L.LightningModule):
         if set_progress is not None:
             set_progress(self.global_step / max(1, self.steps_total))
 
+    def on_before_optimizer_step(self, optimizer):
+        """Skip (and count) a step whose loss or gradients are not finite; stop after too many in a row."""
+        loss_finite = bool(torch.stack(self.loss_finite).all()) if self.loss_finite else True
+        self.loss_finite = []
+        # every rank skips together (gradients are already all-reduced; the loss flags are not)
+        loss_finite = self.trainer.strategy.reduce_boolean_decision(loss_finite, all=True)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.last_step_skipped = not self.guard.check(self.global_step, loss_finite, params)
+        if self.last_step_skipped and self.guard.exhausted:
+            self.stop_reason = (f"{self.guard.in_a_row} optimizer steps in a row had a non-finite loss or "
+                                f"gradients (max_nonfinite_steps={self.guard.patience}); stopped at step "
+                                f"{self.global_step}")
+            self.trainer.should_stop = True
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        self.model.after_step()
+        if not self.last_step_skipped:
+            self.model.after_step()
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["anymae_guard"] = self.guard.state_dict()
+
+    def on_load_checkpoint(self, checkpoint):
+        self.guard.load_state_dict(checkpoint.get("anymae_guard", {}))
 
     def configure_optimizers(self):
         cfg = self.config

@@ -1,8 +1,10 @@
 """`pretrain(config, run_dir)`: one function from a config to a finished run folder."""
 from __future__ import annotations
 
+import inspect
 import logging
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -12,14 +14,17 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from torch.utils.data import DataLoader
 
 from ..data import load_dataset, modality_of
+from ..errors import RunError
 from ..io.checkpoint import save_weights
 from ..io.files import write_text
 from ..masking import apply_masker_config
 from ..recipes import create, get_recipe
-from .callbacks import MetricsCSV
+from .callbacks import MetricsCSV, SamplerResume
+from .checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, remove_stale_temporaries
 from .config import PretrainConfig
 from .module import PretrainModule
 from .sampler import EpochSampler
+from .validate import validate_config, validate_data
 
 log = logging.getLogger("anymae.train")
 
@@ -32,6 +37,7 @@ def default_precision(accelerator: str) -> str:
 def resolve(config: PretrainConfig):
     """Load the training data, fill in channels / normalisation, build the model. -> (model, data)."""
     recipe = get_recipe(config.recipe)
+    validate_config(config, recipe.defaults())
     args = {**recipe.defaults(), **config.recipe_args}
     data = load_dataset(config.data, split="train", image_size=args.get("image_size", 32), channels=config.channels,
                         seed=config.seed)
@@ -41,11 +47,12 @@ def resolve(config: PretrainConfig):
         config.recipe_args["channels"] = data.channels
     if config.mean is None or config.std is None:
         config.mean, config.std = modality.stats(data)
-    if config.batch_size > len(data):
-        raise ValueError(f"batch_size {config.batch_size} is larger than the data set ({len(data)} samples "
-                         f"in {config.data}); lower --batch-size")
+    validate_data(config, data, config.data)
     torch.manual_seed(config.seed)
-    model = create(config.recipe, **config.recipe_args)
+    try:
+        model = create(config.recipe, **config.recipe_args)
+    except ValueError as err:
+        raise ValueError(f"recipe {config.recipe!r} with {config.recipe_args}: {err}") from None
     apply_masker_config(model, config.masker, config.masker_args)
     return model, data.with_transform(modality.pretrain_transform(model, config), seed=config.seed)
 
@@ -70,6 +77,13 @@ def write_config(config: PretrainConfig, run_dir: Path, summary: dict | None = N
 def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
     """Train `config.recipe` on `config.data`, writing everything into `run_dir`."""
     run_dir = Path(run_dir)
+    validate_config(config, get_recipe(config.recipe).defaults())
+    ckpt = run_dir / "checkpoints" / "last.ckpt" if resume else None
+    if resume:
+        if not ckpt.exists():
+            raise ValueError(f"{run_dir}: nothing to resume, no checkpoints/last.ckpt")
+        remove_stale_temporaries(ckpt.parent)
+        load_checkpoint_file(ckpt)  # refuses a tampered or truncated file before anything is built
     run_dir.mkdir(parents=True, exist_ok=True)
     model, data = resolve(config)
     write_config(config, run_dir)
@@ -91,12 +105,13 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     every = max(1, -(-100 // steps_per_epoch)) if steps_per_epoch < 100 else 1
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch={epoch}", auto_insert_metric_name=False,
                                   monitor="global_step", mode="max", save_top_k=config.keep_checkpoints,
-                                  save_last=True, every_n_epochs=every)
-    callbacks = [checkpoints, MetricsCSV(run_dir / "metrics.csv")]
+                                  save_last=True, every_n_epochs=every, enable_version_counter=False)
+    callbacks = [checkpoints, MetricsCSV(run_dir / "metrics.csv"), SamplerResume(sampler, config.batch_size)]
     if config.save_every_n_steps:
+        # save_last here too: last.ckpt is always the newest state, so --resume continues mid-epoch
         callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step={step}",
-                                         auto_insert_metric_name=False, save_top_k=-1,
-                                         every_n_train_steps=config.save_every_n_steps))
+                                         auto_insert_metric_name=False, save_top_k=-1, save_last=True,
+                                         enable_version_counter=False, every_n_train_steps=config.save_every_n_steps))
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
     trainer = L.Trainer(
@@ -105,18 +120,30 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
         precision=config.precision or default_precision(config.accelerator),
         accumulate_grad_batches=config.accumulate, callbacks=callbacks, logger=tensorboard_logger(run_dir),
         enable_progress_bar=progress, enable_model_summary=False, use_distributed_sampler=False,
-        default_root_dir=run_dir, deterministic=False, num_sanity_val_steps=0)
-    ckpt = run_dir / "checkpoints" / "last.ckpt" if resume else None
-    if resume and not ckpt.exists():
-        raise ValueError(f"{run_dir}: nothing to resume, no checkpoints/last.ckpt")
+        default_root_dir=run_dir, deterministic=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
     start = time.time()
-    trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt) if ckpt else None)
+    # AtomicCheckpointIO loads with weights_only=True whatever is passed; say so where Lightning takes it too
+    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+    with warnings.catch_warnings():
+        # SamplerResume continues the epoch where the checkpoint left it; Lightning cannot see that
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt) if ckpt else None, **safe)
+    if module.stop_reason:
+        good = run_dir / "checkpoints" / "last-good.ckpt"
+        trainer.save_checkpoint(good)
+        if trainer.global_rank == 0:
+            write_config(config, run_dir, {"steps": int(trainer.global_step), "skipped_steps": module.guard.skipped,
+                                           "stopped": module.stop_reason})
+        raise RunError(f"{module.stop_reason}. The weights and optimizer state of the last good step are in "
+                       f"{good}; the loss of every step is in {run_dir / 'metrics.csv'}")
     if trainer.global_rank == 0:
-        finish(model, config, run_dir, data, seconds=time.time() - start, steps=trainer.global_step)
+        finish(model, config, run_dir, data, seconds=time.time() - start, steps=trainer.global_step,
+               skipped_steps=module.guard.skipped)
     return run_dir
 
 
-def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, steps: int) -> None:
+def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, steps: int,
+           skipped_steps: int = 0) -> None:
     """Write the run's weights, pictures and summary."""
     model = model.cpu().eval()
     state = model.state_dict()
@@ -124,7 +151,10 @@ def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, s
     save_weights({k: v for k, v in state.items() if k.startswith(("tokenizer.", "encoder."))},
                  run_dir / "encoder.safetensors")
     summary = {"steps": int(steps), "train_seconds": round(seconds, 1), "samples": len(data),
-               "skipped_files": len(getattr(data, "skipped", []))}
+               "skipped_files": len(getattr(data, "skipped", [])), "skipped_steps": int(skipped_steps)}
     write_config(config, run_dir, summary)
+    skipped = getattr(data, "skipped", [])
+    if skipped:
+        write_text(run_dir / "skipped_files.txt", "".join(f"{p}\n" for p in skipped))
     from ..viz.reconstruct import reconstruction_picture
     reconstruction_picture(model, config, run_dir / "reconstructions.png", seed=config.seed)
