@@ -54,9 +54,13 @@ class MaskedAutoencoder(nn.Module):
 
     Optional hooks, each used by the parts that need them and ignored otherwise:
     - `masker.scorer(model, tokens) -> [B,N]`: per-token scores the masker reads (HPM, guided masking).
+    - `masker.bind(tokenizer)` (optional): called at construction.
     - `masker.corrupts_input`: the masker corrupts the input (`masker.corrupt(x, generator) -> (x', Mask)`)
       instead of dropping tokens; the encoder then sees every token (SimMIM-style, frequency masking).
     - `aux`: extra loss parts, `term(StepContext) -> {name: weighted scalar}`, added to the loss.
+    - `target.bind(model)` (optional): called first, for targets that read the student (EMA teachers);
+      `target.monitor(target) -> {name: scalar}`: logged, never added to the loss (collapse guards).
+    - `loss.reads_mask`: the loss is called as `loss(pred, target, mask)` (frequency-domain losses).
     - `after_step()` on any submodule (EMA teachers) is called by the trainer after each optimizer step.
     """
 
@@ -68,6 +72,10 @@ class MaskedAutoencoder(nn.Module):
         self.tokenizer, self.masker, self.encoder = tokenizer, masker, encoder
         self.decoder, self.target, self.loss = decoder, target, loss
         self.aux = nn.ModuleList(aux or [])
+        if hasattr(masker, "bind"):  # maskers that corrupt the input learn the token layout
+            masker.bind(tokenizer)
+        if hasattr(target, "bind"):  # targets that read the student (EMA teachers) see it first
+            target.bind(self)
         decoder.bind(encoder.dim, target.dim(tokenizer), tokenizer.position(decoder.dim, decoder.learnable_pos))
         for part in self.aux:
             if hasattr(part, "bind"):
@@ -101,9 +109,13 @@ class MaskedAutoencoder(nn.Module):
         with torch.no_grad():
             target_tokens = tokens if clean is x else self.tokenizer(clean)
             target = gather_tokens(self.target(clean, target_tokens), mask.predict)
-        token_loss = self.loss(pred, target)
+        # losses that live outside token space (the frequency loss) also read the mask
+        token_loss = self.loss(pred, target, mask) if getattr(self.loss, "reads_mask", False) else self.loss(pred, target)
         loss = token_loss.mean()
         terms = {"reconstruction": loss.detach()}
+        monitor = getattr(self.target, "monitor", None)
+        if monitor is not None:  # logged, never added to the loss (collapse guards)
+            terms.update({k: v.detach() for k, v in monitor(target).items()})
         if len(self.aux):
             ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss)
             for part in self.aux:
