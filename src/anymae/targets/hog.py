@@ -44,6 +44,8 @@ def patch_hog(patches: Tensor, cells: int = 2, orientations: int = 9, eps: float
 class HOGTarget(nn.Module):
     """tokens.values [B,N,p*p*C] -> HOG of each patch's grey image [B,N,cells^2*orientations] (MaskFeat)."""
 
+    pixel_space = False  # predictions are not pixels: no reconstruction pictures
+
     def __init__(self, cells: int = 2, orientations: int = 9):
         super().__init__()
         self.cells, self.orientations = cells, orientations

@@ -17,6 +17,8 @@ class PositionTarget(nn.Module):
     encoder's visible tokens (no decoder positions either) and `predict = keep`.
     """
 
+    pixel_space = False  # predictions are not pixels: no reconstruction pictures
+
     def dim(self, tokenizer) -> int:
         return tokenizer.num_tokens
 

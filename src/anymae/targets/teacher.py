@@ -125,6 +125,8 @@ class TeacherLatentTarget(FrozenTeacherPart):
     unmasked sample; the model gathers the hidden tokens' rows.
     """
 
+    pixel_space = False  # predictions are not pixels: no reconstruction pictures
+
     def __init__(self, layer: int | None = None, norm: bool = True, dim: int | None = None, teacher_index: int = 0):
         super().__init__()
         self.layer, self.norm, self.width, self.teacher_index = layer, norm, dim, teacher_index
@@ -162,6 +164,8 @@ class EMALatentTarget(nn.Module):
     `EMATeacher.update`); it never receives gradients. `monitor` logs the targets' spread across the
     batch (`target_std`) as a collapse guard.
     """
+
+    pixel_space = False  # predictions are not pixels: no reconstruction pictures
 
     def __init__(self, momentum: float = 0.996, top_k: int = 1):
         super().__init__()
@@ -207,7 +211,7 @@ def teacher_parts(model) -> list[FrozenTeacherPart]:
 def check_fits(student, teacher_model, name: str) -> None:
     """Raise ValueError when a teacher's tokens do not line up with the student's."""
     s, t = student.tokenizer, teacher_model.tokenizer
-    for what in ("grid", "patch_size", "channels", "image_size"):
+    for what in ("patch_size", "image_size", "channels", "grid"):
         a, b = getattr(s, what, None), getattr(t, what, None)
         if a != b:
             raise ValueError(f"teacher {name}: its {what} {b} does not fit the student's {a} "
