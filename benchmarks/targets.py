@@ -1,7 +1,7 @@
 """Targets and teachers on `shapes`: every target's tiny recipe trained for the same number of steps, then
 linear-probe and kNN accuracy, step time relative to pixel-MAE, and what its teacher cost.
 
-    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/targets.py --epochs 8 --out runs/bench-targets
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/targets.py --epochs 5 --out runs/bench-targets
 
 All runs share one encoder (64 wide, 4 blocks, 8x8 patches of 32x32 images) and batch size. Teachers are
 trained here first: the pixel-MAE baseline run (SALT, MaskAlign, MR-MAE, the MIM teacher of Hybrid), a
@@ -44,7 +44,7 @@ def train(name, recipe, args, target, teachers, out: Path, epochs: int, batch_si
     from anymae.train.run import pretrain
     from anymae.io.checkpoint import read_config
     config = PretrainConfig(recipe=recipe, data="shapes", recipe_args=dict(args), epochs=epochs,
-                            batch_size=batch_size, seed=seed, blr=1.5e-4 * 10, target=target,
+                            batch_size=batch_size, seed=seed, lr=1e-3, target=target,
                             teacher=[str(t) for t in teachers])
     run = out / name.split(" (")[0].replace(" ", "_").replace("/", "-").lower()
     pretrain(config, run, progress=False)
@@ -75,7 +75,7 @@ def probe(run: Path, with_random: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=8, help="epochs of the 2,000 shapes (31 steps each at batch 64)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of the 2,000 shapes (31 steps each at batch 64)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-targets")
