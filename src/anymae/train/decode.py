@@ -118,9 +118,9 @@ def train_decoder(run: str | Path, out: str | Path, config: DecodeConfig | None 
         loss.backward()
         optimizer.step()
         schedule.step()
-        bar.set_postfix(loss=f"{float(loss):.4f}")
+        bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % config.eval_every == 0 or step == config.steps:
-            rows.append({"step": step, "train_mse": float(loss), "held_out_mse": held_out_error(rae, held_out)})
+            rows.append({"step": step, "train_mse": loss.item(), "held_out_mse": held_out_error(rae, held_out)})
     with open(out / "decode_metrics.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["step", "train_mse", "held_out_mse"])
         writer.writeheader()
