@@ -32,7 +32,10 @@ class JointDistillation(nn.Module):
         """One more masked view through encoder and decoder -> (latents, pred, per-token loss)."""
         latents = model.encoder(gather_tokens(tokens.embed + tokens.pos, mask.keep))
         pred = model.decoder(latents, mask, tokens, model.encoder.num_prefix)
-        return latents, pred, model.loss(pred, gather_tokens(full_target, mask.predict))
+        target = gather_tokens(full_target, mask.predict)
+        if getattr(model.loss, "reads_mask", False):
+            return latents, pred, model.loss(pred, target, mask)
+        return latents, pred, model.loss(pred, target)
 
     def coupling(self, model, views, latents, states) -> Tensor:
         """views: k Masks; latents[v] [B,P+Nv,D]; states[v] [B,N,Dd] decoder states in token order."""
