@@ -39,7 +39,8 @@ LARGE_TEACHER = ("larger MAE teacher", "mae_vit_tiny",
                  dict(image_size=32, patch_size=8, dim=96, depth=6, heads=4, **DECODER))
 
 
-def train(name, recipe, args, target, teachers, out: Path, epochs: int, batch_size: int, seed: int):
+def train(name, recipe, args, target, teachers, out: Path, epochs: int, batch_size: int, seed: int,
+          reuse: bool = False):
     from anymae.train.config import PretrainConfig
     from anymae.train.run import pretrain
     from anymae.io.checkpoint import read_config
@@ -47,7 +48,9 @@ def train(name, recipe, args, target, teachers, out: Path, epochs: int, batch_si
                             batch_size=batch_size, seed=seed, lr=1e-3, target=target,
                             teacher=[str(t) for t in teachers])
     run = out / name.split(" (")[0].replace(" ", "_").replace("/", "-").lower()
-    pretrain(config, run, progress=False)
+    finished = (run / "config.yaml").exists() and "summary" in read_config(run / "config.yaml")
+    if not (reuse and finished):
+        pretrain(config, run, progress=False)
     summary = read_config(run / "config.yaml")["summary"]
     return run, summary["train_seconds"] / summary["steps"], summary["train_seconds"], summary["steps"]
 
@@ -79,6 +82,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-targets")
+    parser.add_argument("--reuse", action="store_true", help="keep finished runs found in --out (probe them again)")
     parser.add_argument("--only", nargs="*", help="row names to run (the teachers they need run too)")
     args = parser.parse_args()
     out = Path(args.out)
@@ -95,7 +99,7 @@ def main() -> None:
                 raise SystemExit(f"{name}: teacher {t} must come earlier in ROWS")
         start = time.time()
         run, per_step, secs, steps = train(name, recipe, recipe_args, target, [runs[t] for t in teachers], out,
-                                           args.epochs, args.batch_size, args.seed)
+                                           args.epochs, args.batch_size, args.seed, args.reuse)
         runs[name], step_time[name], seconds[name] = run, per_step, secs
         enc, rnd = probe(run, with_random=name == ROWS[0][0])
         if rnd is None:

@@ -56,9 +56,11 @@ class JointDistillation(nn.Module):
 
     def forward(self, ctx) -> dict[str, Tensor]:
         views = getattr(ctx.mask, "views", None)
-        if not views or len(views) < 2:
-            raise ValueError("JointDistillation needs the `disjoint` masker with at least 2 views")
         model = ctx.model
+        if not views or len(views) < 2:
+            if hasattr(model.masker, "sample_views"):
+                return {}  # a mask given from outside (reconstruction pictures): one view, nothing to couple
+            raise ValueError("JointDistillation needs the `disjoint` masker with at least 2 views")
         states, latents, extra = [self._tap[0]], [ctx.latents], []
         with torch.no_grad():
             full_target = model.target(ctx.x, ctx.tokens)
