@@ -76,6 +76,38 @@ def probe(run: Path, with_random: bool):
     return out[0], out[1]
 
 
+def cpu_step_times(runs: dict, batch_size: int, rounds: int = 5, per_round: int = 2) -> dict:
+    """CPU seconds (process time, one thread) per optimizer step of each run's model, measured here, in one
+    process, round-robin over the models so that every model sees the same machine load."""
+    import torch
+    from anymae.io.checkpoint import load_run
+    torch.set_num_threads(1)
+    x = torch.randn(batch_size, 3, ENCODER["image_size"], ENCODER["image_size"], generator=torch.Generator().manual_seed(0))
+    models, optims = {}, {}
+    for name, run in runs.items():
+        model = load_run(run)[0].train()
+        models[name] = model
+        optims[name] = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step(name, i):
+        out = models[name](x, generator=torch.Generator().manual_seed(i))
+        optims[name].zero_grad(set_to_none=True)
+        out.loss.backward()
+        optims[name].step()
+        models[name].after_step()
+
+    for name in models:
+        step(name, 0)  # warm-up
+    spent = {name: [] for name in models}
+    for r in range(rounds):
+        for name in models:
+            start = time.process_time()
+            for i in range(per_round):
+                step(name, 1 + r * per_round + i)
+            spent[name].append((time.process_time() - start) / per_round)
+    return {name: sorted(v)[len(v) // 2] for name, v in spent.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the 2,000 shapes (31 steps each at batch 64)")
@@ -104,25 +136,35 @@ def main() -> None:
         enc, rnd = probe(run, with_random=name == ROWS[0][0])
         if rnd is None:
             rnd = next(r for r in results if r["name"] == ROWS[0][0])["random"]
-        teacher_cost = " + ".join(f"{t}: {seconds[t]:.0f} s" for t in teachers) if teachers else "-"
-        if name.startswith(("EMA", "LUT")):
-            teacher_cost = "EMA copy of the student (no extra training)"
-        results.append(dict(name=name, recipe=recipe + (f" --target {target}" if target else ""), linear=enc.linear,
-                            knn=enc.knn, random=rnd, random_linear=rnd.linear, random_knn=rnd.knn, step_seconds=per_step,
-                            train_seconds=secs, steps=steps, teacher_cost=teacher_cost))
+        results.append(dict(teachers=teachers, name=name, recipe=recipe + (f" --target {target}" if target else ""), linear=enc.linear,
+                            knn=enc.knn, random=rnd, random_linear=rnd.linear, random_knn=rnd.knn, wall_step_seconds=per_step,
+                            train_seconds=secs, steps=steps))
         print(f"[{time.time() - start:6.0f} s] {name}: linear {100 * enc.linear:.1f}%  kNN {100 * enc.knn:.1f}%  "
               f"(random init {100 * rnd.linear:.1f}% / {100 * rnd.knn:.1f}%)", flush=True)
+    cpu = cpu_step_times(runs, args.batch_size)
+    for r in results:
+        r["cpu_step_seconds"] = cpu[r["name"]]
     base = next(r for r in results if r["name"].startswith("pixel-MAE"))
     steps = base["steps"]
+    by_name = {r["name"]: r for r in results}
+    for r in results:
+        parts = [f"{t.split(' (')[0]} run: {by_name[t]['steps'] * by_name[t]['cpu_step_seconds'] / base['cpu_step_seconds']:.0f}"
+                 for t in r.pop("teachers")]
+        r["teacher_cost"] = " + ".join(parts) + " pixel-MAE steps" if parts else "-"
+        if r["name"].startswith(("EMA", "LUT")):
+            r["teacher_cost"] = "EMA copy of the student: no training (its update is in the step time)"
     lines = [f"shapes, {steps} steps of batch {args.batch_size} each ({args.epochs} epochs), encoder "
              f"{ENCODER['dim']}x{ENCODER['depth']}, {ENCODER['patch_size']}x{ENCODER['patch_size']} patches of "
              f"{ENCODER['image_size']}x{ENCODER['image_size']}; random init of that encoder: linear "
              f"{100 * base['random_linear']:.1f}%, kNN {100 * base['random_knn']:.1f}%", "",
+             f"Step time: CPU seconds per training step (one thread, measured round-robin in one process), "
+             f"relative to pixel-MAE's {1000 * base['cpu_step_seconds']:.0f} ms; it includes the teacher's forward. "
+             "Teacher's cost: the teacher run's training, in pixel-MAE steps.", "",
              "| target | recipe | linear | kNN-20 | step time vs pixel-MAE | teacher's cost |",
              "|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['name']} | `{r['recipe']}` | {100 * r['linear']:.1f}% | {100 * r['knn']:.1f}% | "
-                     f"{r['step_seconds'] / base['step_seconds']:.2f}x | {r['teacher_cost']} |")
+                     f"{r['cpu_step_seconds'] / base['cpu_step_seconds']:.2f}x | {r['teacher_cost']} |")
     table = "\n".join(lines)
     print(table)
     for r in results:
