@@ -379,3 +379,19 @@ def test_rae_decoder_on_frozen_encoder_improves_full_image_reconstructions(teach
     assert all(p.grad is None and not p.requires_grad for p in rae.encoder.parameters())
     assert all(torch.equal(v, rae.encoder.state_dict()[k]) for k, v in encoder_before.items())
     assert (tmp_path / "decode" / "decode.png").exists()
+
+
+def test_frequency_and_disjoint_follow_the_mask_gallery_protocol():
+    base = pytest.importorskip("anymae.masking.base")
+    if not hasattr(base, "MaskerExample"):
+        pytest.skip("this checkout's masking/base.py has no gallery protocol (MaskerExample)")
+    for cls in (FrequencyMasker, DisjointMasker):
+        example = cls.example((6, 6))
+        assert isinstance(example, base.MaskerExample) and example.variants
+        for variant in example.variants:
+            masker = cls(**variant)
+            if getattr(masker, "corrupts_input", False):
+                corrupted, mask = masker.corrupt(torch.rand(2, 3, 24, 24), gen(0))
+                assert mask.bool.shape == (2, 36) and not mask.bool.any()
+            else:
+                assert masker.sample(2, example.grid, gen(0)).bool.shape == (2, 36)

@@ -31,6 +31,13 @@ class DisjointMasker(Masker):
             raise ValueError(f"disjoint masker: views must be at least 1, got {views}")
         self.ratio, self.views = ratio, views
 
+    @classmethod
+    def example(cls, spatial: tuple[int, int] = (14, 14)):
+        """Gallery row (masking/base.py `MaskerExample`): 2 views at the ratio (default 50%)."""
+        from .base import MaskerExample
+        return MaskerExample(grid=tuple(spatial), variants=[{"views": 2}],
+                             note="first view shown; the second hides the complementary set")
+
     def sample_views(self, batch_size: int, grid: tuple[int, ...], generator: torch.Generator | None = None,
                      device="cpu", noise: Tensor | None = None) -> list[Mask]:
         n = math.prod(grid)

@@ -3,6 +3,7 @@ patches. The input is corrupted in the Fourier domain (a low-pass or high-pass d
 encoder sees every token; the loss compares spectra on the hidden band (targets/frequency.py)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -45,14 +46,26 @@ class FrequencyMasker(Masker):
 
     corrupts_input = True
 
-    def __init__(self, radius: float = 0.4, low_prob: float = 0.5, ratio: float | None = None):
+    def __init__(self, radius: float = 0.4, low_prob: float = 0.5, ratio: float | None = None,
+                 grid: tuple[int, ...] | None = None):
+        """`grid`: the token grid, when the masker is used without a model (the mask gallery)."""
         super().__init__()
         if not 0.0 < radius < 2 ** 0.5:
             raise ValueError(f"frequency masker: radius must be in (0, sqrt 2), got {radius}")
         if not 0.0 <= low_prob <= 1.0:
             raise ValueError(f"frequency masker: low_prob must be in [0, 1], got {low_prob}")
         self.radius, self.low_prob = radius, low_prob
-        self._ratio = ratio
+        if grid is not None:
+            self.num_tokens = math.prod(grid)
+
+    @classmethod
+    def example(cls, spatial: tuple[int, int] = (14, 14)):
+        """Gallery rows (masking/base.py `MaskerExample`): low-pass and high-pass masking; each tile is the
+        corrupted image, no token is hidden."""
+        from .base import MaskerExample
+        return MaskerExample(grid=tuple(spatial),
+                             variants=[{"low_prob": 1.0, "grid": tuple(spatial)}, {"low_prob": 0.0, "grid": tuple(spatial)}],
+                             note="tiles: the image after the band is removed")
 
     @property
     def ratio(self) -> float:
