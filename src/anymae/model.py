@@ -60,7 +60,7 @@ class MaskedAutoencoder(nn.Module):
     - `aux`: extra loss parts, `term(StepContext) -> {name: weighted scalar}`, added to the loss.
     - `target.bind(model)` (optional): called first, for targets that read the student (EMA teachers);
       `target.monitor(target) -> {name: scalar}`: logged, never added to the loss (collapse guards).
-    - `loss.reads_mask`: the loss is called as `loss(pred, target, mask)` (frequency-domain losses).
+    - `loss.reads_mask`: the loss is called as `loss(pred, target, mask, tokens)` (per-modality losses).
     - `after_step()` on any submodule (EMA teachers) is called by the trainer after each optimizer step.
     """
 
@@ -109,8 +109,10 @@ class MaskedAutoencoder(nn.Module):
         with torch.no_grad():
             target_tokens = tokens if clean is x else self.tokenizer(clean)
             target = gather_tokens(self.target(clean, target_tokens), mask.predict)
-        # losses that live outside token space (the frequency loss) also read the mask
-        token_loss = self.loss(pred, target, mask) if getattr(self.loss, "reads_mask", False) else self.loss(pred, target)
+        if getattr(self.loss, "reads_mask", False):  # per-modality losses, frequency-domain losses
+            token_loss = self.loss(pred, target, mask, tokens)
+        else:
+            token_loss = self.loss(pred, target)
         loss = token_loss.mean()
         terms = {"reconstruction": loss.detach()}
         monitor = getattr(self.target, "monitor", None)

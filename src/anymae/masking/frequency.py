@@ -94,9 +94,10 @@ class FrequencyMasker(Masker):
         corrupted = torch.fft.ifft2(spectrum * (~band), norm="ortho").real.to(x.dtype)
         return corrupted, self.mask_for(band, b, x.device)
 
-    def bind(self, tokenizer) -> None:
-        """Learn the token count (MaskedAutoencoder calls this; the corruption runs before tokenizing)."""
-        self.num_tokens = tokenizer.num_tokens
+    def bind(self, owner) -> None:
+        """Learn the token count from a tokenizer or a model (MaskedAutoencoder calls this with its
+        tokenizer; a masker swapped into a built model needs it too): the corruption runs before tokenizing."""
+        self.num_tokens = getattr(owner, "tokenizer", owner).num_tokens
 
     def mask_for(self, band: Tensor, batch_size: int, device) -> FrequencyMask:
         n = self.num_tokens

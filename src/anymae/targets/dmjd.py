@@ -34,7 +34,7 @@ class JointDistillation(nn.Module):
         pred = model.decoder(latents, mask, tokens, model.encoder.num_prefix)
         target = gather_tokens(full_target, mask.predict)
         if getattr(model.loss, "reads_mask", False):
-            return latents, pred, model.loss(pred, target, mask)
+            return latents, pred, model.loss(pred, target, mask, tokens)
         return latents, pred, model.loss(pred, target)
 
     def coupling(self, model, views, latents, states) -> Tensor:

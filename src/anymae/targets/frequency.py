@@ -33,7 +33,7 @@ class SpectrumLoss(nn.Module):
         error.scatter_(1, mask.predict.unsqueeze(-1).expand(-1, -1, pred.shape[-1]), (pred - target).float())
         return torch.fft.fft2(tok.unpatchify(error), norm="ortho")
 
-    def forward(self, pred: Tensor, target: Tensor, mask) -> Tensor:
+    def forward(self, pred: Tensor, target: Tensor, mask, tokens=None) -> Tensor:
         power = self.error_spectrum(pred, target, mask).abs() ** 2                      # [B,C,H,W]
         band = getattr(mask, "band", None)
         if band is None:
