@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..decoders.mae import gather_tokens
 from .registry import register_target
 
 

@@ -21,7 +21,6 @@ class TokenRelation(FrozenTeacherPart):
         super().__init__()
         self.layer, self.weight, self.teacher_index, self.name = layer, weight, teacher_index, name
         self._tap: LayerTap | None = None
-        self._block = None
 
     def bind(self, model) -> None:
         self._block_index = self.layer % model.encoder.depth
