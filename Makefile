@@ -24,7 +24,7 @@ demo: setup
 	$(BIN)/anymae reconstruct $(RUN)
 
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

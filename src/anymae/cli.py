@@ -59,6 +59,11 @@ def add_pretrain(sub) -> None:
     p.add_argument("--masker-arg", action="append", metavar="KEY=VALUE",
                    help="a masker argument, repeatable, e.g. --masker-arg color=green; any masker takes "
                         "schedule=constant|linear|cosine|progressive with ratio_start=R (and stages=K)")
+    p.add_argument("--target", help="swap the recipe's target: pixel, hog, frequency, position, ema, teacher "
+                                     "(each brings its loss)")
+    p.add_argument("--target-arg", action="append", metavar="KEY=VALUE", help="an argument of --target")
+    p.add_argument("--teacher", action="append", metavar="RUN",
+                   help="a finished anymae run folder whose frozen encoder is the teacher (repeat for a second one)")
     p.add_argument("--config", help="a config.yaml to start from (flags override it)")
     p.add_argument("--out", help="run folder (default runs/<recipe>-<data>-<time>)")
     p.add_argument("--seed", type=int, help="run seed: data order, augmentations, masks, init")
@@ -96,6 +101,15 @@ def build_config(args):
         if value is not None:
             recipe_args[key] = value
     recipe_args.update(parse_assignments(args.arg, "--arg"))
+    if getattr(args, "target", None):
+        from .targets import TARGETS
+        if args.target not in TARGETS:
+            raise ValueError(f"unknown target {args.target!r}; known: {', '.join(sorted(TARGETS))}")
+        config.target = args.target
+    if getattr(args, "target_arg", None):
+        config.target_args = {**config.target_args, **parse_assignments(args.target_arg, "--target-arg")}
+    if getattr(args, "teacher", None):
+        config.teacher = list(args.teacher)
     known = get_recipe(config.recipe).defaults()
     unknown = sorted(set(recipe_args) - set(known))
     if unknown:
@@ -186,6 +200,9 @@ def run_reconstruct(args) -> int:
     from .viz.reconstruct import reconstruction_picture
     model, raw = load_run(args.run)
     config = PretrainConfig.from_dict(raw)
+    if not getattr(model.target, "pixel_space", True):
+        raise ValueError(f"{args.run}: its target ({type(model.target).__name__}) does not predict pixels; "
+                         "try `anymae decode RUN` for pixel reconstructions from its encoder")
     if args.mask_ratio is not None:
         num_visible(4, args.mask_ratio)  # validates
         model.masker.ratio = args.mask_ratio
@@ -359,7 +376,37 @@ def run_impute(args) -> int:
 
 
 
-COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes, add_masks, add_import, add_export, add_impute]
+# ---------------------------------------------------------------- decode (RAE)
+def add_decode(sub) -> None:
+    p = sub.add_parser("decode", help="train a pixel decoder on a run's frozen encoder (representation autoencoder)",
+                       epilog=EPILOG,
+                       description="RAE: freeze RUN's encoder, train a fresh decoder to reconstruct the full, "
+                                   "unmasked image from its latents; reports held-out reconstruction error.")
+    p.add_argument("run", help="run folder whose encoder is frozen")
+    p.add_argument("--steps", type=int, default=300, help="decoder training steps")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--dim", type=int, default=64, help="decoder width")
+    p.add_argument("--depth", type=int, default=2, help="decoder blocks")
+    p.add_argument("--heads", type=int, default=4, help="decoder attention heads")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default RUN/decode)")
+    p.set_defaults(handler=run_decode)
+
+
+def run_decode(args) -> int:
+    from .train.decode import DecodeConfig, train_decoder
+    out = Path(args.out) if args.out else Path(args.run) / "decode"
+    config = DecodeConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, dim=args.dim, depth=args.depth,
+                          heads=args.heads, seed=args.seed, eval_every=max(1, args.steps // 6))
+    _, rows = train_decoder(args.run, out, config)
+    print(f"held-out reconstruction MSE (full image): {rows[0]['held_out_mse']:.4f} at step 0 -> "
+          f"{rows[-1]['held_out_mse']:.4f} at step {rows[-1]['step']}")
+    print(f"run folder: {out}")
+    return 0
+
+
+COMMANDS = [add_pretrain, add_reconstruct, add_probe, add_recipes, add_masks, add_import, add_export, add_impute, add_decode]
 
 
 def quiet_engine_logs() -> None:

@@ -55,9 +55,13 @@ class MaskedAutoencoder(nn.Module):
 
     Optional hooks, each used by the parts that need them and ignored otherwise:
     - `masker.scorer(model, tokens) -> [B,N]`: per-token scores the masker reads (HPM, guided masking).
+    - `masker.bind(tokenizer)` (optional): called at construction.
     - `masker.corrupts_input`: the masker corrupts the input (`masker.corrupt(x, generator) -> (x', Mask)`)
       instead of dropping tokens; the encoder then sees every token (SimMIM-style, frequency masking).
     - `aux`: extra loss parts, `term(StepContext) -> {name: weighted scalar}`, added to the loss.
+    - `target.bind(model)` (optional): called first, for targets that read the student (EMA teachers);
+      `target.monitor(target) -> {name: scalar}`: logged, never added to the loss (collapse guards).
+    - `loss.reads_mask`: the loss is called as `loss(pred, target, mask, tokens)` (per-modality losses).
     - `after_step()` on any submodule (EMA teachers) is called by the trainer after each optimizer step.
     - `loss.reads_mask`: the loss is called as `loss(pred, target, mask, tokens)` (per-modality losses).
     """
@@ -70,6 +74,10 @@ class MaskedAutoencoder(nn.Module):
         self.tokenizer, self.masker, self.encoder = tokenizer, masker, encoder
         self.decoder, self.target, self.loss = decoder, target, loss
         self.aux = nn.ModuleList(aux or [])
+        if hasattr(masker, "bind"):  # maskers that corrupt the input learn the token layout
+            masker.bind(tokenizer)
+        if hasattr(target, "bind"):  # targets that read the student (EMA teachers) see it first
+            target.bind(self)
         decoder.bind(encoder.dim, target.dim(tokenizer), tokenizer.position(decoder.dim, decoder.learnable_pos))
         for part in self.aux:
             if hasattr(part, "bind"):
@@ -103,12 +111,15 @@ class MaskedAutoencoder(nn.Module):
         with torch.no_grad():
             target_tokens = tokens if clean is x else self.tokenizer(clean)
             target = gather_tokens(self.target(clean, target_tokens), mask.predict)
-        if getattr(self.loss, "reads_mask", False):  # per-modality losses read each token's group
+        if getattr(self.loss, "reads_mask", False):  # per-modality losses, frequency-domain losses
             token_loss = self.loss(pred, target, mask, tokens)
         else:
             token_loss = self.loss(pred, target)
         loss = token_loss.mean()
         terms = {"reconstruction": loss.detach()}
+        monitor = getattr(self.target, "monitor", None)
+        if monitor is not None:  # logged, never added to the loss (collapse guards)
+            terms.update({k: v.detach() for k, v in monitor(target).items()})
         if len(self.aux):
             ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss, generator)
             for part in self.aux:

@@ -25,8 +25,12 @@ from .modality import ModalityMasker, modality_mask, present_mask  # noqa: E402
 from .tube import TubeMasker  # noqa: E402
 from .running_cell import RunningCellMasker  # noqa: E402
 from .dual import DualMasker  # noqa: E402
+from .disjoint import DisjointMasker, MultiViewMask  # noqa: E402
+from .frequency import FrequencyMask, FrequencyMasker  # noqa: E402
+from .visible import PredictVisible  # noqa: E402
 
 __all__ = ["Mask", "Masker", "MaskerExample", "RandomMasker", "BlockMasker", "GridMasker", "NoiseMasker",
            "HardPatchMasker", "LossPredictor", "GuidedMasker", "ChannelPatchMasker", "ModalityMasker",
-           "modality_mask", "present_mask", "TubeMasker", "RunningCellMasker", "DualMasker", "num_visible", "order_by_scores", "MASKERS",
+           "modality_mask", "present_mask", "TubeMasker", "RunningCellMasker", "DualMasker",
+           "DisjointMasker", "MultiViewMask", "FrequencyMasker", "FrequencyMask", "PredictVisible", "num_visible", "order_by_scores", "MASKERS",
            "make_masker", "register_masker", "install_masker", "apply_masker_config", "SCHEDULES", "make_schedule"]

@@ -17,6 +17,10 @@ class PixelTarget(nn.Module):
     def dim(self, tokenizer) -> int:
         return tokenizer.patch_dim
 
+    def make_loss(self, tokenizer) -> nn.Module:
+        from ..losses import MSELoss
+        return MSELoss()
+
     def forward(self, x: Tensor, tokens) -> Tensor:
         values = tokens.values
         if not self.norm:

@@ -37,6 +37,10 @@ class PretrainConfig:
     features: str = "mean"        # which features probes read by default (see anymae.eval.features)
     masker: str | None = None     # swap the recipe's masker for this registered one (None: the recipe's)
     masker_args: dict = field(default_factory=dict)   # its arguments (color=green, schedule=cosine, ...)
+    target: str | None = None     # swap the recipe's target (anymae.targets.TARGETS), e.g. hog
+    target_args: dict = field(default_factory=dict)
+    teacher: list = field(default_factory=list)          # run folders of frozen teachers (--teacher RUN)
+    teacher_configs: list = field(default_factory=list)  # their recipe/target settings, so a run reloads alone
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -53,4 +57,7 @@ class PretrainConfig:
         for key in ("betas", "crop_scale"):
             if key in d:
                 d[key] = tuple(d[key])
+        if isinstance(d.get("teacher"), str):
+            d["teacher"] = [d["teacher"]]
+        d["teacher"] = list(d.get("teacher") or [])
         return cls(**d)

@@ -54,6 +54,7 @@ def resolve(config: PretrainConfig):
     except ValueError as err:
         raise ValueError(f"recipe {config.recipe!r} with {config.recipe_args}: {err}") from None
     apply_masker_config(model, config.masker, config.masker_args)
+    attach_targets_and_teachers(model, config)
     return model, data.with_transform(modality.pretrain_transform(model, config), seed=config.seed)
 
 
@@ -65,6 +66,28 @@ def tensorboard_logger(run_dir: Path):
         return False
     from lightning.pytorch.loggers import TensorBoardLogger
     return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="")
+
+
+def attach_targets_and_teachers(model, config: PretrainConfig) -> None:
+    """`--target NAME` swaps the recipe's target; `--teacher RUN` (repeatable) loads frozen teachers from
+    earlier runs and records their settings in the config, so this run reloads without them."""
+    from ..io.checkpoint import TEACHER_KEYS, load_run
+    from ..targets import attach_teachers, swap_target, teacher_parts
+    if config.target:
+        swap_target(model, config.target, config.target_args)
+    if config.teacher:
+        teachers, configs = [], []
+        for run in config.teacher:
+            if not (Path(run) / "config.yaml").exists():
+                raise ValueError(f"--teacher {run}: not an anymae run folder (no config.yaml)")
+            teacher, teacher_config = load_run(run)
+            teachers.append(teacher)
+            configs.append({k: teacher_config.get(k) for k in TEACHER_KEYS})
+        attach_teachers(model, teachers, [str(r) for r in config.teacher])
+        config.teacher_configs = configs
+    elif teacher_parts(model):
+        raise ValueError(f"recipe {config.recipe!r} (target {config.target or 'its own'}) reads a frozen teacher: "
+                         "pass --teacher RUN, a finished anymae run folder (e.g. a pixel-MAE run)")
 
 
 def write_config(config: PretrainConfig, run_dir: Path, summary: dict | None = None) -> None:
@@ -156,5 +179,8 @@ def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, s
     skipped = getattr(data, "skipped", [])
     if skipped:
         write_text(run_dir / "skipped_files.txt", "".join(f"{p}\n" for p in skipped))
+    if not getattr(model.target, "pixel_space", True):
+        log.info("target %s does not predict pixels: no reconstruction picture", type(model.target).__name__)
+        return
     from ..viz.reconstruct import reconstruction_picture
     reconstruction_picture(model, config, run_dir / "reconstructions.png", seed=config.seed)

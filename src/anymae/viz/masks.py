@@ -113,7 +113,8 @@ def gallery_rows(names: list[str], image: torch.Tensor, ratio: float | None = No
         for variant in example.variants:
             jobs.append((name, example, {**variant, **args}))
     for name, example, kwargs in tqdm(jobs, desc="masks", disable=not progress):
-        masker = make_masker(name, ratio, **kwargs)
+        variant_ratio = kwargs.pop("ratio", None)
+        masker = make_masker(name, ratio if ratio is not None else variant_ratio, **kwargs)
         if example.progress is not None:
             masker.set_progress(example.progress)
         g = torch.Generator().manual_seed(seed)

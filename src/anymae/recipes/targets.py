@@ -1,0 +1,139 @@
+"""Recipes that change what is predicted (issue: targets and teachers): HOG (MaskFeat), spectrum (MFM, 40),
+positions (MP3, 42), teacher latents (SALT, 54; EMA, 26), MaskAlign (6), MR-MAE (13), DMAE (29),
+Hybrid Distillation (36), CAE (5), LUT (7), DMJD (33). CPU-sized defaults: 32x32 images, 4x4 patches,
+a 64-wide, 4-deep encoder. Recipes that read a frozen teacher need `--teacher RUN`."""
+from __future__ import annotations
+
+from ..decoders import CAEDecoder, LinearHead, MAEDecoder
+from ..encoders import ViTEncoder
+from ..losses import CrossEntropyLoss, MSELoss
+from ..masking import DisjointMasker, FrequencyMasker, PredictVisible, RandomMasker
+from ..model import MaskedAutoencoder
+from ..targets import (DynamicAlignment, EMALatentTarget, FrequencyTarget, HOGTarget, IntermediateDistill,
+                       JointDistillation, LatentAlignment, PixelTarget, PositionTarget, TeacherLatentTarget,
+                       TokenRelation, VisibleMimic, VisibleTokenTerm)
+from ..tokenizers import PatchTokenizer
+from .registry import register
+
+
+def parts(image_size, patch_size, channels, dim, depth, heads, use_pos=True):
+    """The tokenizer and encoder every recipe here shares."""
+    return (PatchTokenizer(image_size, patch_size, channels, dim=dim, use_pos=use_pos),
+            ViTEncoder(dim=dim, depth=depth, heads=heads))
+
+
+def mae_decoder(decoder_dim, decoder_depth, decoder_heads):
+    return MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads)
+
+
+@register("maskfeat_vit_tiny", paper=0)
+def maskfeat_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
+                      decoder_dim=64, decoder_depth=2, decoder_heads=4, hog_cells=2, hog_orientations=9):
+    """MaskFeat (mmpretrain; no PAPERS row): predict the HOG of each hidden patch."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
+                             HOGTarget(hog_cells, hog_orientations), MSELoss())
+
+
+@register("mfm_vit_tiny", paper=40)
+def mfm_vit_tiny(image_size=32, patch_size=4, channels=3, radius=0.4, low_prob=0.5, dim=64, depth=4, heads=4,
+                 decoder_dim=64, decoder_depth=2, decoder_heads=4):
+    """Masked Frequency Modeling: hide a low- or high-pass band of the spectrum, predict it (loss on that band)."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, FrequencyMasker(radius, low_prob), enc,
+                             mae_decoder(decoder_dim, decoder_depth, decoder_heads), FrequencyTarget(),
+                             FrequencyTarget().make_loss(tok))
+
+
+@register("mp3_vit_tiny", paper=42)
+def mp3_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.5, dim=64, depth=4, heads=4):
+    """MP3: no position embedding in the encoder; classify each visible token's position from content."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads, use_pos=False)
+    return MaskedAutoencoder(tok, PredictVisible(RandomMasker(mask_ratio)), enc, LinearHead(), PositionTarget(),
+                             CrossEntropyLoss())
+
+
+@register("salt_vit_tiny", paper=54)
+def salt_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
+                  decoder_dim=64, decoder_depth=2, decoder_heads=4, teacher_layer=None):
+    """SALT stage 2: predict a frozen pixel-MAE teacher's latents of the hidden tokens (--teacher RUN)."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
+                             TeacherLatentTarget(layer=teacher_layer), MSELoss())
+
+
+@register("latent_ema_vit_tiny", paper=26)
+def latent_ema_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
+                        decoder_dim=64, decoder_depth=2, decoder_heads=4, momentum=0.996, top_k=2):
+    """Latent prediction (data2vec / JEPA-style): predict an EMA teacher's latents of the hidden tokens."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
+                             EMALatentTarget(momentum, top_k), MSELoss())
+
+
+@register("maskalign_vit_tiny", paper=6)
+def maskalign_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.7, dim=64, depth=4, heads=4,
+                       align_weight=1.0):
+    """MaskAlign: no decoder on hidden tokens; visible features aligned to a frozen teacher (+ Dynamic Alignment)."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, PredictVisible(RandomMasker(mask_ratio)), enc, LinearHead(),
+                             TeacherLatentTarget(), MSELoss(),
+                             aux=[DynamicAlignment(weight=align_weight)])
+
+
+@register("mrmae_vit_tiny", paper=13)
+def mrmae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
+                   decoder_dim=64, decoder_depth=2, decoder_heads=4, mimic_weight=1.0):
+    """MR-MAE: pixels on hidden tokens (decoder) + a frozen teacher's features on visible tokens (encoder)."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
+                             PixelTarget(norm=True), MSELoss(), aux=[VisibleMimic(weight=mimic_weight)])
+
+
+@register("dmae_vit_tiny", paper=29)
+def dmae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
+                  decoder_dim=64, decoder_depth=2, decoder_heads=4, student_layer=-1, teacher_layer=-2,
+                  distill_weight=1.0):
+    """DMAE: pixel loss + a frozen (larger) MAE teacher's intermediate features, teacher run partially."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
+                             PixelTarget(norm=True), MSELoss(),
+                             aux=[IntermediateDistill({student_layer: teacher_layer}, weight=distill_weight)])
+
+
+@register("hybrid_distill_vit_tiny", paper=36)
+def hybrid_distill_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.5, dim=64, depth=4, heads=4,
+                            relation_weight=1.0, relation_layer=-1):
+    """Hybrid Distillation: features of teacher 1 + attention relations of MIM teacher 2 (--teacher A --teacher B)."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, PredictVisible(RandomMasker(mask_ratio)), enc, LinearHead(),
+                             TeacherLatentTarget(teacher_index=0), MSELoss(),
+                             aux=[TokenRelation(layer=relation_layer, weight=relation_weight, teacher_index=1)])
+
+
+@register("cae_vit_tiny", paper=5)
+def cae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.5, dim=64, depth=4, heads=4,
+                 regressor_depth=2, decoder_depth=2, alignment_weight=2.0):
+    """CAE: a latent regressor predicts hidden latents from visible ones, aligned with the encoder's own."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, CAEDecoder(dim, regressor_depth, decoder_depth, heads),
+                             PixelTarget(norm=True), MSELoss(), aux=[LatentAlignment(alignment_weight)])
+
+
+@register("lut_vit_tiny", paper=7)
+def lut_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
+                 decoder_dim=64, decoder_depth=2, decoder_heads=4, visible_weight=0.5, momentum=0.996):
+    """LUT: MAE + a weighted term on the encoded visible tokens against an EMA teacher of the full image."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
+                             PixelTarget(norm=True), MSELoss(), aux=[VisibleTokenTerm(visible_weight, momentum)])
+
+
+@register("dmjd_vit_tiny", paper=33)
+def dmjd_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.5, views=2, dim=64, depth=4, heads=4,
+                  decoder_dim=64, decoder_depth=2, decoder_heads=4, distill_weight=1.0):
+    """DMJD: k views with disjoint hidden sets, each reconstructed, coupled by joint distillation."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, DisjointMasker(mask_ratio, views), enc,
+                             mae_decoder(decoder_dim, decoder_depth, decoder_heads), PixelTarget(norm=True), MSELoss(),
+                             aux=[JointDistillation(distill_weight)])

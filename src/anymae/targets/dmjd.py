@@ -1,0 +1,73 @@
+"""DMJD (row 33) joint distillation: every disjoint view is reconstructed, and the views teach each other.
+
+With the `disjoint` masker a token hidden in view v is visible in view u = v+1 (mod k). The decoder's
+state for that token in view v (through a small head) is pulled towards view u's encoding of it
+(mapped by the decoder's input layer, no gradient): the distillation term couples the views.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..decoders.mae import gather_tokens
+from .tap import LayerTap
+
+
+class JointDistillation(nn.Module):
+    """Adds `views_reconstruction` (the other views' target loss) and weight * `joint_distillation`."""
+
+    def __init__(self, weight: float = 1.0, name: str = "joint_distillation"):
+        super().__init__()
+        self.weight, self.name = weight, name
+        self.head: nn.Module | None = None
+        self._tap: LayerTap | None = None
+
+    def bind(self, model) -> None:
+        self.head = nn.Linear(model.decoder.dim, model.decoder.dim)
+        self._tap = LayerTap([model.decoder.norm])
+
+    @staticmethod
+    def run_view(model, x: Tensor, tokens, mask, full_target: Tensor):
+        """One more masked view through encoder and decoder -> (latents, pred, per-token loss)."""
+        latents = model.encoder(gather_tokens(tokens.embed + tokens.pos, mask.keep))
+        pred = model.decoder(latents, mask, tokens, model.encoder.num_prefix)
+        target = gather_tokens(full_target, mask.predict)
+        if getattr(model.loss, "reads_mask", False):
+            return latents, pred, model.loss(pred, target, mask, tokens)
+        return latents, pred, model.loss(pred, target)
+
+    def coupling(self, model, views, latents, states) -> Tensor:
+        """views: k Masks; latents[v] [B,P+Nv,D]; states[v] [B,N,Dd] decoder states in token order."""
+        p = model.encoder.num_prefix
+        losses = []
+        k = len(views)
+        for v in range(k):
+            u = (v + 1) % k
+            with torch.no_grad():  # the teaching view: its encoding of the tokens it sees
+                taught = model.decoder.embed(latents[u][:, p:])                   # [B,Nv_u,Dd] in keep order
+                b, n = views[u].restore.shape
+                spread = taught.new_zeros(b, n, taught.shape[-1])
+                spread.scatter_(1, views[u].keep.unsqueeze(-1).expand(-1, -1, taught.shape[-1]), taught)
+                target = F.layer_norm(gather_tokens(spread, views[v].hidden), taught.shape[-1:])
+            student = self.head(gather_tokens(states[v], views[v].hidden))
+            losses.append(F.mse_loss(student, target))
+        return torch.stack(losses).mean()
+
+    def forward(self, ctx) -> dict[str, Tensor]:
+        views = getattr(ctx.mask, "views", None)
+        model = ctx.model
+        if not views or len(views) < 2:
+            if hasattr(model.masker, "sample_views"):
+                return {}  # a mask given from outside (reconstruction pictures): one view, nothing to couple
+            raise ValueError("JointDistillation needs the `disjoint` masker with at least 2 views")
+        states, latents, extra = [self._tap[0]], [ctx.latents], []
+        with torch.no_grad():
+            full_target = model.target(ctx.x, ctx.tokens)
+        for mask in views[1:]:
+            z, _, token_loss = self.run_view(model, ctx.x, ctx.tokens, mask, full_target)
+            latents.append(z)
+            states.append(self._tap[0])
+            extra.append(token_loss.mean())
+        return {"views_reconstruction": torch.stack(extra).sum(),
+                self.name: self.weight * self.coupling(model, views, latents, states)}

@@ -1,0 +1,54 @@
+"""Hybrid Distillation (row 36): features of one teacher + token relations (attention maps) of an MIM
+teacher. The feature term is `TeacherLatentTarget` (teacher 0); this file holds the relation term."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..decoders.mae import gather_tokens
+from .tap import LayerTap, attention_map
+from .teacher import FrozenTeacherPart
+
+
+class TokenRelation(FrozenTeacherPart):
+    """weight * KL(teacher attention || student attention) at block `layer`, over the visible tokens.
+
+    Both attention maps are head-averaged [B,P+Nv,P+Nv]; the MIM teacher (`teacher_index`, default 1:
+    the second `--teacher`) runs on the same visible tokens as the student.
+    """
+
+    def __init__(self, layer: int = -1, weight: float = 1.0, teacher_index: int = 1, name: str = "relation"):
+        super().__init__()
+        self.layer, self.weight, self.teacher_index, self.name = layer, weight, teacher_index, name
+        self._tap: LayerTap | None = None
+
+    def bind(self, model) -> None:
+        self._block_index = self.layer % model.encoder.depth
+        self._tap = LayerTap([model.encoder.blocks[self._block_index]], inputs=True)
+        self._blocks = (model.encoder.blocks,)  # not registered: the student's own blocks
+
+    def teacher_relation(self, x: Tensor, keep: Tensor) -> Tensor:
+        """The MIM teacher's head-averaged attention at `layer` on the visible tokens."""
+        teacher = self.need_teacher()
+        j = self.layer % teacher.encoder.depth
+        with torch.no_grad():
+            tokens = teacher.tokenizer(x)
+            h = gather_tokens(tokens.embed + tokens.pos, keep)
+            enc = teacher.encoder
+            if enc.cls_token is not None:
+                h = torch.cat([enc.cls_token.expand(h.shape[0], -1, -1), h], dim=1)
+            for block in enc.blocks[:j]:
+                h = block(h)
+            return attention_map(enc.blocks[j], h).mean(1)
+
+    def student_relation(self) -> Tensor:
+        return attention_map(self._blocks[0][self._block_index], self._tap[0]).mean(1)
+
+    def forward(self, ctx) -> dict[str, Tensor]:
+        t = self.teacher_relation(ctx.x, ctx.mask.keep)
+        s = self.student_relation()
+        if s.shape != t.shape:
+            raise ValueError(f"relation maps differ in shape: student {tuple(s.shape)}, teacher {tuple(t.shape)} "
+                             "(student and MIM teacher must both have, or both lack, a cls token)")
+        kl = (t * (t.clamp_min(1e-8).log() - s.clamp_min(1e-8).log())).sum(-1).mean()
+        return {self.name: self.weight * kl}
