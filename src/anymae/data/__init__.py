@@ -10,6 +10,7 @@ from .datasets import TensorImageDataset, stratified_split
 from .folder import load_image_folder
 from .image import ImageModality, channel_stats, hog_features
 from .modality import MODALITIES, Modality, modality_of, register_modality
+from .points import POINT_SUFFIXES, PointCloudDataset, PointsModality, load_point_folder, read_points
 from .transforms import EvalTransform, PretrainTransform, sample_generator
 
 
@@ -19,6 +20,9 @@ FOLDER_LOADERS: list[tuple[frozenset, object]] = []
 def register_folder_loader(suffixes, loader) -> None:
     """`loader(root, image_size, channels, split) -> Dataset` for folders holding files with these suffixes."""
     FOLDER_LOADERS.append((frozenset(s.lower() for s in suffixes), loader))
+
+
+register_folder_loader(POINT_SUFFIXES, load_point_folder)
 
 
 def folder_loader(root: Path):
@@ -56,4 +60,4 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
 
 
 __all__ = ["register_folder_loader", "FOLDER_LOADERS", "MODALITIES", "Modality", "modality_of", "register_modality", "ImageModality", "hog_features", "BUILTIN", "builtin", "load_dataset", "channel_stats", "TensorImageDataset",
-           "stratified_split", "load_image_folder", "EvalTransform", "PretrainTransform", "sample_generator"]
+           "stratified_split", "load_image_folder", "PointCloudDataset", "PointsModality", "load_point_folder", "read_points", "EvalTransform", "PretrainTransform", "sample_generator"]
