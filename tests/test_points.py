@@ -305,3 +305,26 @@ def test_folder_classes_split_and_skip(tmp_path):
     with pytest.warns(UserWarning):
         test = load_dataset(str(tmp_path), split="test")
     assert len(train) + len(test) == 10 and set(test.labels.tolist()) == {0, 1}
+
+
+def test_recipe_training_defaults_yield_to_flags():
+    from anymae.cli import build_config, build_parser
+    parse = build_parser().parse_args
+    config = build_config(parse(["pretrain", "--recipe", "pointmae_tiny", "--data", "point-shapes"]))
+    assert (config.batch_size, config.epochs, config.blr) == (64, 30, 1e-3)
+    config = build_config(parse(["pretrain", "--recipe", "pointmae_tiny", "--batch-size", "16", "--epochs", "2"]))
+    assert (config.batch_size, config.epochs, config.blr) == (16, 2, 1e-3)
+    assert build_config(parse(["pretrain"])).batch_size == 128  # recipes without training defaults: unchanged
+
+
+def test_sincos_centre_position_is_fixed_and_decoder_uses_the_same_kind():
+    from anymae.tokenizers.points import CentreSinCos, sincos_points
+    model = anymae.create("pointmae_tiny", **{**TINY, "position": "sincos"})
+    assert isinstance(model.tokenizer.pos, CentreSinCos) and isinstance(model.decoder.pos, CentreSinCos)
+    assert not any("pos" in name for name, _ in model.tokenizer.named_parameters())
+    c = torch.tensor([[0.1, -0.5, 0.9]])
+    f = sincos_points(32, c)  # 5 frequencies per axis, 2 zero columns
+    assert f.shape == (1, 32) and torch.equal(f[:, 30:], torch.zeros(1, 2))
+    assert torch.allclose(f[0, :5], torch.sin(0.1 * 64.0 ** (torch.arange(5) / 4)))
+    with pytest.raises(ValueError, match="position"):
+        PointGroupTokenizer(position="learned")

@@ -99,17 +99,49 @@ class CentrePosition(nn.Module):
             raise ValueError("point positions need the tokens' centres (tokens.coords)")
         return self.mlp(tokens.coords)
 
+    def embed(self, centres: Tensor) -> Tensor:
+        return self.mlp(centres)
+
+
+def sincos_points(dim: int, coords: Tensor, max_frequency: float = 64.0) -> Tensor:
+    """coords [...,3] -> [...,dim] fixed Fourier features: per axis, sin and cos at dim//6 frequencies
+    spaced geometrically from 1 to `max_frequency` (radians per unit; clouds lie in the unit sphere).
+    The continuous 3-D analogue of MAE's fixed sin-cos grid table."""
+    if dim < 6:
+        raise ValueError(f"3-D sin-cos position embedding needs a width of at least 6, got {dim}")
+    n = dim // 6
+    freqs = max_frequency ** (torch.arange(n, dtype=coords.dtype, device=coords.device) / max(n - 1, 1))
+    angles = coords.unsqueeze(-1) * freqs                                         # [...,3,n]
+    out = torch.cat([angles.sin(), angles.cos()], dim=-1).flatten(-2)             # [...,6n]
+    return torch.nn.functional.pad(out, (0, dim - 6 * n))  # widths not divisible by 6: zeros at the end
+
+
+class CentreSinCos(nn.Module):
+    """Tokens -> [B,G,dim]: fixed sin-cos features of each group's centre (no parameters)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, tokens: Tokens) -> Tensor:
+        if tokens is None or tokens.coords is None:
+            raise ValueError("point positions need the tokens' centres (tokens.coords)")
+        return self.embed(tokens.coords)
+
+    def embed(self, centres: Tensor) -> Tensor:
+        return sincos_points(self.dim, centres)
+
 
 class PointGroupTokenizer(Tokenizer):
     """Clouds [B,N,3] -> G tokens of k points each (Point-MAE, row 10).
 
     values  [B,G,k*3]  each group's points relative to its centre, laid out (k, 3), nearest first
     coords  [B,G,3]    the FPS centres
-    pos     [B,G,dim]  MLP(centre)
+    pos     [B,G,dim]  MLP(centre) (`position="mlp"`, Point-MAE) or fixed sin-cos features (`"sincos"`)
     """
 
     def __init__(self, num_points: int = 1024, num_groups: int = 64, group_size: int = 32, dim: int = 384,
-                 pointnet_width: int = 128, pos_hidden: int = 128):
+                 pointnet_width: int = 128, pos_hidden: int = 128, position: str = "mlp"):
         super().__init__()
         if num_groups <= 0 or group_size <= 0:
             raise ValueError(f"num_groups and group_size must be positive, got {num_groups}, {group_size}")
@@ -120,8 +152,10 @@ class PointGroupTokenizer(Tokenizer):
         self.grid = (num_groups,)
         self.patch_dim = group_size * 3
         self.embed = MiniPointNet(dim, pointnet_width)
-        self.pos = CentrePosition(dim, pos_hidden)
-        self.pos_hidden = pos_hidden
+        if position not in ("mlp", "sincos"):
+            raise ValueError(f"position must be 'mlp' or 'sincos', got {position!r}")
+        self.position_kind, self.pos_hidden = position, pos_hidden
+        self.pos = self.position(dim)
 
     def check_input(self, x: Tensor) -> None:
         if x.ndim != 3 or x.shape[-1] != 3:
@@ -150,12 +184,12 @@ class PointGroupTokenizer(Tokenizer):
         """groups [B,G,k,3], centres [B,G,3] -> Tokens (every group embedded on its own)."""
         b, g, k, _ = groups.shape
         embed = self.embed(groups.reshape(b * g, k, 3)).reshape(b, g, self.dim)
-        return Tokens(values=groups.flatten(2), embed=embed, pos=self.pos.mlp(centres), grid=self.grid,
+        return Tokens(values=groups.flatten(2), embed=embed, pos=self.pos.embed(centres), grid=self.grid,
                       coords=centres)
 
     def position(self, dim: int, learnable: bool = True) -> nn.Module:
-        """The decoder's own centre MLP (always learnable, as Point-MAE)."""
-        return CentrePosition(dim, self.pos_hidden)
+        """A position module of this tokenizer's kind: a new centre MLP (Point-MAE), or fixed sin-cos."""
+        return CentrePosition(dim, self.pos_hidden) if self.position_kind == "mlp" else CentreSinCos(dim)
 
     def forward(self, x: Tensor) -> Tokens:
         self.check_input(x)
