@@ -141,7 +141,7 @@ class PointGroupTokenizer(Tokenizer):
     """
 
     def __init__(self, num_points: int = 1024, num_groups: int = 64, group_size: int = 32, dim: int = 384,
-                 pointnet_width: int = 128, pos_hidden: int = 128, position: str = "mlp", embed_norm: bool = False):
+                 pointnet_width: int = 128, pos_hidden: int = 128, position: str = "mlp"):
         super().__init__()
         if num_groups <= 0 or group_size <= 0:
             raise ValueError(f"num_groups and group_size must be positive, got {num_groups}, {group_size}")
@@ -152,7 +152,6 @@ class PointGroupTokenizer(Tokenizer):
         self.grid = (num_groups,)
         self.patch_dim = group_size * 3
         self.embed = MiniPointNet(dim, pointnet_width)
-        self.embed_norm = nn.LayerNorm(dim) if embed_norm else nn.Identity()  # fixes the embeddings' scale
         if position not in ("mlp", "sincos"):
             raise ValueError(f"position must be 'mlp' or 'sincos', got {position!r}")
         self.position_kind, self.pos_hidden = position, pos_hidden
@@ -184,7 +183,7 @@ class PointGroupTokenizer(Tokenizer):
     def tokens(self, groups: Tensor, centres: Tensor) -> Tokens:
         """groups [B,G,k,3], centres [B,G,3] -> Tokens (every group embedded on its own)."""
         b, g, k, _ = groups.shape
-        embed = self.embed_norm(self.embed(groups.reshape(b * g, k, 3)).reshape(b, g, self.dim))
+        embed = self.embed(groups.reshape(b * g, k, 3)).reshape(b, g, self.dim)
         return Tokens(values=groups.flatten(2), embed=embed, pos=self.pos.embed(centres), grid=self.grid,
                       coords=centres)
 
