@@ -95,6 +95,9 @@ def build_config(args):
         value = getattr(args, flag, None)
         if value is not None:
             setattr(config, key, value)
+    for key, value in get_recipe(config.recipe).train.items():  # the recipe's own training defaults
+        if key not in base and getattr(args, key, None) is None:
+            setattr(config, key, value)
     recipe_args = dict(config.recipe_args)
     for flag, key in FLAG_TO_RECIPE.items():
         value = getattr(args, flag, None)
@@ -159,10 +162,13 @@ def add_probe(sub) -> None:
     p = sub.add_parser("probe", help="linear probe + kNN of a run's frozen encoder against baselines",
                        epilog=EPILOG,
                        description="Frozen-feature linear probe (logistic regression) and kNN (k=20, cosine). "
-                                   "Rows: this encoder, the same architecture at random init, raw pixels, HOG.")
+                                   "Rows: this encoder, the same architecture at random init, raw pixels, HOG. "
+                                   "Point-cloud runs: a linear SVM on max+mean pooled tokens (Point-MAE), "
+                                   "with D2 shape-histogram baselines.")
     p.add_argument("run", help="run folder")
     p.add_argument("--data", help="built-in name or labelled folder (default: the run's data)")
-    p.add_argument("--pool", help="features read: cls, mean, cls+mean, mean-last4 (default: the run's)")
+    p.add_argument("--pool", help="features read: cls, mean, cls+mean, max+mean, mean-last4 (default: the run's; "
+                                     "max+mean for point clouds)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=run_probe)
 

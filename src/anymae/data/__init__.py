@@ -10,32 +10,53 @@ from .datasets import TensorImageDataset, stratified_split
 from .folder import IMAGE_SUFFIXES, load_image_folder
 from .image import ImageModality, channel_stats, hog_features
 from .modality import MODALITIES, Modality, modality_of, register_modality
+from .points import POINT_SUFFIXES, PointCloudDataset, PointsModality, load_point_folder, read_points
 from .transforms import EvalTransform, PretrainTransform, sample_generator
 
 
-FOLDER_LOADERS: list[tuple[frozenset, object]] = []
+FOLDER_LOADERS: list[tuple[frozenset, object, object]] = []
 
 
-def register_folder_loader(suffixes, loader) -> None:
-    """`loader(root, image_size, channels, split) -> Dataset` for folders holding files with these suffixes."""
-    FOLDER_LOADERS.append((frozenset(s.lower() for s in suffixes), loader))
+def register_folder_loader(suffixes, loader, accepts=None) -> None:
+    """`loader(root, image_size, channels, split) -> Dataset` for folders holding files with these suffixes.
+
+    `accepts(path) -> bool`, when given, looks inside one file to tell formats that share a suffix
+    apart (`.npy` point clouds [N,3|6] vs multi-channel arrays [C,H,W])."""
+    FOLDER_LOADERS.append((frozenset(s.lower() for s in suffixes), loader, accepts))
 
 
 from .video import VIDEO_SUFFIXES, TensorVideoDataset, VideoModality, load_video_folder  # noqa: E402
 
 register_folder_loader(VIDEO_SUFFIXES, load_video_folder)
+def _is_point_array(path: Path) -> bool:
+    """A .npy of shape [N,3] or [N,6] is a point cloud; other suffixes are point formats anyway."""
+    if path.suffix.lower() != ".npy":
+        return True
+    try:
+        import numpy as np
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return True  # unreadable: let the loader name the file
+    return arr.ndim == 2 and arr.shape[1] in (3, 6)
+
+
+register_folder_loader(POINT_SUFFIXES, load_point_folder, accepts=_is_point_array)
 
 
 def folder_loader(root: Path):
     """The loader whose suffixes match most files under `root` (images when nothing else matches, or
     when image files outnumber them: a folder of PNGs with one .gif stays an image folder)."""
     counts: dict[str, int] = {}
-    for p in root.rglob("*"):
+    sample: dict[str, Path] = {}
+    for p in sorted(root.rglob("*")):
         if p.is_file():
             counts[p.suffix.lower()] = counts.get(p.suffix.lower(), 0) + 1
+            sample.setdefault(p.suffix.lower(), p)
     best, best_count = load_image_folder, 0
-    for suffixes, loader in FOLDER_LOADERS:
+    for suffixes, loader, accepts in FOLDER_LOADERS:
         n = sum(counts.get(s, 0) for s in suffixes)
+        if accepts is not None and n and not all(accepts(sample[s]) for s in suffixes if s in sample):
+            continue
         if n > best_count:
             best, best_count = loader, n
     if best_count < sum(counts.get(s, 0) for s in IMAGE_SUFFIXES):
@@ -73,4 +94,5 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
 __all__ = ["register_folder_loader", "FOLDER_LOADERS", "MODALITIES", "Modality", "modality_of", "register_modality", "ImageModality", "hog_features", "BUILTIN", "builtin", "load_dataset", "channel_stats", "TensorImageDataset",
            "stratified_split", "load_image_folder", "EvalTransform", "PretrainTransform", "sample_generator",
            "DictDataset", "MultiChannelDataset", "load_array_folder", "load_modality_folder",
-           "TensorVideoDataset", "VideoModality", "load_video_folder"]
+           "TensorVideoDataset", "VideoModality", "load_video_folder",
+           "PointCloudDataset", "PointsModality", "load_point_folder", "read_points"]

@@ -30,6 +30,8 @@ class Modality:
     """Base class; every method gets the model and the run's PretrainConfig."""
 
     name = "base"
+    probe_pool: str | None = None         # pooling the probe reads by default (None: the run's `features`)
+    probe_classifier: str | None = None   # name of `linear_probe` when a subclass defines one (None: logistic)
 
     def sample_size(self, model, config):
         """The sample size the model expects (passed to `load_dataset(image_size=...)`)."""
@@ -50,6 +52,9 @@ class Modality:
     def baselines(self, train, test) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """Hand-made features for the probe table: [(name, train [M,F], test [M',F])]."""
         return []
+
+    # A subclass may define `linear_probe(train_x, train_y, test_x, test_y, seed) -> accuracy` to replace
+    # the probe's logistic regression with its papers' classifier (points: a linear SVM).
 
     def picture(self, model, config, dataset, path: Path, count: int = 8, seed: int = 0) -> Path:
         """Draw reconstructions of `count` samples of `dataset` into `path` (PNG)."""

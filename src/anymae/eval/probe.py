@@ -49,8 +49,9 @@ def knn_probe(train_x, train_y, test_x, test_y, k: int = 20) -> float:
     return float(clf.score(test_x, test_y))
 
 
-def evaluate(name: str, train_x, train_y, test_x, test_y, seed: int = 0) -> ProbeResult:
-    return ProbeResult(name, int(train_x.shape[1]), linear_probe(train_x, train_y, test_x, test_y, seed),
+def evaluate(name: str, train_x, train_y, test_x, test_y, seed: int = 0, linear=linear_probe) -> ProbeResult:
+    """`linear(train_x, train_y, test_x, test_y, seed) -> accuracy`: logistic regression unless a modality says."""
+    return ProbeResult(name, int(train_x.shape[1]), linear(train_x, train_y, test_x, test_y, seed),
                        knn_probe(train_x, train_y, test_x, test_y))
 
 
@@ -92,17 +93,21 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
     model, raw_config = load_run(run)
     config = PretrainConfig.from_dict(raw_config)
     spec = data or config.data
-    pool = pool or config.features
     modality, train, test = probe_splits(config, model, spec)
+    pool = pool or modality.probe_pool or config.features
+    linear = getattr(modality, "linear_probe", linear_probe)
     train_y, test_y = train.labels.numpy(), test.labels.numpy()
     random_model = build_untrained(raw_config, seed=seed)
     rows = []
     for name, m in (("anymae encoder", model), ("random init", random_model)):
         tr = encoder_features(m, train, pool, progress=progress, desc=f"{name} (train)")
         te = encoder_features(m, test, pool, progress=progress, desc=f"{name} (test)")
-        rows.append(evaluate(f"{name} [{pool}]", tr, train_y, te, test_y, seed))
+        rows.append(evaluate(f"{name} [{pool}]", tr, train_y, te, test_y, seed, linear))
     for name, tr, te in modality.baselines(train, test):
-        rows.append(evaluate(name, tr, train_y, te, test_y, seed))
+        rows.append(evaluate(name, tr, train_y, te, test_y, seed, linear))
     title = f"probe on {spec}: {len(train_y)} train / {len(test_y)} test samples, {len(np.unique(train_y))} classes"
-    write_results(rows, run / "probe.json", {"data": spec, "pool": pool, "train": len(train_y), "test": len(test_y)})
+    if modality.probe_classifier:
+        title += f"; linear = {modality.probe_classifier}"
+    write_results(rows, run / "probe.json", {"data": spec, "pool": pool,
+                                            "linear": modality.probe_classifier or "logistic regression", "train": len(train_y), "test": len(test_y)})
     return rows, format_table(rows, title)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 RECIPES: dict[str, "Recipe"] = {}
@@ -15,6 +15,7 @@ class Recipe:
     paper: int
     modality: str
     summary: str
+    train: dict = field(default_factory=dict)  # PretrainConfig settings this recipe starts from
 
     def defaults(self) -> dict:
         """The recipe's arguments and their default values."""
@@ -22,16 +23,18 @@ class Recipe:
                 if p.default is not inspect.Parameter.empty}
 
 
-def register(name: str, paper: int, modality: str = "image", summary: str | None = None):
+def register(name: str, paper: int, modality: str = "image", summary: str | None = None, train: dict | None = None):
     """Decorator: register a function (or partial) that builds a MaskedAutoencoder under `name`.
 
-    The summary line is the function's first docstring line unless given.
+    The summary line is the function's first docstring line unless given. `train`: training settings
+    (PretrainConfig fields, e.g. {"blr": 1e-3}) that `anymae pretrain` uses for this recipe unless a flag
+    or --config sets them.
     """
     def wrap(fn):
         if name in RECIPES:
             raise ValueError(f"recipe {name!r} is registered twice")
         text = summary if summary is not None else (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        RECIPES[name] = Recipe(name, fn, paper, modality, text)
+        RECIPES[name] = Recipe(name, fn, paper, modality, text, dict(train or {}))
         return fn
     return wrap
 

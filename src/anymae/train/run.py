@@ -39,8 +39,8 @@ def resolve(config: PretrainConfig):
     recipe = get_recipe(config.recipe)
     validate_config(config, recipe.defaults())
     args = {**recipe.defaults(), **config.recipe_args}
-    data = load_dataset(config.data, split="train", image_size=args.get("image_size", 32), channels=config.channels,
-                        seed=config.seed)
+    size = args.get("image_size", args.get("num_points", 32))  # pixels per side, or points per cloud
+    data = load_dataset(config.data, split="train", image_size=size, channels=config.channels, seed=config.seed)
     modality = modality_of(data)
     config.modality = modality.name
     if "channels" in recipe.defaults() and "channels" not in config.recipe_args and hasattr(data, "channels"):

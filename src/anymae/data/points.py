@@ -1,0 +1,382 @@
+"""Point clouds (Point-MAE, PAPERS.md row 10): files, the built-in `point-shapes`, and the `points` modality.
+
+Every cloud is stored as `max(STORED_POINTS, asked)` points in random order, centred and scaled
+into the unit sphere; the model's transform takes the `num_points` it wants (a random subset plus
+Point-MAE's scale-and-translate when pretraining, the first points otherwise).
+"""
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .builtin import builtin
+from .datasets import stratified_split
+from .modality import Modality, register_modality
+from .transforms import sample_generator
+
+log = logging.getLogger("anymae.data")
+
+STORED_POINTS = 2048
+POINT_SUFFIXES = (".npy", ".xyz", ".txt", ".ply", ".off")
+
+
+# ---------------------------------------------------------------- clouds and files
+def normalise_cloud(points: np.ndarray, name: str = "cloud") -> np.ndarray:
+    """points [N,3] -> centred on their mean and scaled so the farthest point is at distance 1."""
+    centred = points - points.mean(axis=0, keepdims=True)
+    radius = np.sqrt((centred ** 2).sum(axis=1)).max()
+    if not radius > 1e-12:
+        raise ValueError(f"{name}: all {len(points)} points coincide; cannot scale to the unit sphere")
+    return centred / radius
+
+
+def resample(points: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """[N,3] -> [count,3] in random order: a subset when N >= count, else every point plus random repeats."""
+    n = len(points)
+    if n >= count:
+        return points[rng.permutation(n)[:count]]
+    extra = rng.integers(0, n, size=count - n)
+    return points[rng.permutation(np.concatenate([np.arange(n), extra]))]
+
+
+def _read_text(path: Path) -> np.ndarray:
+    text = path.read_text()
+    first = next((line for line in text.splitlines() if line.strip() and not line.startswith("#")), "")
+    return np.loadtxt(io.StringIO(text), delimiter="," if "," in first else None, comments="#", ndmin=2)
+
+
+def _read_mesh_or_cloud(path: Path, count: int, rng: np.random.Generator) -> np.ndarray:
+    """A .ply / .off through trimesh: a mesh with faces is sampled to `count` surface points; else its vertices."""
+    import trimesh
+    geometry = trimesh.load(str(path), process=False)
+    if isinstance(geometry, trimesh.Scene):
+        geometry = geometry.to_geometry()
+    faces = getattr(geometry, "faces", None)
+    if faces is not None and len(faces) and geometry.area > 0:
+        return np.asarray(trimesh.sample.sample_surface(geometry, count, seed=rng)[0])
+    return np.asarray(geometry.vertices)
+
+
+def read_points(path: str | Path, count: int = STORED_POINTS, seed: int = 0) -> np.ndarray:
+    """One file -> float32 [count,3], centred, in the unit sphere, in random order (fixed by `seed`).
+
+    .npy (N x 3, or N x 6 with normals/colours: the first 3 columns), .xyz / .txt (whitespace or
+    comma separated, first 3 columns), .ply / .off (meshes sampled on their surface, point-only
+    files read as they are). Raises ValueError naming the file when it cannot be read.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in POINT_SUFFIXES:
+        raise ValueError(f"{path}: not a point-cloud file (expected one of {', '.join(POINT_SUFFIXES)})")
+    rng = np.random.default_rng(seed)
+    try:
+        if suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+            if array.ndim != 2 or array.shape[1] not in (3, 6):
+                raise ValueError(f"expected an N x 3 or N x 6 array, got shape {array.shape}")
+        elif suffix in (".xyz", ".txt"):
+            array = _read_text(path)
+            if array.shape[1] < 3:
+                raise ValueError(f"expected at least 3 columns, got {array.shape[1]}")
+        else:
+            array = _read_mesh_or_cloud(path, count, rng)
+        points = np.asarray(array[:, :3], dtype=np.float64)
+    except Exception as err:  # readers raise their own error types; report them all the same way
+        raise ValueError(f"{path}: cannot read point cloud ({type(err).__name__}: {err})") from None
+    if len(points) == 0:
+        raise ValueError(f"{path}: holds no points")
+    if not np.isfinite(points).all():
+        raise ValueError(f"{path}: holds NaN or Inf coordinates")
+    return normalise_cloud(resample(points, count, rng), str(path)).astype(np.float32)
+
+
+class PointCloudDataset(Dataset):
+    """In-memory clouds [M,P,3] and labels [M] with a seeded transform; items are (cloud, label, index).
+
+    Indices >= M (from `EpochSampler`) carry the epoch: (seed, epoch, index) fixes every draw.
+    """
+
+    modality = "points"
+    channels = 3
+
+    def __init__(self, clouds: Tensor, labels: Tensor | None = None, transform=None, seed: int = 0,
+                 classes: list[str] | None = None, name: str = "points"):
+        if clouds.ndim != 3 or clouds.shape[-1] != 3:
+            raise ValueError(f"{name}: expected clouds [M,P,3], got shape {tuple(clouds.shape)}")
+        self.clouds = clouds
+        self.labels = labels if labels is not None else torch.full((len(clouds),), -1, dtype=torch.long)
+        self.transform, self.seed, self.epoch = transform, seed, 0
+        self.classes, self.name = classes, name
+        self.skipped: list[str] = []
+
+    @property
+    def labelled(self) -> bool:
+        return bool((self.labels >= 0).all())
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.clouds)
+
+    def pixels(self, index: int) -> Tensor:
+        """The stored cloud [P,3] (the raw sample; named as the image data sets name theirs)."""
+        return self.clouds[index]
+
+    def __getitem__(self, index: int):
+        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
+        x = self.pixels(index)
+        if self.transform is not None:
+            x = self.transform(x, sample_generator(self.seed, epoch, index))
+        return x, int(self.labels[index]), index
+
+    def with_transform(self, transform, seed: int | None = None) -> "PointCloudDataset":
+        copy = PointCloudDataset(self.clouds, self.labels, transform, self.seed if seed is None else seed,
+                                 self.classes, self.name)
+        copy.skipped = self.skipped
+        return copy
+
+    def subset(self, index: Tensor, name: str) -> "PointCloudDataset":
+        out = PointCloudDataset(self.clouds[index], self.labels[index], self.transform, self.seed, self.classes, name)
+        out.skipped = self.skipped
+        return out
+
+
+def stored_count(size) -> int:
+    """Points kept per sample: at least STORED_POINTS, more when the model asks for more."""
+    return max(STORED_POINTS, size) if isinstance(size, int) else STORED_POINTS
+
+
+def load_point_folder(root: str | Path, image_size=None, channels=None, split: str = "all",
+                      test_fraction: float = 0.3) -> PointCloudDataset:
+    """Every point-cloud file under `root` (recursive); class = sub-folder name when every file has one.
+
+    Unreadable files are skipped with a warning naming each (counted in `dataset.skipped`).
+    """
+    root = Path(root)
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be train, test or all, got {split!r}")
+    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in POINT_SUFFIXES)
+    if not paths:
+        raise ValueError(f"{root}: no point-cloud files found (looked for {', '.join(POINT_SUFFIXES)})")
+    count = stored_count(image_size)
+    clouds, names, skipped = [], [], []
+    for i, path in enumerate(paths):
+        try:
+            clouds.append(torch.from_numpy(read_points(path, count, seed=i)))
+        except ValueError as err:
+            warnings.warn(f"skipping {err}", stacklevel=2)
+            log.warning("skipping %s", err)
+            skipped.append(str(path))
+            continue
+        names.append(path.relative_to(root).parent.as_posix())
+    if not clouds:
+        raise ValueError(f"{root}: none of the {len(paths)} point-cloud files could be read")
+    labelled = all(n != "." for n in names)
+    classes = sorted(set(names)) if labelled else None
+    labels = torch.tensor([classes.index(n) for n in names]) if labelled else None
+    data = PointCloudDataset(torch.stack(clouds), labels, classes=classes, name=str(root))
+    data.skipped = skipped
+    if split == "all" or not labelled:
+        if split == "test" and not labelled:
+            raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")
+        return data
+    train, test = stratified_split(data.labels, test_fraction, seed=0)
+    return data.subset(train if split == "train" else test, f"{root}:{split}")
+
+
+# ---------------------------------------------------------------- built-in point-shapes
+def _convex(vertices) -> "object":
+    import trimesh
+    return trimesh.convex.convex_hull(np.asarray(vertices, dtype=np.float64))
+
+
+def _bowl():
+    """An open hemisphere shell (no cap)."""
+    import trimesh
+    sphere = trimesh.creation.icosphere(subdivisions=3)
+    return sphere.submesh([np.nonzero(sphere.triangles_center[:, 2] > 0)[0]], append=True)
+
+
+def primitive_meshes() -> dict:
+    """The ten primitive surfaces of `point-shapes`, each about unit size, in their own frame."""
+    import trimesh
+    c = trimesh.creation
+    return {
+        "sphere": c.icosphere(subdivisions=3),
+        "cube": c.box(extents=(1.5, 1.5, 1.5)),
+        "cylinder": c.cylinder(radius=0.6, height=1.6, sections=48),
+        "cone": c.cone(radius=0.7, height=1.6, sections=48),
+        "torus": c.torus(major_radius=0.75, minor_radius=0.25),
+        "capsule": c.capsule(height=1.0, radius=0.45, count=[32, 32]),
+        "pyramid": _convex([[-1, -1, -0.6], [1, -1, -0.6], [1, 1, -0.6], [-1, 1, -0.6], [0, 0, 1]]),
+        "tetrahedron": _convex([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]),
+        "octahedron": _convex([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]]),
+        "bowl": _bowl(),
+    }
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random 3-D rotation [3,3] (QR of a Gaussian matrix, signs fixed)."""
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def sample_shape(mesh, count: int, rng: np.random.Generator, scale=(0.6, 1.4), noise: float = 0.01,
+                 dropout: float = 0.2) -> np.ndarray:
+    """One labelled sample: the mesh under a random anisotropic scale and rotation, sampled on its
+    surface, a random cap of up to `dropout` of the points cut away (occlusion), Gaussian noise
+    (`noise` x unit radius); -> [count,3] centred in the unit sphere, in random order."""
+    import trimesh
+    transform = random_rotation(rng) @ np.diag(rng.uniform(*scale, size=3))
+    shaped = trimesh.Trimesh(mesh.vertices @ transform.T, mesh.faces, process=False)
+    drop = int(rng.uniform(0, dropout) * count)
+    points = np.asarray(trimesh.sample.sample_surface(shaped, count + drop, seed=rng)[0])
+    direction = rng.normal(size=3)
+    keep = np.argsort(points @ direction)[:count]  # drop the `drop` points farthest along a random direction
+    points = normalise_cloud(points[keep])
+    points = points + rng.normal(scale=noise, size=points.shape)
+    return normalise_cloud(points[rng.permutation(count)])
+
+
+@lru_cache(maxsize=4)
+def _point_shapes_split(split: str, count: int, points: int) -> tuple[Tensor, Tensor]:
+    rng = np.random.default_rng({"train": 21, "test": 22}[split])
+    meshes = list(primitive_meshes().values())
+    labels = np.arange(count) % len(meshes)
+    rng.shuffle(labels)
+    clouds = np.stack([sample_shape(meshes[label], points, rng) for label in labels]).astype(np.float32)
+    return torch.from_numpy(clouds), torch.as_tensor(labels)
+
+
+POINT_SHAPES = ("sphere", "cube", "cylinder", "cone", "torus", "capsule", "pyramid", "tetrahedron", "octahedron",
+                "bowl")
+
+
+@builtin("point-shapes")
+def point_shapes(split: str = "train", image_size=None, seed: int = 0, train_count: int = 2000,
+                 test_count: int = 1000) -> PointCloudDataset:
+    """Clouds sampled from 10 primitive surfaces (labelled) under random anisotropic scale, rotation,
+    noise and a cut-away cap; generated once (fixed seeds), fixed train/test sets."""
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be train, test or all, got {split!r}")
+    points = stored_count(image_size)
+    if split == "all":
+        a, b = point_shapes("train", points), point_shapes("test", points)
+        return PointCloudDataset(torch.cat([a.clouds, b.clouds]), torch.cat([a.labels, b.labels]),
+                                 classes=list(POINT_SHAPES), name="point-shapes:all")
+    clouds, labels = _point_shapes_split(split, train_count if split == "train" else test_count, points)
+    return PointCloudDataset(clouds, labels, classes=list(POINT_SHAPES), name=f"point-shapes:{split}")
+
+
+# ---------------------------------------------------------------- the modality
+class PointTransform:
+    """cloud [P,3] -> [num_points,3]. With `augment`: a random subset and Point-MAE's random
+    anisotropic scale (2/3-3/2 per axis) and translation (+-0.2); without: the first `num_points`
+    (stored clouds are in random order, so that is a fixed uniform subset)."""
+
+    def __init__(self, num_points: int, augment: bool = False, scale=(2 / 3, 3 / 2), translate: float = 0.2):
+        self.num_points, self.augment, self.scale, self.translate = num_points, augment, scale, translate
+
+    def __call__(self, cloud: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if cloud.shape[0] < self.num_points:
+            raise ValueError(f"the model wants {self.num_points} points per cloud; the data holds {cloud.shape[0]}")
+        if not self.augment or generator is None:
+            return cloud[:self.num_points]
+        index = torch.randperm(cloud.shape[0], generator=generator)[:self.num_points]
+        low, high = self.scale
+        scale = low + (high - low) * torch.rand(3, generator=generator)
+        shift = self.translate * (2 * torch.rand(3, generator=generator) - 1)
+        return cloud[index] * scale + shift
+
+
+def d2_histogram(clouds: Tensor, bins: int = 32, pairs: int = 4096, seed: int = 0) -> np.ndarray:
+    """Osada et al.'s D2 shape distribution: histogram of distances between random point pairs
+    (the same pair indices for every cloud) over [0, 2], normalised: clouds [M,P,3] -> [M,bins]."""
+    g = torch.Generator().manual_seed(seed)
+    i, j = torch.randint(0, clouds.shape[1], (2, pairs), generator=g)
+    dist = (clouds[:, i] - clouds[:, j]).norm(dim=-1)                              # [M,pairs]
+    which = (dist / 2 * bins).long().clamp(0, bins - 1)
+    hist = torch.zeros(clouds.shape[0], bins).scatter_add_(1, which, torch.ones_like(dist))
+    return (hist / pairs).numpy()
+
+
+def pca_features(clouds: Tensor) -> np.ndarray:
+    """Covariance eigenvalues per cloud: [M,P,3] -> [M,6] = eigenvalues / their sum (3, descending),
+    linearity (l1-l2)/l1, planarity (l2-l3)/l1, sphericity l3/l1."""
+    centred = clouds - clouds.mean(1, keepdim=True)
+    cov = centred.transpose(1, 2) @ centred / clouds.shape[1]
+    ev = torch.linalg.eigvalsh(cov.double()).flip(-1).clamp_min(1e-12)              # [M,3] descending
+    l1, l2, l3 = ev.unbind(-1)
+    return torch.cat([ev / ev.sum(-1, keepdim=True),
+                      torch.stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1], -1)], -1).float().numpy()
+
+
+def linear_svm_probe(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
+    """Accuracy of a linear SVM on standardised features (Point-MAE's protocol); C picked on 20% of train."""
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+    scaler = StandardScaler().fit(train_x)
+    train_x, test_x = scaler.transform(train_x), scaler.transform(test_x)
+    order = np.random.default_rng(seed).permutation(len(train_x))
+    cut = max(1, len(order) // 5)
+    val, fit = order[:cut], order[cut:]
+    best_c, best = 0.01, -1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning at the largest C is expected and harmless here
+        for c in (0.001, 0.01, 0.1):
+            score = LinearSVC(C=c, max_iter=5000, random_state=seed).fit(train_x[fit], train_y[fit]).score(
+                train_x[val], train_y[val])
+            if score > best:
+                best_c, best = c, score
+        return float(LinearSVC(C=best_c, max_iter=5000, random_state=seed).fit(train_x, train_y).score(test_x, test_y))
+
+
+@register_modality
+class PointsModality(Modality):
+    """Point clouds [N,3] (Point-MAE, row 10): linear SVM on max+mean pooled tokens, D2/PCA baselines."""
+
+    name = "points"
+    probe_pool = "max+mean"
+    probe_classifier = "linear SVM"
+
+    def sample_size(self, model, config):
+        return model.tokenizer.num_points
+
+    def stats(self, dataset):
+        return None, None
+
+    def pretrain_transform(self, model, config):
+        return PointTransform(model.tokenizer.num_points, augment=True)
+
+    def eval_transform(self, model, config):
+        return PointTransform(model.tokenizer.num_points)
+
+    def linear_probe(self, train_x, train_y, test_x, test_y, seed: int = 0) -> float:
+        return linear_svm_probe(train_x, train_y, test_x, test_y, seed)
+
+    def baselines(self, train, test):
+        clouds = [torch.stack([d[i][0] for i in range(len(d))]) for d in (train, test)]
+        d2 = [d2_histogram(c) for c in clouds]
+        both = [np.concatenate([h, pca_features(c)], axis=1) for h, c in zip(d2, clouds)]
+        return [("D2 shape histogram", d2[0], d2[1]), ("D2 + PCA eigenvalues", both[0], both[1])]
+
+    def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
+        from ..viz.points import point_reconstruction_picture
+        transform = self.eval_transform(model, config)
+        if images is None:
+            g = torch.Generator().manual_seed(seed)
+            idx = torch.randperm(len(dataset), generator=g)[:count]
+            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+        return point_reconstruction_picture(model, images, Path(path), seed=seed)
