@@ -11,7 +11,7 @@ class PretrainConfig:
     modality: str = "image"       # set from the data set: image, video, points, ...
     recipe_args: dict = field(default_factory=dict)   # recipe overrides (image_size, patch_size, mask_ratio, ...)
     epochs: int | None = None     # None: as many epochs as `steps` needs, so small data sets train as long
-    steps: int = 1000             # optimizer-step budget used when `epochs` is None
+    steps: int = 300              # optimizer-step budget when `epochs` is None (a few minutes on 2 cores)
     batch_size: int = 128
     blr: float = 1.5e-4          # base learning rate; lr = blr * effective batch / 256 (MAE)
     lr: float | None = None      # absolute learning rate; overrides blr
