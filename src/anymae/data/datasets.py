@@ -8,7 +8,35 @@ from torch.utils.data import Dataset
 from .transforms import sample_generator
 
 
-class TensorImageDataset(Dataset):
+class SeededSamples(Dataset):
+    """What every data set shares: labels (-1 = unlabelled), an epoch, and `__getitem__` that draws
+    each sample's augmentation from (seed, epoch, index).
+
+    Subclasses hold the samples and give `__len__` and `pixels(i)` (the raw sample).
+    """
+
+    labels: Tensor
+    transform = None
+    seed: int = 0
+    epoch: int = 0
+
+    @property
+    def labelled(self) -> bool:
+        return bool((self.labels >= 0).all())
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int):
+        """index < N: sample `index` at the current epoch; index >= N (EpochSampler): epoch = index // N."""
+        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
+        x = self.pixels(index)
+        if self.transform is not None:
+            x = self.transform(x, sample_generator(self.seed, epoch, index))
+        return x, int(self.labels[index]), index
+
+
+class TensorImageDataset(SeededSamples):
     """In-memory images [N,C,H,W] (uint8 or float in [0,1]) and labels [N], with a seeded transform.
 
     `set_epoch(e)` changes the augmentation stream; (seed, epoch, index) fixes every draw.
@@ -30,27 +58,12 @@ class TensorImageDataset(Dataset):
     def channels(self) -> int:
         return self.images.shape[1]
 
-    @property
-    def labelled(self) -> bool:
-        return bool((self.labels >= 0).all())
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.images)
 
     def pixels(self, index: int) -> Tensor:
         x = self.images[index]
         return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
-
-    def __getitem__(self, index: int):
-        """index < N: sample `index` at the current epoch; index >= N (EpochSampler): epoch = index // N."""
-        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
-        x = self.pixels(index)
-        if self.transform is not None:
-            x = self.transform(x, sample_generator(self.seed, epoch, index))
-        return x, int(self.labels[index]), index
 
     def with_transform(self, transform, seed: int | None = None) -> "TensorImageDataset":
         copy = TensorImageDataset(self.images, self.labels, transform, self.seed if seed is None else seed,

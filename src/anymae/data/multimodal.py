@@ -9,11 +9,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from .builtin import SHAPES, _to_uint8, builtin, render_shapes
 from .modality import Modality, register_modality
-from .transforms import crop_box, resize, sample_generator
+from .datasets import SeededSamples
+from .transforms import crop_box, resize
 
 PASSTHROUGH = ("bands", "channels", "band_mask")  # per-sample metadata, not pixels: never cropped or normalised
 
@@ -27,7 +27,7 @@ def as_sample(value: Tensor) -> Tensor:
     return value.float()
 
 
-class DictDataset(Dataset):
+class DictDataset(SeededSamples):
     """In-memory samples {name: [N,...]} with labels [N] (-1 when unlabelled) and a seeded transform.
 
     Items are ({name: tensor}, label, index); `EpochSampler` indices `epoch * N + i` carry the epoch.
@@ -56,25 +56,11 @@ class DictDataset(Dataset):
         first = self.arrays["pixels"] if "pixels" in self.arrays else next(iter(self.arrays.values()))
         return int(first.shape[1]) if first.ndim == 4 else 1
 
-    @property
-    def labelled(self) -> bool:
-        return bool((self.labels >= 0).all())
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.labels)
 
     def pixels(self, index: int) -> dict[str, Tensor]:
         return {k: as_sample(v[index]) for k, v in self.arrays.items()}
-
-    def __getitem__(self, index: int):
-        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
-        x = self.pixels(index)
-        if self.transform is not None:
-            x = self.transform(x, sample_generator(self.seed, epoch, index))
-        return x, int(self.labels[index]), index
 
     def with_transform(self, transform, seed: int | None = None) -> "DictDataset":
         copy = DictDataset(self.arrays, self.labels, transform, self.seed if seed is None else seed, self.classes,

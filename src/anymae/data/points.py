@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from .builtin import builtin
-from .datasets import stratified_split
+from .datasets import SeededSamples, stratified_split
 from .modality import Modality, register_modality
-from .transforms import sample_generator
+
 
 log = logging.getLogger("anymae.data")
 
@@ -98,7 +97,7 @@ def read_points(path: str | Path, count: int = STORED_POINTS, seed: int = 0) -> 
     return normalise_cloud(resample(points, count, rng), str(path)).astype(np.float32)
 
 
-class PointCloudDataset(Dataset):
+class PointCloudDataset(SeededSamples):
     """In-memory clouds [M,P,3] and labels [M] with a seeded transform; items are (cloud, label, index).
 
     Indices >= M (from `EpochSampler`) carry the epoch: (seed, epoch, index) fixes every draw.
@@ -117,26 +116,12 @@ class PointCloudDataset(Dataset):
         self.classes, self.name = classes, name
         self.skipped: list[str] = []
 
-    @property
-    def labelled(self) -> bool:
-        return bool((self.labels >= 0).all())
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.clouds)
 
     def pixels(self, index: int) -> Tensor:
         """The stored cloud [P,3] (the raw sample; named as the image data sets name theirs)."""
         return self.clouds[index]
-
-    def __getitem__(self, index: int):
-        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
-        x = self.pixels(index)
-        if self.transform is not None:
-            x = self.transform(x, sample_generator(self.seed, epoch, index))
-        return x, int(self.labels[index]), index
 
     def with_transform(self, transform, seed: int | None = None) -> "PointCloudDataset":
         copy = PointCloudDataset(self.clouds, self.labels, transform, self.seed if seed is None else seed,

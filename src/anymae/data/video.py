@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from .builtin import builtin
-from .datasets import stratified_split
+from .datasets import SeededSamples, stratified_split
 from .modality import Modality, register_modality
-from .transforms import crop_box, resize, sample_generator
+from .transforms import crop_box, resize
 
 log = logging.getLogger("anymae.data")
 
@@ -28,7 +27,7 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".gif", ".mov", ".mkv")
 
 
 # ---------------------------------------------------------------- data set
-class TensorVideoDataset(Dataset):
+class TensorVideoDataset(SeededSamples):
     """In-memory videos, each uint8 or float `[C,F,H,W]` (F and H x W may differ between videos), labels [N].
 
     Items are (clip, label, index) like `TensorImageDataset`: `epoch * N + i` indices (EpochSampler)
@@ -52,13 +51,6 @@ class TensorVideoDataset(Dataset):
     def channels(self) -> int:
         return int(self.videos[0].shape[0])
 
-    @property
-    def labelled(self) -> bool:
-        return bool((self.labels >= 0).all())
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.videos)
 
@@ -66,13 +58,6 @@ class TensorVideoDataset(Dataset):
         """The whole video `[C,F,H,W]` in [0,1]."""
         v = self.videos[index]
         return v.float() / 255.0 if v.dtype == torch.uint8 else v.float()
-
-    def __getitem__(self, index: int):
-        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
-        x = self.pixels(index)
-        if self.transform is not None:
-            x = self.transform(x, sample_generator(self.seed, epoch, index))
-        return x, int(self.labels[index]), index
 
     def with_transform(self, transform, seed: int | None = None) -> "TensorVideoDataset":
         copy = TensorVideoDataset(self.videos, self.labels, transform, self.seed if seed is None else seed,
