@@ -72,6 +72,15 @@ class TensorImageDataset(SeededSamples):
         return copy
 
 
+def folder_labels(names: list[str]) -> tuple[list[str] | None, Tensor | None]:
+    """Each file's sub-folder ("." at the top) -> (classes, labels [N]) when every file sits in a
+    sub-folder, else (None, None): the data set is unlabelled."""
+    if not names or any(n == "." for n in names):
+        return None, None
+    classes = sorted(set(names))
+    return classes, torch.tensor([classes.index(n) for n in names])
+
+
 def stratified_split(labels: Tensor, test_fraction: float, seed: int) -> tuple[Tensor, Tensor]:
     """Indices (train, test) with each class split at `test_fraction`, fixed by `seed`."""
     g = torch.Generator().manual_seed(seed)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .datasets import TensorImageDataset, stratified_split
+from .datasets import TensorImageDataset, folder_labels, stratified_split
 
 log = logging.getLogger("anymae.data")
 
@@ -109,9 +109,8 @@ def load_image_folder(root: str | Path, image_size: tuple[int, int], channels: i
     if not images:
         shown = "; ".join(reasons[:3]) + (f"; ... ({len(reasons) - 3} more)" if len(reasons) > 3 else "")
         raise ValueError(f"{root}: none of the {len(paths)} image files could be read ({shown})")
-    labelled = all(n != "." for n in names)
-    classes = sorted(set(names)) if labelled else None
-    labels = torch.tensor([classes.index(n) for n in names]) if labelled else None
+    classes, labels = folder_labels(names)
+    labelled = labels is not None
     data = TensorImageDataset(torch.stack(images), labels, classes=classes, name=str(root))
     data.skipped = skipped
     if split == "all" or not labelled:

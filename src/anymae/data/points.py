@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .builtin import builtin
-from .datasets import SeededSamples, stratified_split
+from .datasets import SeededSamples, folder_labels, stratified_split
 from .modality import Modality, register_modality
 
 
@@ -165,9 +165,8 @@ def load_point_folder(root: str | Path, image_size=None, channels=None, split: s
         names.append(path.relative_to(root).parent.as_posix())
     if not clouds:
         raise ValueError(f"{root}: none of the {len(paths)} point-cloud files could be read")
-    labelled = all(n != "." for n in names)
-    classes = sorted(set(names)) if labelled else None
-    labels = torch.tensor([classes.index(n) for n in names]) if labelled else None
+    classes, labels = folder_labels(names)
+    labelled = labels is not None
     data = PointCloudDataset(torch.stack(clouds), labels, classes=classes, name=str(root))
     data.skipped = skipped
     if split == "all" or not labelled:

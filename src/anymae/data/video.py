@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .builtin import builtin
-from .datasets import SeededSamples, stratified_split
+from .datasets import SeededSamples, folder_labels, stratified_split
 from .modality import Modality, register_modality
 from .transforms import crop_box, resize
 
@@ -268,9 +268,8 @@ def load_video_folder(root: str | Path, image_size=32, channels: int | None = No
         names.append(path.relative_to(root).parent.as_posix())
     if not videos:
         raise ValueError(f"{root}: none of the {len(paths)} video files could be decoded")
-    labelled = all(n != "." for n in names)
-    classes = sorted(set(names)) if labelled else None
-    labels = torch.tensor([classes.index(n) for n in names]) if labelled else None
+    classes, labels = folder_labels(names)
+    labelled = labels is not None
     data = TensorVideoDataset(videos, labels, classes=classes, name=str(root))
     data.skipped = skipped
     if split == "all" or not labelled:
