@@ -33,11 +33,14 @@ def sincos_grid(dim: int, grid: tuple[int, ...]) -> Tensor:
 
 
 class GridPosition(nn.Module):
-    """Tokens -> [1,N,dim] table over a fixed grid: sin-cos (frozen) or learnable (init sin-cos)."""
+    """Tokens -> [1,N,dim] table over a fixed grid: sin-cos (frozen) or learnable (init sin-cos).
 
-    def __init__(self, dim: int, grid: tuple[int, ...], learnable: bool = False):
+    `table` [N,dim] replaces MAE's `sincos_grid` layout (e.g. video's separable space/time table).
+    """
+
+    def __init__(self, dim: int, grid: tuple[int, ...], learnable: bool = False, table: Tensor | None = None):
         super().__init__()
-        table = sincos_grid(dim, grid).unsqueeze(0)
+        table = (sincos_grid(dim, grid) if table is None else table).unsqueeze(0)
         self.grid = tuple(grid)
         if learnable:
             self.table = nn.Parameter(table)

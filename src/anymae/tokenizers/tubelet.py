@@ -5,7 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Tokenizer, Tokens, check_finite
-from .position import sincos_1d, sincos_grid
+from .position import GridPosition, sincos_1d, sincos_grid
 
 
 def separable_sincos(dim: int, grid: tuple[int, int, int]) -> Tensor:
@@ -25,20 +25,9 @@ def separable_sincos(dim: int, grid: tuple[int, int, int]) -> Tensor:
                       sincos_1d(time, t.reshape(-1))], dim=1)
 
 
-class TubeletPosition(nn.Module):
+def tubelet_position(dim: int, grid: tuple[int, int, int], learnable: bool = False) -> GridPosition:
     """Tokens -> [1,N,dim]: a fixed (or learnable, sin-cos initialised) separable 3-D table."""
-
-    def __init__(self, dim: int, grid: tuple[int, int, int], learnable: bool = False):
-        super().__init__()
-        table = separable_sincos(dim, grid).unsqueeze(0)
-        self.grid = tuple(grid)
-        if learnable:
-            self.table = nn.Parameter(table)
-        else:
-            self.register_buffer("table", table, persistent=False)
-
-    def forward(self, tokens=None) -> Tensor:
-        return self.table
+    return GridPosition(dim, grid, learnable=learnable, table=separable_sincos(dim, grid))
 
 
 class TubeletTokenizer(Tokenizer):
@@ -78,7 +67,7 @@ class TubeletTokenizer(Tokenizer):
         self.patch_dim = tubelet * patch_size * patch_size * channels
         self.proj = nn.Conv3d(channels, dim, kernel_size=(tubelet, patch_size, patch_size),
                               stride=(tubelet, patch_size, patch_size))
-        self.pos = TubeletPosition(dim, self.grid, learnable=learnable_pos)
+        self.pos = tubelet_position(dim, self.grid, learnable=learnable_pos)
         nn.init.xavier_uniform_(self.proj.weight.view(dim, -1))
         nn.init.zeros_(self.proj.bias)
 
@@ -111,7 +100,7 @@ class TubeletTokenizer(Tokenizer):
         return torch.einsum("bxyztpqc->bcxtypzq", x).reshape(b, c, gt * t, gh * p, gw * p)
 
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
-        return TubeletPosition(dim, self.grid, learnable=learnable)
+        return tubelet_position(dim, self.grid, learnable=learnable)
 
     def forward(self, x: Tensor) -> Tokens:
         self.check_input(x)
@@ -120,4 +109,4 @@ class TubeletTokenizer(Tokenizer):
         return Tokens(values=self.patchify(x), embed=embed, pos=self.pos(), grid=self.grid)
 
 
-__all__ = ["TubeletTokenizer", "TubeletPosition", "separable_sincos"]
+__all__ = ["TubeletTokenizer", "tubelet_position", "separable_sincos"]
