@@ -37,9 +37,15 @@ add("d6", {"blr": 1e-3}, {"depth": 6})
 add("d6-m50", {"blr": 1e-3}, {"depth": 6, "mask_ratio": 0.5})
 add("d6-raw", {"blr": 1e-3}, {"depth": 6, "norm_pix": False})
 add("d6-dec2", {"blr": 1e-3}, {"depth": 6, "decoder_depth": 2})
+add("lr2e-3-d6", {"lr": 2e-3}, {"depth": 6})
+add("p8-d6", {"lr": 2e-3}, {"depth": 6, "patch_size": 8})
+add("p8-d6-1000", {"lr": 2e-3, "steps": 1000}, {"depth": 6, "patch_size": 8})
+add("p8-d6-hog", {"lr": 2e-3, "target": "hog"}, {"depth": 6, "patch_size": 8})
+add("p8-d6-stem", {"lr": 2e-3}, {"depth": 6, "patch_size": 8, "stem_width": 32})
+add("p8-d6-inv", {"lr": 2e-3}, {"depth": 6, "patch_size": 8, "invariance": 1.0})
 
 
-def run_one(name: str, data: str, epochs: int, out: Path, batch: int, pools: list[str]) -> list[dict]:
+def run_one(name: str, data: str, epochs: int | None, out: Path, batch: int, pools: list[str]) -> list[dict]:
     cfg_over, recipe_over = CANDIDATES[name]
     config = PretrainConfig(data=data, epochs=epochs, batch_size=batch, seed=0)
     for k, v in cfg_over.items():
@@ -63,7 +69,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", nargs="+", default=["shapes", "digits", "faces"])
     p.add_argument("--only", help="comma-separated candidate names (default: all)")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=None, help="default: the config's step budget (300 steps)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--pools", default="mean,mean-last4,cls")
     p.add_argument("--out", default="runs/sweep")

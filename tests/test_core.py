@@ -64,6 +64,18 @@ def test_learnable_position_option():
     assert not any(name.startswith("pos") for name, _ in PatchTokenizer(16, 4, 3, dim=16).named_parameters())
 
 
+@pytest.mark.parametrize("patch", [4, 7, 8])
+def test_conv_stem_tokens_see_only_their_own_patch(patch):
+    """The per-patch CNN stem must not leak pixels across patches, or hidden patches would reach the encoder."""
+    torch.manual_seed(0)
+    tok = PatchTokenizer(patch * 3, patch, 3, dim=16, stem_width=8)
+    x = torch.randn(2, 3, patch * 3, patch * 3)
+    y = x.clone()
+    y[:, :, patch:2 * patch, patch:2 * patch] += torch.randn(2, 3, patch, patch)  # change the centre patch (token 4)
+    changed = (tok(x).embed - tok(y).embed).abs().amax(dim=(0, 2)) > 1e-6
+    assert changed.tolist() == [i == 4 for i in range(9)]
+
+
 @pytest.mark.parametrize("n,ratio", [(64, 0.75), (196, 0.75), (49, 0.9), (10, 0.33), (7, 0.5)])
 def test_random_masker_exact_counts_and_partition(n, ratio):
     masker = RandomMasker(ratio)

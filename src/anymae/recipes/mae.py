@@ -16,14 +16,16 @@ from .registry import register
 def mae_vit(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True, dim=768, depth=12,
             heads=12, decoder_dim=512, decoder_depth=8, decoder_heads=16, drop_path=0.0, mlp_ratio=4.0,
             decoder_mlp_ratio=4.0, learnable_pos=False, decoder_learnable_pos=False, norm_eps=1e-6,
-            invariance=0.0, mask_rounding="round") -> MaskedAutoencoder:
+            invariance=0.0, mask_rounding="round", stem_width=0) -> MaskedAutoencoder:
     """MAE: patches -> random masking -> ViT on visible patches -> light decoder -> (norm-)pixels, MSE on hidden.
 
     `invariance` > 0 adds the small-data view-invariance term (losses/invariance.py) with that weight;
-    `mask_rounding="floor"` keeps int(N(1-r)) tokens as MAE's and Hugging Face's code do.
+    `mask_rounding="floor"` keeps int(N(1-r)) tokens as MAE's and Hugging Face's code do;
+    `stem_width` > 0 embeds patches with a per-patch CNN (tokenizers/patch.py `PatchStem`) instead of a linear map.
     """
     return MaskedAutoencoder(
-        tokenizer=PatchTokenizer(image_size, patch_size, channels, dim=dim, learnable_pos=learnable_pos),
+        tokenizer=PatchTokenizer(image_size, patch_size, channels, dim=dim, learnable_pos=learnable_pos,
+                                 stem_width=stem_width),
         masker=RandomMasker(mask_ratio, rounding=mask_rounding),
         encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path,
                            norm_eps=norm_eps),

@@ -8,15 +8,48 @@ from .base import Tokenizer, Tokens, check_images
 from .position import GridPosition
 
 
+class PatchStem(nn.Module):
+    """A small CNN run inside each patch (convolutional tokenizer for small data, as SCOTT): x [B,C,H,W] -> [B,D,H/p,W/p].
+
+    Patches are folded into the batch first, so every 3x3 convolution is zero-padded at the patch border and a
+    token never sees a pixel of another patch: masking stays exact. Stages of (3x3 conv, GELU, stride-2 3x3 conv,
+    GELU) halve the patch until it is 2x2 or smaller, doubling `width` each stage; a linear layer makes the token.
+    """
+
+    def __init__(self, channels: int, dim: int, patch_size: int, width: int = 32):
+        super().__init__()
+        layers, c, side = [], channels, patch_size
+        while side > 2:
+            layers += [nn.Conv2d(c, width, 3, padding=1), nn.GELU(), nn.Conv2d(width, width, 3, stride=2, padding=1),
+                       nn.GELU()]
+            c, side, width = width, (side + 1) // 2, width * 2
+        self.convs = nn.Sequential(*layers)
+        self.out = nn.Linear(c * side * side, dim)
+        self.patch_size = patch_size
+
+    @property
+    def weight(self) -> Tensor:
+        return self.out.weight
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        p = self.patch_size
+        patches = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, p, p)
+        z = self.out(self.convs(patches).flatten(1))  # [B*N,D]
+        return z.reshape(b, h // p, w // p, -1).permute(0, 3, 1, 2)
+
+
 class PatchTokenizer(Tokenizer):
     """Square patches of any channel count, a linear patch embedding and a 2-D sin-cos position.
 
     image_size: int or (H, W), each divisible by `patch_size`.
     Patch values are laid out (p, p, C) per patch, as MAE's `patchify`.
+    `stem_width` > 0 embeds each patch with a `PatchStem` CNN of that first width instead of one linear map.
     """
 
     def __init__(self, image_size: int | tuple[int, int] = 224, patch_size: int = 16, channels: int = 3,
-                 dim: int = 768, learnable_pos: bool = False, use_pos: bool = True):
+                 dim: int = 768, learnable_pos: bool = False, use_pos: bool = True,
+                 stem_width: int = 0):
         super().__init__()
         h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if patch_size <= 0 or h % patch_size or w % patch_size:
@@ -26,12 +59,15 @@ class PatchTokenizer(Tokenizer):
         self.image_size, self.patch_size, self.channels, self.dim = (h, w), patch_size, channels, dim
         self.grid = (h // patch_size, w // patch_size)
         self.patch_dim = patch_size * patch_size * channels
-        self.proj = nn.Conv2d(channels, dim, kernel_size=patch_size, stride=patch_size)
         self.use_pos = use_pos
         self.pos = GridPosition(dim, self.grid, learnable=learnable_pos) if use_pos else None
-        # MAE initialises the patch projection like a linear layer (xavier on the flattened kernel).
-        nn.init.xavier_uniform_(self.proj.weight.view(dim, -1))
-        nn.init.zeros_(self.proj.bias)
+        if stem_width > 0:
+            self.proj = PatchStem(channels, dim, patch_size, stem_width)
+        else:
+            self.proj = nn.Conv2d(channels, dim, kernel_size=patch_size, stride=patch_size)
+            # MAE initialises the patch projection like a linear layer (xavier on the flattened kernel).
+            nn.init.xavier_uniform_(self.proj.weight.view(dim, -1))
+            nn.init.zeros_(self.proj.bias)
 
     def check_input(self, x: Tensor) -> None:
         check_images(x, self.image_size, self.channels)
