@@ -7,8 +7,6 @@ with the same box, giving the clip `[C,T,H,W]` the `TubeletTokenizer` reads.
 """
 from __future__ import annotations
 
-import logging
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,11 +15,10 @@ import torch
 from torch import Tensor
 
 from .builtin import builtin
-from .datasets import SeededSamples, folder_labels, stratified_split
+from .datasets import (SeededSamples, folder_files, folder_labels, folder_split, list_files, read_each,
+                       stratified_split)
 from .modality import Modality, register_modality
 from .transforms import crop_box, resize
-
-log = logging.getLogger("anymae.data")
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".gif", ".mov", ".mkv")
 
@@ -203,7 +200,7 @@ def moving_digits(split: str = "train", image_size=32, seed: int = 0, train_coun
 
 # ---------------------------------------------------------------- folders of video files
 def list_videos(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return list_files(root, VIDEO_SUFFIXES)
 
 
 def read_video(path: str | Path, channels: int = 3, size: tuple[int, int] | None = None,
@@ -250,34 +247,17 @@ def load_video_folder(root: str | Path, image_size=32, channels: int | None = No
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder (nor a built-in data set name)")
-    paths = list_videos(root)
-    if not paths:
-        raise ValueError(f"{root}: no video files found (looked for {', '.join(VIDEO_SUFFIXES)})")
+    paths = folder_files(root, VIDEO_SUFFIXES, "video")
     h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     cache = (min(2 * h, max(h, 256)), min(2 * w, max(w, 256)))
     channels = channels or 3
-    videos, names, skipped = [], [], []
-    for path in paths:
-        try:
-            videos.append(read_video(path, channels, cache, max_frames))
-        except ValueError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
-            log.warning("skipping %s", err)
-            skipped.append(str(path))
-            continue
-        names.append(path.relative_to(root).parent.as_posix())
-    if not videos:
+    files = read_each(root, paths, lambda _, path: read_video(path, channels, cache, max_frames))
+    if not files.items:
         raise ValueError(f"{root}: none of the {len(paths)} video files could be decoded")
-    classes, labels = folder_labels(names)
-    labelled = labels is not None
-    data = TensorVideoDataset(videos, labels, classes=classes, name=str(root))
-    data.skipped = skipped
-    if split == "all" or not labelled:
-        if split == "test" and not labelled:
-            raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")
-        return data
-    train, test = stratified_split(data.labels, test_fraction, seed=0)
-    return data.subset(train if split == "train" else test, f"{root}:{split}")
+    classes, labels = folder_labels(files.folders)
+    data = TensorVideoDataset(files.items, labels, classes=classes, name=str(root))
+    data.skipped = files.skipped
+    return folder_split(data, root, split, test_fraction)
 
 
 # ---------------------------------------------------------------- baselines
