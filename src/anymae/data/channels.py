@@ -10,7 +10,7 @@ import torch
 from .arrays import MultiChannelDataset
 from .builtin import builtin
 from .image import ImageModality, hog_features
-from .modality import register_modality
+from .modality import picture_samples, register_modality
 
 
 @register_modality
@@ -33,9 +33,7 @@ class MultiChannelModality(ImageModality):
         from ..viz.reconstruct import hidden_map
         transform = self.eval_transform(model, config)
         if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count]
-            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+            images = picture_samples(dataset, transform, count, seed)
         model.eval()
         mask, pred = model.reconstruct(images, generator=torch.Generator().manual_seed(seed))
         prediction = model.tokenizer.unpatchify(pred)

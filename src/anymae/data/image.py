@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .modality import Modality, register_modality
+from .modality import Modality, model_view, picture_samples, register_modality
 from .transforms import EvalTransform, PretrainTransform
 
 
@@ -44,23 +44,15 @@ class ImageModality(Modality):
         return EvalTransform(model.tokenizer.image_size, torch.tensor(config.mean), torch.tensor(config.std))
 
     def baselines(self, train, test):
-        pixels = [self._pixels(d) for d in (train, test)]
+        pixels = [model_view(d) for d in (train, test)]
         return [("raw pixels", pixels[0].flatten(1).numpy(), pixels[1].flatten(1).numpy()),
                 ("HOG", hog_features(pixels[0]), hog_features(pixels[1]))]
-
-    @staticmethod
-    def _pixels(dataset) -> torch.Tensor:
-        """[M,C,H,W] in [0,1] at the model's size (what the encoder sees, before normalisation)."""
-        tf = dataset.transform
-        return torch.stack([tf.invert(tf(dataset.pixels(i))) for i in range(len(dataset))])
 
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
         from ..viz.reconstruct import TITLES, reconstruction_rows
         from ..viz.grid import image_grid
         transform = self.eval_transform(model, config)
         if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count]
-            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+            images = picture_samples(dataset, transform, count, seed)
         rows = reconstruction_rows(model, images, transform, seed=seed)
         return image_grid(rows, TITLES, path)

@@ -26,6 +26,24 @@ def modality_of(dataset) -> "Modality":
     return MODALITIES[name]
 
 
+def picture_samples(dataset, transform, count: int, seed: int):
+    """`count` samples of `dataset` drawn by `seed`, each through `transform`, stacked: [count,...]
+    (dict samples give {name: [count,...]})."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
+    samples = [transform(dataset.pixels(i)) for i in idx]
+    if isinstance(samples[0], dict):
+        return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+    return torch.stack(samples)
+
+
+def model_view(dataset) -> torch.Tensor:
+    """[M,...] in [0,1]: every sample of `dataset` through its (eval) transform and back, at the model's
+    size, before normalisation (what the encoder sees)."""
+    tf = dataset.transform
+    return torch.stack([tf.invert(tf(dataset.pixels(i))) for i in range(len(dataset))])
+
+
 class Modality:
     """Base class; every method gets the model and the run's PretrainConfig."""
 

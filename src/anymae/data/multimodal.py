@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .builtin import SHAPES, _to_uint8, builtin, render_shapes
-from .modality import Modality, register_modality
+from .modality import Modality, picture_samples, register_modality
 from .datasets import SeededSamples
 from .transforms import crop_box, resize
 
@@ -213,10 +213,7 @@ class MultiModalModality(Modality):
         from ..viz.grid import image_grid
         transform = self.eval_transform(model, config)
         if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
-            samples = [transform(dataset.pixels(i)) for i in idx]
-            images = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+            images = picture_samples(dataset, transform, count, seed)
         model.eval()
         tokens = model.tokenizer(images)
         mask = model.make_mask(tokens, torch.Generator().manual_seed(seed))

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .builtin import builtin
 from .datasets import SeededSamples, folder_files, folder_labels, folder_split, read_each
-from .modality import Modality, register_modality
+from .modality import Modality, picture_samples, register_modality
 
 
 STORED_POINTS = 2048
@@ -340,7 +340,5 @@ class PointsModality(Modality):
         from ..viz.points import point_reconstruction_picture
         transform = self.eval_transform(model, config)
         if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count]
-            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+            images = picture_samples(dataset, transform, count, seed)
         return point_reconstruction_picture(model, images, Path(path), seed=seed)

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from .builtin import SHAPES, builtin, render_shapes
-from .modality import Modality, register_modality
-from .multimodal import DictDataset, MultiModalTransform
+from .modality import Modality, picture_samples, register_modality
+from .multimodal import DictDataset, MultiModalTransform, scale_for_view
 
 # (centre nm, width nm)
 SENTINEL2_LIKE = [(443, 20), (490, 65), (560, 35), (665, 30), (705, 15), (740, 15), (783, 20), (842, 115),
@@ -169,10 +169,7 @@ class SpectralModality(Modality):
         from ..viz.reconstruct import hidden_map
         transform = self.eval_transform(model, config)
         if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
-            samples = [transform(dataset.pixels(i)) for i in idx]
-            images = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+            images = picture_samples(dataset, transform, count, seed)
         model.eval()
         with torch.no_grad():
             tokens = model.tokenizer(images)
@@ -189,7 +186,7 @@ class SpectralModality(Modality):
         bands = images["bands"][0]
         chosen = torch.linspace(0, x.shape[1] - 1, min(show_bands, x.shape[1])).round().long().tolist()
         lo, hi = float(x.min()), float(x.max())
-        view = lambda t: ((t - lo) / max(hi - lo, 1e-6)).clamp(0, 1)
+        view = lambda t: scale_for_view(t, lo, hi)
         titles = []
         for c in chosen:
             nm = int(bands[c, 0])

@@ -17,7 +17,7 @@ from torch import Tensor
 from .builtin import builtin
 from .datasets import (SeededSamples, folder_files, folder_labels, folder_split, list_files, read_each,
                        stratified_split)
-from .modality import Modality, register_modality
+from .modality import Modality, model_view, picture_samples, register_modality
 from .transforms import crop_box, resize
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".gif", ".mov", ".mkv")
@@ -319,14 +319,8 @@ class VideoModality(Modality):
         return VideoEvalTransform(tok.frames, tok.frame_stride, tok.image_size, torch.tensor(config.mean),
                                   torch.tensor(config.std))
 
-    @staticmethod
-    def clips(dataset) -> Tensor:
-        """[M,C,T,H,W] in [0,1]: the clips the encoder sees, before normalisation."""
-        tf = dataset.transform
-        return torch.stack([tf.invert(tf(dataset.pixels(i))) for i in range(len(dataset))])
-
     def baselines(self, train, test):
-        clips = [self.clips(d) for d in (train, test)]
+        clips = [model_view(d) for d in (train, test)]                # [M,C,T,H,W] in [0,1]
         return [("raw pixels (clip)", clips[0].flatten(1).numpy(), clips[1].flatten(1).numpy()),
                 ("HOG mean frame + frame diff", motion_features(clips[0]), motion_features(clips[1]))]
 
@@ -337,9 +331,7 @@ class VideoModality(Modality):
         from ..viz.video import video_animation, video_strip
         transform = self.eval_transform(model, config)
         if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count]
-            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+            images = picture_samples(dataset, transform, count, seed)
         rows = reconstruction_rows(model, images, transform, seed=seed)
         if Path(path).suffix.lower() == ".gif":
             return video_animation(rows, TITLES, path)
