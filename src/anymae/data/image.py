@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .modality import Modality, model_view, picture_samples, register_modality
+from .modality import Modality, model_view, register_modality
 from .transforms import EvalTransform, PretrainTransform
 
 
@@ -23,6 +23,13 @@ def hog_features(images: torch.Tensor) -> np.ndarray:
     cell = max(2, grey.shape[-1] // 4)
     return np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
                          feature_vector=True) for g in grey])
+
+
+def stretch(x: torch.Tensor) -> torch.Tensor:
+    """x [M,...] -> each sample min-max scaled to [0,1] (normalised values made drawable for HOG)."""
+    dims = tuple(range(1, x.ndim))
+    low = x.amin(dims, keepdim=True)
+    return (x - low) / (x.amax(dims, keepdim=True) - low).clamp_min(1e-6)
 
 
 @register_modality
@@ -51,8 +58,6 @@ class ImageModality(Modality):
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
         from ..viz.reconstruct import TITLES, reconstruction_rows
         from ..viz.grid import image_grid
-        transform = self.eval_transform(model, config)
-        if images is None:
-            images = picture_samples(dataset, transform, count, seed)
+        transform, images = self.picture_inputs(model, config, dataset, count, seed, images)
         rows = reconstruction_rows(model, images, transform, seed=seed)
         return image_grid(rows, TITLES, path)

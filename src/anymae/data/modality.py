@@ -26,17 +26,6 @@ def modality_of(dataset) -> "Modality":
     return MODALITIES[name]
 
 
-def picture_samples(dataset, transform, count: int, seed: int):
-    """`count` samples of `dataset` drawn by `seed`, each through `transform`, stacked: [count,...]
-    (dict samples give {name: [count,...]})."""
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
-    samples = [transform(dataset.pixels(i)) for i in idx]
-    if isinstance(samples[0], dict):
-        return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
-    return torch.stack(samples)
-
-
 def model_view(dataset) -> torch.Tensor:
     """[M,...] in [0,1]: every sample of `dataset` through its (eval) transform and back, at the model's
     size, before normalisation (what the encoder sees)."""
@@ -73,6 +62,19 @@ class Modality:
 
     # A subclass may define `linear_probe(train_x, train_y, test_x, test_y, seed) -> accuracy` to replace
     # the probe's logistic regression with its papers' classifier (points: a linear SVM).
+
+    def picture_inputs(self, model, config, dataset, count: int, seed: int, images=None):
+        """-> (eval transform, the picture's model inputs): `images` when given, else `count` samples of
+        `dataset` drawn by `seed` through the transform, stacked [count,...] (dict samples: {name: [count,...]})."""
+        transform = self.eval_transform(model, config)
+        if images is not None:
+            return transform, images
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
+        samples = [transform(dataset.pixels(i)) for i in idx]
+        if isinstance(samples[0], dict):
+            return transform, {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        return transform, torch.stack(samples)
 
     def picture(self, model, config, dataset, path: Path, count: int = 8, seed: int = 0) -> Path:
         """Draw reconstructions of `count` samples of `dataset` into `path` (PNG)."""

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .builtin import builtin
+from .builtin import balanced_labels, builtin
 from .datasets import SeededSamples, folder_files, folder_labels, folder_split, read_each
-from .modality import Modality, picture_samples, register_modality
+from .modality import Modality, register_modality
 
 
 STORED_POINTS = 2048
@@ -218,8 +218,7 @@ def sample_shape(mesh, count: int, rng: np.random.Generator, scale=(0.6, 1.4), n
 def _point_shapes_split(split: str, count: int, points: int) -> tuple[Tensor, Tensor]:
     rng = np.random.default_rng({"train": 21, "test": 22}[split])
     meshes = list(primitive_meshes().values())
-    labels = np.arange(count) % len(meshes)
-    rng.shuffle(labels)
+    labels = balanced_labels(count, len(meshes), rng)
     clouds = np.stack([sample_shape(meshes[label], points, rng) for label in labels]).astype(np.float32)
     return torch.from_numpy(clouds), torch.as_tensor(labels)
 
@@ -338,7 +337,5 @@ class PointsModality(Modality):
 
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
         from ..viz.points import point_reconstruction_picture
-        transform = self.eval_transform(model, config)
-        if images is None:
-            images = picture_samples(dataset, transform, count, seed)
+        _, images = self.picture_inputs(model, config, dataset, count, seed, images)
         return point_reconstruction_picture(model, images, Path(path), seed=seed)

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .builtin import builtin
+from .builtin import balanced_labels, builtin
 from .datasets import (SeededSamples, folder_files, folder_labels, folder_split, list_files, read_each,
                        stratified_split)
-from .modality import Modality, model_view, picture_samples, register_modality
+from .modality import Modality, model_view, register_modality
 from .transforms import crop_box, resize
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".gif", ".mov", ".mkv")
@@ -170,8 +170,7 @@ def _moving_digits_split(split: str, side: int, count: int, frames: int) -> tupl
     train, test = stratified_split(torch.as_tensor(d.target), 0.3, seed=0)  # a digit is in one split only
     pool = (train if split == "train" else test).numpy()
     rng = np.random.default_rng({"train": 21, "test": 22}[split])
-    axes = np.arange(count) % len(MOTION_CLASSES)
-    rng.shuffle(axes)
+    axes = balanced_labels(count, len(MOTION_CLASSES), rng)
     digits = d.images[rng.choice(pool, size=(count, 2))] / 16.0
     clips = render_moving_digits(digits, axes, side, frames, rng)
     return torch.from_numpy(np.round(clips * 255).astype(np.uint8)), torch.as_tensor(axes)
@@ -329,9 +328,7 @@ class VideoModality(Modality):
         frames); a path ending in .gif gets an animation of the same panels instead."""
         from ..viz.reconstruct import TITLES, reconstruction_rows
         from ..viz.video import video_animation, video_strip
-        transform = self.eval_transform(model, config)
-        if images is None:
-            images = picture_samples(dataset, transform, count, seed)
+        transform, images = self.picture_inputs(model, config, dataset, count, seed, images)
         rows = reconstruction_rows(model, images, transform, seed=seed)
         if Path(path).suffix.lower() == ".gif":
             return video_animation(rows, TITLES, path)
