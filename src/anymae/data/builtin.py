@@ -25,6 +25,13 @@ def builtin(name: str):
     return wrap
 
 
+def balanced_labels(count: int, classes: int, rng: np.random.Generator) -> np.ndarray:
+    """[count] class ids, every class as often as the others (to one), in an order shuffled by `rng`."""
+    labels = np.arange(count) % classes
+    rng.shuffle(labels)
+    return labels
+
+
 def _to_uint8(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8))
 
@@ -172,8 +179,7 @@ def render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator, super
 @lru_cache(maxsize=8)
 def _shapes_split(split: str, image_size: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     rng = np.random.default_rng({"train": 11, "test": 12}[split])
-    labels = np.arange(count) % len(SHAPES)
-    rng.shuffle(labels)
+    labels = balanced_labels(count, len(SHAPES), rng)
     return _to_uint8(render_shapes(labels, image_size, rng)), torch.as_tensor(labels)
 
 

@@ -9,7 +9,7 @@ import torch
 
 from .arrays import MultiChannelDataset
 from .builtin import builtin
-from .image import ImageModality, hog_features
+from .image import ImageModality, hog_features, stretch
 from .modality import register_modality
 
 
@@ -22,20 +22,14 @@ class MultiChannelModality(ImageModality):
 
     def baselines(self, train, test):
         pixels = [torch.stack([d[i][0] for i in range(len(d))]) for d in (train, test)]  # normalised
-        grey = [(p - p.amin((1, 2, 3), keepdim=True)) / (p.amax((1, 2, 3), keepdim=True)
-                                                        - p.amin((1, 2, 3), keepdim=True)).clamp_min(1e-6)
-                for p in pixels]
+        grey = [stretch(p) for p in pixels]
         return [("raw pixels", pixels[0].flatten(1).numpy(), pixels[1].flatten(1).numpy()),
                 ("HOG", hog_features(grey[0]), hog_features(grey[1]))]
 
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None, max_channels=6):
         from ..viz.grid import image_grid
         from ..viz.reconstruct import hidden_map
-        transform = self.eval_transform(model, config)
-        if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count]
-            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+        _, images = self.picture_inputs(model, config, dataset, count, seed, images)
         model.eval()
         mask, pred = model.reconstruct(images, generator=torch.Generator().manual_seed(seed))
         prediction = model.tokenizer.unpatchify(pred)

@@ -1,11 +1,19 @@
 """Data sets as tensors in [0,1]; items are (x, label, index) with label -1 when unlabelled."""
 from __future__ import annotations
 
+import logging
+import warnings
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from .transforms import sample_generator
+
+log = logging.getLogger("anymae.data")
 
 
 class SeededSamples(Dataset):
@@ -70,6 +78,68 @@ class TensorImageDataset(SeededSamples):
                                   self.classes, self.name)
         copy.skipped = self.skipped
         return copy
+
+    def subset(self, index: Tensor, name: str) -> "TensorImageDataset":
+        out = TensorImageDataset(self.images[index], self.labels[index], classes=self.classes, name=name)
+        out.skipped = self.skipped
+        return out
+
+
+# ---------------------------------------------------------------- folders of user files
+def list_files(root: Path, suffixes: Collection[str]) -> list[Path]:
+    """Every file under `root` (recursive, sorted) whose suffix, in any case, is one of `suffixes`."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def folder_files(root: Path, suffixes: Sequence[str], kind: str) -> list[Path]:
+    """`list_files`, or a ValueError naming the folder and the `suffixes` looked for when it finds none."""
+    paths = list_files(root, suffixes)
+    if not paths:
+        raise ValueError(f"{root}: no {kind} files found (looked for {', '.join(suffixes)})")
+    return paths
+
+
+@dataclass
+class FolderRead:
+    """What `read_each` made of a folder's files: the readable ones in path order, and the rest."""
+
+    items: list = field(default_factory=list)          # what `read` gave for each readable file
+    folders: list[str] = field(default_factory=list)   # each readable file's sub-folder ("." at the top)
+    skipped: list[str] = field(default_factory=list)   # paths of the files that could not be read
+    reasons: list[str] = field(default_factory=list)   # the error naming each skipped file
+
+
+def read_each(root: Path, paths: list[Path], read: Callable[[int, Path], object], warn: bool = True) -> FolderRead:
+    """`read(i, path)` for every file under `root` (i: its place in `paths`, for per-file seeds).
+
+    A file whose `read` raises ValueError is skipped with one log line (and, with `warn`, a UserWarning
+    pointing at the data set's loader's caller) naming the file and the problem; a long run keeps going.
+    """
+    out = FolderRead()
+    for i, path in enumerate(paths):
+        try:
+            item = read(i, path)
+        except ValueError as err:
+            if warn:
+                warnings.warn(f"skipping {err}", stacklevel=3)
+            log.warning("skipping %s", err)  # one line naming the file and the problem
+            out.skipped.append(str(path))
+            out.reasons.append(str(err))
+            continue
+        out.items.append(item)
+        out.folders.append(path.relative_to(root).parent.as_posix())
+    return out
+
+
+def folder_split(data, root: Path, split: str, test_fraction: float):
+    """A folder's whole data set -> its `split`: "all", or with labels a stratified "train"/"test" part
+    (`data.subset`); without labels every split but "test" is the whole set."""
+    if split == "all" or not data.labelled:
+        if split == "test" and not data.labelled:
+            raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")
+        return data
+    train, test = stratified_split(data.labels, test_fraction, seed=0)
+    return data.subset(train if split == "train" else test, f"{root}:{split}")
 
 
 def folder_labels(names: list[str]) -> tuple[list[str] | None, Tensor | None]:

@@ -1,22 +1,19 @@
 """A folder of the user's images: recursive; sub-folder names become labels when every file has one."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .datasets import TensorImageDataset, folder_labels, stratified_split
-
-log = logging.getLogger("anymae.data")
+from .datasets import TensorImageDataset, folder_files, folder_labels, folder_split, list_files, read_each
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
 
 def list_images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return list_files(root, IMAGE_SUFFIXES)
 
 
 def read_image(path: Path, channels: int) -> np.ndarray:
@@ -87,38 +84,23 @@ def load_image_folder(root: str | Path, image_size: tuple[int, int], channels: i
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder (nor a built-in data set name)")
-    paths = list_images(root)
-    if not paths:
-        raise ValueError(f"{root}: no image files found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    paths = folder_files(root, sorted(IMAGE_SUFFIXES), "image")
     # Cache at twice the model size so random resized crops keep some detail.
     cache = (image_size[0] * 2, image_size[1] * 2)
     if channels not in (1, 3):
         raise ValueError(f"{root}: image files give 1 or 3 channels, {channels} asked "
                          "(use .npy / .tif arrays for other channel counts)")
-    images, names, skipped, reasons = [], [], [], []
-    for path in paths:
-        try:
-            arr = torch.from_numpy(read_image(path, channels)).float()
-        except ValueError as err:
-            log.warning("skipping %s", err)  # one line naming the file and the problem
-            skipped.append(str(path))
-            reasons.append(str(err))
-            continue
-        images.append((resize(arr, cache) * 255).round().clamp(0, 255).to(torch.uint8))
-        names.append(path.relative_to(root).parent.as_posix())
-    if not images:
+
+    def read_cached(_, path: Path) -> torch.Tensor:
+        arr = torch.from_numpy(read_image(path, channels)).float()
+        return (resize(arr, cache) * 255).round().clamp(0, 255).to(torch.uint8)
+
+    files = read_each(root, paths, read_cached, warn=False)
+    if not files.items:
+        reasons = files.reasons
         shown = "; ".join(reasons[:3]) + (f"; ... ({len(reasons) - 3} more)" if len(reasons) > 3 else "")
         raise ValueError(f"{root}: none of the {len(paths)} image files could be read ({shown})")
-    classes, labels = folder_labels(names)
-    labelled = labels is not None
-    data = TensorImageDataset(torch.stack(images), labels, classes=classes, name=str(root))
-    data.skipped = skipped
-    if split == "all" or not labelled:
-        if split == "test" and not labelled:
-            raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")
-        return data
-    train, test = stratified_split(data.labels, test_fraction, seed=0)
-    idx = train if split == "train" else test
-    out = TensorImageDataset(data.images[idx], data.labels[idx], classes=classes, name=f"{root}:{split}")
-    out.skipped = skipped
-    return out
+    classes, labels = folder_labels(files.folders)
+    data = TensorImageDataset(torch.stack(files.items), labels, classes=classes, name=str(root))
+    data.skipped = files.skipped
+    return folder_split(data, root, split, test_fraction)

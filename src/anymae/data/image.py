@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .modality import Modality, register_modality
+from .modality import Modality, model_view, register_modality
 from .transforms import EvalTransform, PretrainTransform
 
 
@@ -23,6 +23,13 @@ def hog_features(images: torch.Tensor) -> np.ndarray:
     cell = max(2, grey.shape[-1] // 4)
     return np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
                          feature_vector=True) for g in grey])
+
+
+def stretch(x: torch.Tensor) -> torch.Tensor:
+    """x [M,...] -> each sample min-max scaled to [0,1] (normalised values made drawable for HOG)."""
+    dims = tuple(range(1, x.ndim))
+    low = x.amin(dims, keepdim=True)
+    return (x - low) / (x.amax(dims, keepdim=True) - low).clamp_min(1e-6)
 
 
 @register_modality
@@ -44,23 +51,13 @@ class ImageModality(Modality):
         return EvalTransform(model.tokenizer.image_size, torch.tensor(config.mean), torch.tensor(config.std))
 
     def baselines(self, train, test):
-        pixels = [self._pixels(d) for d in (train, test)]
+        pixels = [model_view(d) for d in (train, test)]
         return [("raw pixels", pixels[0].flatten(1).numpy(), pixels[1].flatten(1).numpy()),
                 ("HOG", hog_features(pixels[0]), hog_features(pixels[1]))]
-
-    @staticmethod
-    def _pixels(dataset) -> torch.Tensor:
-        """[M,C,H,W] in [0,1] at the model's size (what the encoder sees, before normalisation)."""
-        tf = dataset.transform
-        return torch.stack([tf.invert(tf(dataset.pixels(i))) for i in range(len(dataset))])
 
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
         from ..viz.reconstruct import TITLES, reconstruction_rows
         from ..viz.grid import image_grid
-        transform = self.eval_transform(model, config)
-        if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count]
-            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+        transform, images = self.picture_inputs(model, config, dataset, count, seed, images)
         rows = reconstruction_rows(model, images, transform, seed=seed)
         return image_grid(rows, TITLES, path)

@@ -26,6 +26,13 @@ def modality_of(dataset) -> "Modality":
     return MODALITIES[name]
 
 
+def model_view(dataset) -> torch.Tensor:
+    """[M,...] in [0,1]: every sample of `dataset` through its (eval) transform and back, at the model's
+    size, before normalisation (what the encoder sees)."""
+    tf = dataset.transform
+    return torch.stack([tf.invert(tf(dataset.pixels(i))) for i in range(len(dataset))])
+
+
 class Modality:
     """Base class; every method gets the model and the run's PretrainConfig."""
 
@@ -55,6 +62,19 @@ class Modality:
 
     # A subclass may define `linear_probe(train_x, train_y, test_x, test_y, seed) -> accuracy` to replace
     # the probe's logistic regression with its papers' classifier (points: a linear SVM).
+
+    def picture_inputs(self, model, config, dataset, count: int, seed: int, images=None):
+        """-> (eval transform, the picture's model inputs): `images` when given, else `count` samples of
+        `dataset` drawn by `seed` through the transform, stacked [count,...] (dict samples: {name: [count,...]})."""
+        transform = self.eval_transform(model, config)
+        if images is not None:
+            return transform, images
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
+        samples = [transform(dataset.pixels(i)) for i in idx]
+        if isinstance(samples[0], dict):
+            return transform, {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        return transform, torch.stack(samples)
 
     def picture(self, model, config, dataset, path: Path, count: int = 8, seed: int = 0) -> Path:
         """Draw reconstructions of `count` samples of `dataset` into `path` (PNG)."""

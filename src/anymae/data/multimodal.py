@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .builtin import SHAPES, _to_uint8, builtin, render_shapes
+from .builtin import SHAPES, _to_uint8, balanced_labels, builtin, render_shapes
 from .modality import Modality, register_modality
 from .datasets import SeededSamples
 from .transforms import crop_box, resize
@@ -211,12 +211,7 @@ class MultiModalModality(Modality):
 
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
         from ..viz.grid import image_grid
-        transform = self.eval_transform(model, config)
-        if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
-            samples = [transform(dataset.pixels(i)) for i in idx]
-            images = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        transform, images = self.picture_inputs(model, config, dataset, count, seed, images)
         model.eval()
         tokens = model.tokenizer(images)
         mask = model.make_mask(tokens, torch.Generator().manual_seed(seed))
@@ -259,8 +254,7 @@ def shapes_depth(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _shapes_multimodal_split(split: str, image_size: int, count: int):
     rng = np.random.default_rng({"train": 21, "test": 22}[split])
-    labels = np.arange(count) % len(SHAPES)
-    rng.shuffle(labels)
+    labels = balanced_labels(count, len(SHAPES), rng)
     images, alpha = render_shapes(labels, image_size, rng, maps=True)
     depth = shapes_depth(alpha, rng)
     semseg = np.where(alpha >= 0.5, labels[:, None, None] + 1, 0)

@@ -7,7 +7,6 @@ Point-MAE's scale-and-translate when pretraining, the first points otherwise).
 from __future__ import annotations
 
 import io
-import logging
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -16,12 +15,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .builtin import builtin
-from .datasets import SeededSamples, folder_labels, stratified_split
+from .builtin import balanced_labels, builtin
+from .datasets import SeededSamples, folder_files, folder_labels, folder_split, read_each
 from .modality import Modality, register_modality
 
-
-log = logging.getLogger("anymae.data")
 
 STORED_POINTS = 2048
 POINT_SUFFIXES = (".npy", ".xyz", ".txt", ".ply", ".off")
@@ -149,32 +146,15 @@ def load_point_folder(root: str | Path, image_size=None, channels=None, split: s
     root = Path(root)
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be train, test or all, got {split!r}")
-    paths = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in POINT_SUFFIXES)
-    if not paths:
-        raise ValueError(f"{root}: no point-cloud files found (looked for {', '.join(POINT_SUFFIXES)})")
+    paths = folder_files(root, POINT_SUFFIXES, "point-cloud")
     count = stored_count(image_size)
-    clouds, names, skipped = [], [], []
-    for i, path in enumerate(paths):
-        try:
-            clouds.append(torch.from_numpy(read_points(path, count, seed=i)))
-        except ValueError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
-            log.warning("skipping %s", err)
-            skipped.append(str(path))
-            continue
-        names.append(path.relative_to(root).parent.as_posix())
-    if not clouds:
+    files = read_each(root, paths, lambda i, path: torch.from_numpy(read_points(path, count, seed=i)))
+    if not files.items:
         raise ValueError(f"{root}: none of the {len(paths)} point-cloud files could be read")
-    classes, labels = folder_labels(names)
-    labelled = labels is not None
-    data = PointCloudDataset(torch.stack(clouds), labels, classes=classes, name=str(root))
-    data.skipped = skipped
-    if split == "all" or not labelled:
-        if split == "test" and not labelled:
-            raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")
-        return data
-    train, test = stratified_split(data.labels, test_fraction, seed=0)
-    return data.subset(train if split == "train" else test, f"{root}:{split}")
+    classes, labels = folder_labels(files.folders)
+    data = PointCloudDataset(torch.stack(files.items), labels, classes=classes, name=str(root))
+    data.skipped = files.skipped
+    return folder_split(data, root, split, test_fraction)
 
 
 # ---------------------------------------------------------------- built-in point-shapes
@@ -238,8 +218,7 @@ def sample_shape(mesh, count: int, rng: np.random.Generator, scale=(0.6, 1.4), n
 def _point_shapes_split(split: str, count: int, points: int) -> tuple[Tensor, Tensor]:
     rng = np.random.default_rng({"train": 21, "test": 22}[split])
     meshes = list(primitive_meshes().values())
-    labels = np.arange(count) % len(meshes)
-    rng.shuffle(labels)
+    labels = balanced_labels(count, len(meshes), rng)
     clouds = np.stack([sample_shape(meshes[label], points, rng) for label in labels]).astype(np.float32)
     return torch.from_numpy(clouds), torch.as_tensor(labels)
 
@@ -358,9 +337,5 @@ class PointsModality(Modality):
 
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
         from ..viz.points import point_reconstruction_picture
-        transform = self.eval_transform(model, config)
-        if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count]
-            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+        _, images = self.picture_inputs(model, config, dataset, count, seed, images)
         return point_reconstruction_picture(model, images, Path(path), seed=seed)

@@ -8,9 +8,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .builtin import SHAPES, builtin, render_shapes
+from .builtin import SHAPES, balanced_labels, builtin, render_shapes
 from .modality import Modality, register_modality
-from .multimodal import DictDataset, MultiModalTransform
+from .multimodal import DictDataset, MultiModalTransform, scale_for_view
 
 # (centre nm, width nm)
 SENTINEL2_LIKE = [(443, 20), (490, 65), (560, 35), (665, 30), (705, 15), (740, 15), (783, 20), (842, 115),
@@ -60,8 +60,7 @@ BACKGROUNDS = ("vegetation", "soil", "water", "concrete")
 def _scenes(split: str, image_size: int, count: int):
     """The sensor-independent part of each scene: shape coverage, texture, materials, illumination."""
     rng = np.random.default_rng({"train": 51, "test": 52}[split])
-    labels = np.arange(count) % len(SHAPES)
-    rng.shuffle(labels)
+    labels = balanced_labels(count, len(SHAPES), rng)
     rgb, alpha = render_shapes(labels, image_size, rng, maps=True)
     texture = 0.6 + 0.8 * rgb.mean(1)                                     # [N,H,W] from the photo background
     names = list(material_curves())
@@ -155,11 +154,9 @@ class SpectralModality(Modality):
                                    augment=False)
 
     def baselines(self, train, test):
-        from .image import hog_features
+        from .image import hog_features, stretch
         pixels = [torch.stack([d[i][0]["pixels"] for i in range(len(d))]) for d in (train, test)]
-        grey = [p.mean(1, keepdim=True) for p in pixels]
-        grey = [(g - g.amin((2, 3), keepdim=True)) / (g.amax((2, 3), keepdim=True) - g.amin((2, 3), keepdim=True)
-                                                      ).clamp_min(1e-6) for g in grey]
+        grey = [stretch(p.mean(1, keepdim=True)) for p in pixels]                  # [M,1,H,W] in [0,1]
         return [("raw pixels", pixels[0].flatten(1).numpy(), pixels[1].flatten(1).numpy()),
                 ("mean spectrum", pixels[0].mean((2, 3)).numpy(), pixels[1].mean((2, 3)).numpy()),
                 ("HOG (band mean)", hog_features(grey[0]), hog_features(grey[1]))]
@@ -167,12 +164,7 @@ class SpectralModality(Modality):
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None, show_bands=4):
         from ..viz.grid import image_grid
         from ..viz.reconstruct import hidden_map
-        transform = self.eval_transform(model, config)
-        if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
-            samples = [transform(dataset.pixels(i)) for i in idx]
-            images = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
+        _, images = self.picture_inputs(model, config, dataset, count, seed, images)
         model.eval()
         with torch.no_grad():
             tokens = model.tokenizer(images)
@@ -189,7 +181,7 @@ class SpectralModality(Modality):
         bands = images["bands"][0]
         chosen = torch.linspace(0, x.shape[1] - 1, min(show_bands, x.shape[1])).round().long().tolist()
         lo, hi = float(x.min()), float(x.max())
-        view = lambda t: ((t - lo) / max(hi - lo, 1e-6)).clamp(0, 1)
+        view = lambda t: scale_for_view(t, lo, hi)
         titles = []
         for c in chosen:
             nm = int(bands[c, 0])

@@ -7,8 +7,6 @@ with the same box, giving the clip `[C,T,H,W]` the `TubeletTokenizer` reads.
 """
 from __future__ import annotations
 
-import logging
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,12 +14,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .builtin import builtin
-from .datasets import SeededSamples, folder_labels, stratified_split
-from .modality import Modality, register_modality
+from .builtin import balanced_labels, builtin
+from .datasets import (SeededSamples, folder_files, folder_labels, folder_split, list_files, read_each,
+                       stratified_split)
+from .modality import Modality, model_view, register_modality
 from .transforms import crop_box, resize
-
-log = logging.getLogger("anymae.data")
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".gif", ".mov", ".mkv")
 
@@ -173,8 +170,7 @@ def _moving_digits_split(split: str, side: int, count: int, frames: int) -> tupl
     train, test = stratified_split(torch.as_tensor(d.target), 0.3, seed=0)  # a digit is in one split only
     pool = (train if split == "train" else test).numpy()
     rng = np.random.default_rng({"train": 21, "test": 22}[split])
-    axes = np.arange(count) % len(MOTION_CLASSES)
-    rng.shuffle(axes)
+    axes = balanced_labels(count, len(MOTION_CLASSES), rng)
     digits = d.images[rng.choice(pool, size=(count, 2))] / 16.0
     clips = render_moving_digits(digits, axes, side, frames, rng)
     return torch.from_numpy(np.round(clips * 255).astype(np.uint8)), torch.as_tensor(axes)
@@ -203,7 +199,7 @@ def moving_digits(split: str = "train", image_size=32, seed: int = 0, train_coun
 
 # ---------------------------------------------------------------- folders of video files
 def list_videos(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    return list_files(root, VIDEO_SUFFIXES)
 
 
 def read_video(path: str | Path, channels: int = 3, size: tuple[int, int] | None = None,
@@ -250,34 +246,17 @@ def load_video_folder(root: str | Path, image_size=32, channels: int | None = No
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder (nor a built-in data set name)")
-    paths = list_videos(root)
-    if not paths:
-        raise ValueError(f"{root}: no video files found (looked for {', '.join(VIDEO_SUFFIXES)})")
+    paths = folder_files(root, VIDEO_SUFFIXES, "video")
     h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     cache = (min(2 * h, max(h, 256)), min(2 * w, max(w, 256)))
     channels = channels or 3
-    videos, names, skipped = [], [], []
-    for path in paths:
-        try:
-            videos.append(read_video(path, channels, cache, max_frames))
-        except ValueError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
-            log.warning("skipping %s", err)
-            skipped.append(str(path))
-            continue
-        names.append(path.relative_to(root).parent.as_posix())
-    if not videos:
+    files = read_each(root, paths, lambda _, path: read_video(path, channels, cache, max_frames))
+    if not files.items:
         raise ValueError(f"{root}: none of the {len(paths)} video files could be decoded")
-    classes, labels = folder_labels(names)
-    labelled = labels is not None
-    data = TensorVideoDataset(videos, labels, classes=classes, name=str(root))
-    data.skipped = skipped
-    if split == "all" or not labelled:
-        if split == "test" and not labelled:
-            raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")
-        return data
-    train, test = stratified_split(data.labels, test_fraction, seed=0)
-    return data.subset(train if split == "train" else test, f"{root}:{split}")
+    classes, labels = folder_labels(files.folders)
+    data = TensorVideoDataset(files.items, labels, classes=classes, name=str(root))
+    data.skipped = files.skipped
+    return folder_split(data, root, split, test_fraction)
 
 
 # ---------------------------------------------------------------- baselines
@@ -339,14 +318,8 @@ class VideoModality(Modality):
         return VideoEvalTransform(tok.frames, tok.frame_stride, tok.image_size, torch.tensor(config.mean),
                                   torch.tensor(config.std))
 
-    @staticmethod
-    def clips(dataset) -> Tensor:
-        """[M,C,T,H,W] in [0,1]: the clips the encoder sees, before normalisation."""
-        tf = dataset.transform
-        return torch.stack([tf.invert(tf(dataset.pixels(i))) for i in range(len(dataset))])
-
     def baselines(self, train, test):
-        clips = [self.clips(d) for d in (train, test)]
+        clips = [model_view(d) for d in (train, test)]                # [M,C,T,H,W] in [0,1]
         return [("raw pixels (clip)", clips[0].flatten(1).numpy(), clips[1].flatten(1).numpy()),
                 ("HOG mean frame + frame diff", motion_features(clips[0]), motion_features(clips[1]))]
 
@@ -355,11 +328,7 @@ class VideoModality(Modality):
         frames); a path ending in .gif gets an animation of the same panels instead."""
         from ..viz.reconstruct import TITLES, reconstruction_rows
         from ..viz.video import video_animation, video_strip
-        transform = self.eval_transform(model, config)
-        if images is None:
-            g = torch.Generator().manual_seed(seed)
-            idx = torch.randperm(len(dataset), generator=g)[:count]
-            images = torch.stack([transform(dataset.pixels(int(i))) for i in idx])
+        transform, images = self.picture_inputs(model, config, dataset, count, seed, images)
         rows = reconstruction_rows(model, images, transform, seed=seed)
         if Path(path).suffix.lower() == ".gif":
             return video_animation(rows, TITLES, path)

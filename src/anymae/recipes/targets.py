@@ -26,13 +26,21 @@ def mae_decoder(decoder_dim, decoder_depth, decoder_heads):
     return MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads)
 
 
+def random_masked_mae(image_size, patch_size, channels, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
+                      decoder_heads, target, aux=None) -> MaskedAutoencoder:
+    """MAE's layout (row 0) that recipes here vary by what they predict: patches, random masking, a ViT,
+    an MAE decoder for the hidden tokens, MSE against `target` (+ `aux` terms)."""
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
+    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
+                             target, MSELoss(), aux=aux)
+
+
 @register("maskfeat_vit_tiny", paper=0)
 def maskfeat_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
                       decoder_dim=64, decoder_depth=2, decoder_heads=4, hog_cells=2, hog_orientations=9):
     """MaskFeat (mmpretrain; no PAPERS row): predict the HOG of each hidden patch."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
-    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
-                             HOGTarget(hog_cells, hog_orientations), MSELoss())
+    return random_masked_mae(image_size, patch_size, channels, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
+                             decoder_heads, HOGTarget(hog_cells, hog_orientations))
 
 
 @register("mfm_vit_tiny", paper=40)
@@ -57,18 +65,16 @@ def mp3_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.5, dim=64
 def salt_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
                   decoder_dim=64, decoder_depth=2, decoder_heads=4, teacher_layer=None):
     """SALT stage 2: predict a frozen pixel-MAE teacher's latents of the hidden tokens (--teacher RUN)."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
-    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
-                             TeacherLatentTarget(layer=teacher_layer), MSELoss())
+    return random_masked_mae(image_size, patch_size, channels, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
+                             decoder_heads, TeacherLatentTarget(layer=teacher_layer))
 
 
 @register("latent_ema_vit_tiny", paper=26)
 def latent_ema_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
                         decoder_dim=64, decoder_depth=2, decoder_heads=4, momentum=0.996, top_k=2):
     """Latent prediction (data2vec / JEPA-style): predict an EMA teacher's latents of the hidden tokens."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
-    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
-                             EMALatentTarget(momentum, top_k), MSELoss())
+    return random_masked_mae(image_size, patch_size, channels, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
+                             decoder_heads, EMALatentTarget(momentum, top_k))
 
 
 @register("maskalign_vit_tiny", paper=6)
@@ -85,9 +91,9 @@ def maskalign_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.7, 
 def mrmae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
                    decoder_dim=64, decoder_depth=2, decoder_heads=4, mimic_weight=1.0):
     """MR-MAE: pixels on hidden tokens (decoder) + a frozen teacher's features on visible tokens (encoder)."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
-    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
-                             PixelTarget(norm=True), MSELoss(), aux=[VisibleMimic(weight=mimic_weight)])
+    return random_masked_mae(image_size, patch_size, channels, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
+                             decoder_heads, PixelTarget(norm=True),
+                             aux=[VisibleMimic(weight=mimic_weight)])
 
 
 @register("dmae_vit_tiny", paper=29)
@@ -95,9 +101,8 @@ def dmae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=
                   decoder_dim=64, decoder_depth=2, decoder_heads=4, student_layer=-1, teacher_layer=-2,
                   distill_weight=1.0):
     """DMAE: pixel loss + a frozen (larger) MAE teacher's intermediate features, teacher run partially."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
-    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
-                             PixelTarget(norm=True), MSELoss(),
+    return random_masked_mae(image_size, patch_size, channels, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
+                             decoder_heads, PixelTarget(norm=True),
                              aux=[IntermediateDistill({student_layer: teacher_layer}, weight=distill_weight)])
 
 
@@ -124,9 +129,9 @@ def cae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.5, dim=64
 def lut_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, dim=64, depth=4, heads=4,
                  decoder_dim=64, decoder_depth=2, decoder_heads=4, visible_weight=0.5, momentum=0.996):
     """LUT: MAE + a weighted term on the encoded visible tokens against an EMA teacher of the full image."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
-    return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
-                             PixelTarget(norm=True), MSELoss(), aux=[VisibleTokenTerm(visible_weight, momentum)])
+    return random_masked_mae(image_size, patch_size, channels, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
+                             decoder_heads, PixelTarget(norm=True),
+                             aux=[VisibleTokenTerm(visible_weight, momentum)])
 
 
 @register("dmjd_vit_tiny", paper=33)

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Tokenizer, Tokens, check_images
+from .patching import patch_embedding, patch_grid, patchify_image, unpatchify_image
 from .position import sincos_grid
 
 
@@ -57,21 +58,16 @@ class ChannelTokenizer(Tokenizer):
     def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, channels: int = 3,
                  dim: int = 192, learnable_pos: bool = False):
         super().__init__()
-        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if patch_size <= 0 or h % patch_size or w % patch_size:
-            raise ValueError(f"image size {h}x{w} is not divisible by patch size {patch_size}")
+        self.image_size, self.spatial = patch_grid(image_size, patch_size)
         if channels <= 0:
             raise ValueError(f"channels must be positive, got {channels}")
-        self.image_size, self.patch_size, self.channels, self.dim = (h, w), patch_size, channels, dim
-        self.spatial = (h // patch_size, w // patch_size)
+        self.patch_size, self.channels, self.dim = patch_size, channels, dim
         self.grid = (channels, *self.spatial)
         self.patch_dim = patch_size * patch_size
-        self.proj = nn.Conv2d(1, dim, kernel_size=patch_size, stride=patch_size)  # shared by every channel
+        self.proj = patch_embedding(1, dim, patch_size)  # shared by every channel
         self.channel_embed = nn.Parameter(torch.zeros(channels, dim))
         self.register_buffer("pos_table", sincos_grid(dim, self.spatial).unsqueeze(0), persistent=False)
         self.pos_learnable = nn.Parameter(self.pos_table.clone()) if learnable_pos else None
-        nn.init.xavier_uniform_(self.proj.weight.view(dim, -1))
-        nn.init.zeros_(self.proj.bias)
         nn.init.normal_(self.channel_embed, std=0.02)
 
     def channel_ids(self, x: Tensor, ids: Tensor | None) -> Tensor:
@@ -96,16 +92,14 @@ class ChannelTokenizer(Tokenizer):
         x, _ = split_channel_input(x)
         b, c, h, w = x.shape
         p = self.patch_size
-        x = x.reshape(b, c, h // p, p, w // p, p)
-        return torch.einsum("bchpwq->bchwpq", x).reshape(b, c * (h // p) * (w // p), p * p)
+        return patchify_image(x.reshape(b * c, 1, h, w), p).reshape(b, c * (h // p) * (w // p), p * p)
 
     def unpatchify(self, values: Tensor) -> Tensor:
         """patches [B,C*S,p*p] -> x [B,C,H,W] (exact inverse of `patchify`; C from the token count)."""
         b, n, _ = values.shape
-        p, (gh, gw) = self.patch_size, self.spatial
-        c = n // (gh * gw)
-        x = values.reshape(b, c, gh, gw, p, p)
-        return torch.einsum("bchwpq->bchpwq", x).reshape(b, c, gh * p, gw * p)
+        s = self.spatial[0] * self.spatial[1]
+        x = unpatchify_image(values.reshape(b * (n // s), s, self.patch_dim), self.patch_size, self.spatial, 1)
+        return x.reshape(b, n // s, *x.shape[-2:])
 
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
         return ChannelPosition(dim, self.spatial, self.channels, learnable)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import Tokenizer, Tokens, check_finite
+from .patching import patch_grid, patchify_image, unpatchify_image
 from .position import GridPosition
 
 
@@ -24,14 +25,11 @@ class SegmentationTokenizer(Tokenizer):
     def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, classes: int = 11,
                  dim: int = 192, class_dim: int = 16):
         super().__init__()
-        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if patch_size <= 0 or h % patch_size or w % patch_size:
-            raise ValueError(f"image size {h}x{w} is not divisible by patch size {patch_size}")
+        self.image_size, self.grid = patch_grid(image_size, patch_size)
         if classes < 2:
             raise ValueError(f"a segmentation needs at least 2 classes, got {classes}")
-        self.image_size, self.patch_size, self.classes, self.dim = (h, w), patch_size, classes, dim
+        self.patch_size, self.classes, self.dim = patch_size, classes, dim
         self.channels = 1
-        self.grid = (h // patch_size, w // patch_size)
         self.patch_dim = patch_size * patch_size
         self.class_embed = nn.Embedding(classes, class_dim)
         self.proj = nn.Conv2d(class_dim, dim, kernel_size=patch_size, stride=patch_size)
@@ -60,18 +58,11 @@ class SegmentationTokenizer(Tokenizer):
 
     def patchify(self, x: Tensor) -> Tensor:
         """class maps [B,H,W] -> ids per patch [B,N,p*p] (float)."""
-        labels = self.labels(x).float()
-        b, h, w = labels.shape
-        p = self.patch_size
-        x = labels.reshape(b, h // p, p, w // p, p)
-        return torch.einsum("bhpwq->bhwpq", x).reshape(b, (h // p) * (w // p), p * p)
+        return patchify_image(self.labels(x).float().unsqueeze(1), self.patch_size)
 
     def unpatchify(self, values: Tensor) -> Tensor:
         """[B,N,p*p] -> [B,1,H,W]."""
-        b = values.shape[0]
-        p, (gh, gw) = self.patch_size, self.grid
-        x = values.reshape(b, gh, gw, p, p)
-        return torch.einsum("bhwpq->bhpwq", x).reshape(b, 1, gh * p, gw * p)
+        return unpatchify_image(values, self.patch_size, self.grid, 1)
 
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
         return GridPosition(dim, self.grid, learnable=learnable)

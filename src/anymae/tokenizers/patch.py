@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Tokenizer, Tokens, check_images
+from .patching import patch_blocks, patch_embedding, patch_grid, patchify_image, unpatchify_image
 from .position import GridPosition
 
 
@@ -34,7 +35,7 @@ class PatchStem(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
         p = self.patch_size
-        patches = x.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, p, p)
+        patches = patch_blocks(x, p).reshape(-1, c, p, p)  # [B*N,C,p,p]
         z = self.out(self.convs(patches).flatten(1))  # [B*N,D]
         return z.reshape(b, h // p, w // p, -1).permute(0, 3, 1, 2)
 
@@ -51,23 +52,17 @@ class PatchTokenizer(Tokenizer):
                  dim: int = 768, learnable_pos: bool = False, use_pos: bool = True,
                  stem_width: int = 0):
         super().__init__()
-        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if patch_size <= 0 or h % patch_size or w % patch_size:
-            raise ValueError(f"image size {h}x{w} is not divisible by patch size {patch_size}")
+        self.image_size, self.grid = patch_grid(image_size, patch_size)
         if channels <= 0:
             raise ValueError(f"channels must be positive, got {channels}")
-        self.image_size, self.patch_size, self.channels, self.dim = (h, w), patch_size, channels, dim
-        self.grid = (h // patch_size, w // patch_size)
+        self.patch_size, self.channels, self.dim = patch_size, channels, dim
         self.patch_dim = patch_size * patch_size * channels
         self.use_pos = use_pos
         self.pos = GridPosition(dim, self.grid, learnable=learnable_pos) if use_pos else None
         if stem_width > 0:
             self.proj = PatchStem(channels, dim, patch_size, stem_width)
         else:
-            self.proj = nn.Conv2d(channels, dim, kernel_size=patch_size, stride=patch_size)
-            # MAE initialises the patch projection like a linear layer (xavier on the flattened kernel).
-            nn.init.xavier_uniform_(self.proj.weight.view(dim, -1))
-            nn.init.zeros_(self.proj.bias)
+            self.proj = patch_embedding(channels, dim, patch_size)
 
     def check_input(self, x: Tensor) -> None:
         check_images(x, self.image_size, self.channels)
@@ -82,17 +77,11 @@ class PatchTokenizer(Tokenizer):
 
     def patchify(self, x: Tensor) -> Tensor:
         """x [B,C,H,W] -> patches [B,N,p*p*C]."""
-        b, c, h, w = x.shape
-        p = self.patch_size
-        x = x.reshape(b, c, h // p, p, w // p, p)
-        return torch.einsum("bchpwq->bhwpqc", x).reshape(b, (h // p) * (w // p), p * p * c)
+        return patchify_image(x, self.patch_size)
 
     def unpatchify(self, values: Tensor) -> Tensor:
         """patches [B,N,p*p*C] -> x [B,C,H,W] (exact inverse of `patchify`)."""
-        b = values.shape[0]
-        p, (gh, gw), c = self.patch_size, self.grid, self.channels
-        x = values.reshape(b, gh, gw, p, p, c)
-        return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, gh * p, gw * p)
+        return unpatchify_image(values, self.patch_size, self.grid, self.channels)
 
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
         return GridPosition(dim, self.grid, learnable=learnable)

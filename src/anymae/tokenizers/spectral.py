@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Tokenizer, Tokens, check_images
+from .patching import patch_blocks, patch_grid, patchify_image, unpatchify_image
 from .position import GridPosition
 
 
@@ -64,13 +65,10 @@ class SpectralTokenizer(Tokenizer):
                  dim: int = 192, anchors: int = 16, span: tuple[float, float] = (400.0, 2500.0),
                  bands: list | None = None, learnable_pos: bool = False):
         super().__init__()
-        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if patch_size <= 0 or h % patch_size or w % patch_size:
-            raise ValueError(f"image size {h}x{w} is not divisible by patch size {patch_size}")
+        self.image_size, self.grid = patch_grid(image_size, patch_size)
         if anchors < 2:
             raise ValueError(f"need at least 2 spectral anchors, got {anchors}")
-        self.image_size, self.patch_size, self.channels, self.dim = (h, w), patch_size, channels, dim
-        self.grid = (h // patch_size, w // patch_size)
+        self.patch_size, self.channels, self.dim = patch_size, channels, dim
         self.patch_dim = patch_size * patch_size * channels
         log_anchors = torch.linspace(math.log(span[0]), math.log(span[1]), anchors)
         self.register_buffer("log_anchors", log_anchors, persistent=False)
@@ -108,18 +106,12 @@ class SpectralTokenizer(Tokenizer):
     def patchify(self, x) -> Tensor:
         """x [B,C,H,W] (or the dict) -> patches [B,N,p*p*C]."""
         x = x["pixels"] if isinstance(x, dict) else x
-        b, c, h, w = x.shape
-        p = self.patch_size
-        x = x.reshape(b, c, h // p, p, w // p, p)
-        return torch.einsum("bchpwq->bhwpqc", x).reshape(b, (h // p) * (w // p), p * p * c)
+        return patchify_image(x, self.patch_size)
 
     def unpatchify(self, values: Tensor) -> Tensor:
-        """patches [B,N,p*p*C] -> x [B,C,H,W]."""
-        b = values.shape[0]
-        p, (gh, gw) = self.patch_size, self.grid
-        c = values.shape[-1] // (p * p)
-        x = values.reshape(b, gh, gw, p, p, c)
-        return torch.einsum("bhwpqc->bchpwq", x).reshape(b, c, gh * p, gw * p)
+        """patches [B,N,p*p*C] -> x [B,C,H,W] (C from the patch width)."""
+        p = self.patch_size
+        return unpatchify_image(values, p, self.grid, values.shape[-1] // (p * p))
 
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
         return GridPosition(dim, self.grid, learnable=learnable)
@@ -130,10 +122,7 @@ class SpectralTokenizer(Tokenizer):
         pixels = pixels.to(self.weight.dtype)  # float64 / float16 inputs follow the weights
         band_mask = x.get("band_mask") if isinstance(x, dict) else None
         anchors, coverage = self.resample(pixels, bands, band_mask)  # [B,K,H,W], [B,K]
-        b, k, h, w = anchors.shape
-        p = self.patch_size
-        patches = anchors.reshape(b, k, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5)
-        patches = patches.reshape(b, (h // p) * (w // p), k, p * p)  # [B,N,K,p*p]
+        patches = patch_blocks(anchors, self.patch_size).flatten(3)  # [B,N,K,p*p]
         embed = torch.einsum("bnka,kad->bnd", patches, self.weight) + self.bias
         embed = embed + (coverage @ self.coverage_embed).unsqueeze(1)
         return Tokens(values=self.patchify(pixels), embed=embed, pos=self.pos(), grid=self.grid,

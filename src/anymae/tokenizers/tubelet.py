@@ -5,6 +5,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import Tokenizer, Tokens, check_finite
+from .patching import patch_grid
 from .position import GridPosition, sincos_1d, sincos_grid
 
 
@@ -51,9 +52,7 @@ class TubeletTokenizer(Tokenizer):
                  tubelet: int = 2, channels: int = 3, dim: int = 768, learnable_pos: bool = False,
                  frame_stride: int = 1):
         super().__init__()
-        h, w = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        if patch_size <= 0 or h % patch_size or w % patch_size:
-            raise ValueError(f"frame size {h}x{w} is not divisible by patch size {patch_size}")
+        (h, w), _ = patch_grid(image_size, patch_size, what="frame")
         if tubelet <= 0 or frames % tubelet:
             raise ValueError(f"{frames} frames are not divisible by tubelet length {tubelet}")
         if channels <= 0:
