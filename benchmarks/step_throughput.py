@@ -13,8 +13,10 @@ is taken within one repeat (then the median over repeats), so machine load hits 
 Also measured in the same run: the fp32 (and bf16) matmul peak, hence MFU = model FLOPs per step
 (torch.utils.flop_counter) / step time / peak; peak resident memory; the input pipeline's
 images/s (built-in data and a folder of JPEGs, default workers) against the step's consumption;
-and for anymae alone: bf16-mixed/fp32, --compile, --grad-checkpointing (base224) and
---decoder-keep-ratio step-time ratios. Writes a table and a JSON file.
+and for anymae alone: bf16-mixed/fp32, --grad-checkpointing (base224) and --decoder-keep-ratio
+step-time ratios. With `--compile`, `anymae --compile` (torch.compile of encoder and decoder) is a
+row of its own in the same alternation, beside eager anymae, with its loss checked against eager's
+(same seed, same batch). Writes a table and a JSON file.
 """
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "src"))  # this checkout's anymae, whatever is installed
 PEER_NAMES = ("hf", "lightly", "official")
+# the rows of the comparison that are anymae with options: row name -> (implementation, options)
+ANYMAE_ROWS = {"anymae": ("anymae", {}), "anymae --compile": ("anymae", {"compile": True})}
 
 
 # ------------------------------------------------------------------ measuring inside one subprocess
@@ -235,23 +239,34 @@ def compare(workload: str, impls: list[str], args, log) -> dict:
     """Alternating repeats of every implementation; ratios within each repeat."""
     runs = {impl: [] for impl in impls}
     ratios = {impl: [] for impl in impls}
+    cpu_ratios = {impl: [] for impl in impls}  # the same ratio from process CPU time: less hit by others' load
     for r in range(args.repeats):
         order = impls[r % len(impls):] + impls[:r % len(impls)]
-        this = {}
+        this, this_cpu = {}, {}
         for impl in order:
-            options = {} if args.precision == "32-true" else {"precision": args.precision}
-            if r > 0:
-                options["no_flops"] = True  # FLOPs per step do not change between repeats
-            res = run_child(impl, workload, args, options)
+            child_impl, row_options = ANYMAE_ROWS.get(impl, (impl, {}))
+            options = {**row_options} if args.precision == "32-true" else {**row_options, "precision": args.precision}
+            if r > 0 or row_options.get("compile"):
+                options["no_flops"] = True  # FLOPs per step do not change between repeats (nor by compiling)
+            res = run_child(child_impl, workload, args, options)
             runs[impl].append(res)
             this[impl] = res["step_s"]
+            this_cpu[impl] = res["step_cpu_s"]
             log(f"  {workload} repeat {r + 1}/{args.repeats} {impl:<8} {res['images_per_s']:8.2f} img/s "
                 f"({res['step_s']:.3f} s/step, cpu {res['step_cpu_s']:.3f} s)")
         fastest_peer = min(this[p] for p in impls if p in PEER_NAMES)
+        fastest_peer_cpu = min(this_cpu[p] for p in impls if p in PEER_NAMES)
         for impl in impls:
             ratios[impl].append(fastest_peer / this[impl])
-    return {"runs": runs, "ratio_to_fastest_peer": {k: median(v) for k, v in ratios.items()},
-            "ratios_per_repeat": ratios}
+            cpu_ratios[impl].append(fastest_peer_cpu / this_cpu[impl])
+    result = {"runs": runs, "ratio_to_fastest_peer": {k: median(v) for k, v in ratios.items()},
+              "ratios_per_repeat": ratios, "cpu_time_ratio_to_fastest_peer": {k: median(v) for k, v in cpu_ratios.items()},
+              "cpu_time_ratios_per_repeat": cpu_ratios}
+    if "anymae --compile" in runs:  # same seed, init, batch and masks: the losses must agree
+        diffs = [abs(a["loss"] - b["loss"]) for a, b in zip(runs["anymae"], runs["anymae --compile"])]
+        result["compile_loss_abs_diff"] = max(diffs)
+        log(f"  {workload}: |loss(eager) - loss(--compile)| after the same steps <= {max(diffs):.2e}")
+    return result
 
 
 def ab(workload: str, base: dict, variant: dict, args, log, label: str) -> dict:
@@ -274,15 +289,16 @@ def fmt_bytes(n: float) -> str:
 
 
 def table(results: dict, peak: float) -> str:
-    lines = ["| workload | implementation | images/s | ratio to fastest peer | GFLOP/step | MFU | peak RSS | "
-             "step memory |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| workload | implementation | images/s | ratio to fastest peer | (by CPU time) | GFLOP/step | MFU | "
+             "peak RSS | step memory |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for workload, res in results.items():
         for impl, runs in res["runs"].items():
             ips = median([r["images_per_s"] for r in runs])
             step = median([r["step_s"] for r in runs])
-            flops = max(r["flops_per_step"] for r in runs)
+            flops = max(r["flops_per_step"] for r in runs) or max(r["flops_per_step"] for r in res["runs"]["anymae"])
             mfu = flops / step / (peak * 1e9) if peak else float("nan")
             lines.append(f"| {workload} | {impl} | {ips:.2f} | {res['ratio_to_fastest_peer'][impl]:.2f}x | "
+                         f"{res['cpu_time_ratio_to_fastest_peer'][impl]:.2f}x | "
                          f"{flops / 1e9:.1f} | {100 * mfu:.0f}% | {fmt_bytes(median([r['peak_rss'] for r in runs]))} | "
                          f"{fmt_bytes(median([r['step_mem'] for r in runs]))} |")
     return "\n".join(lines)
@@ -297,7 +313,7 @@ def parent(args) -> int:
         lines.append(text)
 
     workloads = args.workloads.split(",")
-    impls = ["anymae", *PEER_NAMES]
+    impls = ["anymae", *(["anymae --compile"] if args.compile else []), *PEER_NAMES]
     report = {"started": started, "threads": args.threads, "repeats": args.repeats, "steps": args.steps,
               "warmup": args.warmup, "precision": args.precision, "load_average_start": os.getloadavg()}
     log(f"threads {args.threads}, repeats {args.repeats}, warm-up {args.warmup}, load average "
@@ -332,13 +348,6 @@ def parent(args) -> int:
     if "checkpointing" in extras and "base224" in workloads:
         report["grad_checkpointing"] = ab("base224", {}, {"grad_checkpointing": True}, args, log,
                                           "grad-checkpointing")
-    if "compile" in extras:
-        for w in workloads:
-            try:
-                report.setdefault("compile", {})[w] = ab(w, {}, {"compile": True}, args, log, "compile")
-            except RuntimeError as err:
-                report.setdefault("compile", {})[w] = {"error": str(err)[-500:]}
-                log(f"  compile {w}: failed ({str(err).splitlines()[-1][:200]})")
     if "pipeline" in extras and "tiny32" in workloads:
         step_rate = median([r["images_per_s"] for r in results["tiny32"]["runs"]["anymae"]])
         with tempfile.TemporaryDirectory() as tmp:
@@ -351,7 +360,7 @@ def parent(args) -> int:
     report["load_average_end"] = os.getloadavg()
     log("")
     log(text)
-    for key, label in (("decoder_keep_ratio", f"decoder keep ratio {args.keep_ratio}"), ("compile", "--compile")):
+    for key, label in (("decoder_keep_ratio", f"decoder keep ratio {args.keep_ratio}"),):
         for w, res in report.get(key, {}).items():
             if "step_time_ratio" in res:
                 log(f"{label}, {w}: step time x{res['step_time_ratio']:.3f}")
@@ -378,8 +387,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads in every run")
     p.add_argument("--precision", default="32-true", help="32-true (the comparison's precision)")
     p.add_argument("--extras", default="bf16,keep,checkpointing,pipeline",
-                   help="comma list of bf16, keep, checkpointing, compile, pipeline; or none")
-    p.add_argument("--compile", action="store_true", help="also measure anymae --compile (adds 'compile' to --extras)")
+                   help="comma list of bf16, keep, checkpointing, pipeline; or none")
+    p.add_argument("--compile", action="store_true",
+                   help="add the row 'anymae --compile' (torch.compile, measured beside eager anymae and the peers)")
     p.add_argument("--grad-checkpointing", action="store_true", help="measure --grad-checkpointing on base224")
     p.add_argument("--decoder-keep-ratio", dest="keep_ratio", type=float, default=0.5,
                    help="keep ratio for the decoder-masking measurement")
@@ -394,8 +404,6 @@ def main(argv=None) -> int:
         print(json.dumps(child(args)))
         return 0
     extras = [] if args.extras == "none" else args.extras.split(",")
-    if args.compile and "compile" not in extras:
-        extras.append("compile")
     if args.grad_checkpointing and "checkpointing" not in extras:
         extras.append("checkpointing")
     args.extras = ",".join(extras) or "none"

@@ -158,7 +158,20 @@ def test_speed_options_keep_parameter_names():
     speed.apply_speed_options(model, cfg)
     assert list(model.state_dict()) == names
     assert model.encoder.grad_checkpointing and model.decoder_keep_ratio == 0.5
+    assert model.decoder.decoder_masking  # the kept subset is all the decoder's blocks see
     assert "encoder.blocks.0.attn.qkv.weight" in names
+
+
+def test_compile_option_compiles_encoder_and_decoder_in_place():
+    """--compile wraps the encoder and decoder (lazily: nothing is compiled until the first step);
+    names, and so checkpoints, do not change. Numerics: benchmarks/step_throughput.py --compile
+    compares the compiled step's loss with eager's (docs/speed.md)."""
+    model = tiny_model()
+    names = list(model.state_dict())
+    speed.apply_speed_options(model, anymae.train.config.PretrainConfig(compile=True))
+    assert list(model.state_dict()) == names
+    assert model.encoder._compiled_call_impl is not None and model.decoder._compiled_call_impl is not None
+    assert getattr(model.tokenizer, "_compiled_call_impl", None) is None  # draws from generators: stays eager
 
 
 def test_grad_checkpointing_gives_the_same_gradients():
