@@ -64,7 +64,7 @@ def add_pretrain(sub) -> None:
     p.add_argument("--num-nodes", type=int, help="nodes (Lightning; torchrun / SLURM set the ranks)")
     p.add_argument("--strategy", help="Lightning strategy: auto, ddp, fsdp, ... (see docs/scaling.md)")
     p.add_argument("--compile", action="store_true", default=None,
-                   help="torch.compile each transformer block (off by default; see docs/speed.md)")
+                   help="torch.compile the encoder and the decoder (off by default; same numerics, measured in docs/speed.md)")
     p.add_argument("--grad-checkpointing", action="store_true", default=None,
                    help="recompute encoder blocks in backward: less activation memory, more time")
     p.add_argument("--decoder-keep-ratio", type=float,

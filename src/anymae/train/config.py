@@ -27,7 +27,7 @@ class PretrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     workers: int = 0
-    compile: bool = False          # torch.compile each transformer block (train/speed.py)
+    compile: bool = False          # torch.compile the encoder and the decoder (train/speed.py)
     grad_checkpointing: bool = False  # recompute encoder blocks in backward: less memory, more time
     decoder_keep_ratio: float = 1.0   # < 1: the decoder reconstructs only this share of hidden tokens
     save_every_n_steps: int = 0
