@@ -136,13 +136,13 @@ def test_loss_ignores_predictions_at_visible_positions():
     model = tiny_model()
     x = torch.randn(4, 3, 32, 32)
     out = model(x, generator=torch.Generator().manual_seed(0))
-    visible = ~out.mask.bool  # [B,N]
+    seen = 1 + out.mask.num_visible  # the decoder's blocks run on [cls, visible tokens, mask tokens]
 
     def scramble_visible(module, args, output):
-        noise = torch.randn_like(output) * 100
-        return torch.where(visible.unsqueeze(-1), output + noise, output)
+        noise = torch.randn_like(output[:, :seen]) * 100
+        return torch.cat([output[:, :seen] + noise, output[:, seen:]], dim=1)
 
-    handle = model.decoder.norm.register_forward_hook(scramble_visible)
+    handle = model.decoder.blocks[-1].register_forward_hook(scramble_visible)
     out2 = model(x, mask=out.mask)
     handle.remove()
     assert torch.allclose(out.loss, out2.loss)

@@ -174,13 +174,14 @@ def test_loss_only_on_hidden_groups():
     def keep_output(module, inputs, output):
         output.retain_grad()
         seen["out"] = output
-    handle = model.decoder.norm.register_forward_hook(keep_output)
+    handle = model.decoder.blocks[-1].register_forward_hook(keep_output)
     model.train()
     out = model(x, mask=out.mask)
     out.loss.backward()
     handle.remove()
-    grad = seen["out"].grad.abs().sum(-1)  # [B,N]
-    assert (grad[out.mask.bool] > 0).all() and (grad[~out.mask.bool] == 0).all()
+    grad = seen["out"].grad.abs().sum(-1)  # [B,P+Nv+Nh]: the decoder's blocks run on [prefix, visible, hidden]
+    seen_slots = model.encoder.num_prefix + out.mask.num_visible
+    assert (grad[:, seen_slots:] > 0).all() and (grad[:, :seen_slots] == 0).all()
 
 
 def test_pretraining_steps_lower_the_loss():

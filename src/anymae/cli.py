@@ -19,6 +19,11 @@ def parse_value(text: str):
     return value
 
 
+def parse_devices(text: str):
+    """'2' -> 2, 'auto' / '0,1' stay strings (Lightning reads both)."""
+    return int(text) if text.isdigit() else text
+
+
 def parse_assignments(items: list[str] | None, flag: str) -> dict:
     out = {}
     for item in items or []:
@@ -51,8 +56,19 @@ def add_pretrain(sub) -> None:
     p.add_argument("--blr", type=float, help="base learning rate, scaled by effective batch / 256")
     p.add_argument("--warmup", type=float, help="fraction of steps for linear warm-up")
     p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
-    p.add_argument("--precision", help="Lightning precision, e.g. 32-true, bf16-mixed (default bf16-mixed on CUDA)")
+    p.add_argument("--precision", help="Lightning precision, e.g. 32-true, bf16-mixed (default: bf16-mixed on CUDA, "
+                   "32-true on CPU; bf16 on a CPU without native bf16 instructions warns)")
     p.add_argument("--workers", type=int, help="data-loading worker processes")
+    p.add_argument("--accelerator", help="Lightning accelerator: auto, cpu, gpu (default auto)")
+    p.add_argument("--devices", type=parse_devices, help="devices per node (Lightning), e.g. 8, or 'auto'")
+    p.add_argument("--num-nodes", type=int, help="nodes (Lightning; torchrun / SLURM set the ranks)")
+    p.add_argument("--strategy", help="Lightning strategy: auto, ddp, fsdp, ... (see docs/scaling.md)")
+    p.add_argument("--compile", action="store_true", default=None,
+                   help="torch.compile the encoder and the decoder (off by default; same numerics, measured in docs/speed.md)")
+    p.add_argument("--grad-checkpointing", action="store_true", default=None,
+                   help="recompute encoder blocks in backward: less activation memory, more time")
+    p.add_argument("--decoder-keep-ratio", type=float,
+                   help="VideoMAE V2 decoder masking: reconstruct only this share of the hidden tokens (0-1]")
     p.add_argument("--arg", action="append", metavar="KEY=VALUE", help="any recipe argument, e.g. --arg depth=6")
     p.add_argument("--masker", help="use this registered masker instead of the recipe's (see `anymae masks "
                                     "--masker all`): random, block, grid, noise, hard_patch, guided, ...")
@@ -80,7 +96,13 @@ def add_pretrain(sub) -> None:
 FLAG_TO_CONFIG = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "lr": "lr", "blr": "blr", "warmup": "warmup",
                   "accumulate": "accumulate", "precision": "precision", "workers": "workers", "seed": "seed",
                   "save_every_n_steps": "save_every_n_steps", "recipe": "recipe", "data": "data",
-                  "max_nonfinite_steps": "max_nonfinite_steps"}
+                  "max_nonfinite_steps": "max_nonfinite_steps",
+                  "accelerator": "accelerator", "devices": "devices", "num_nodes": "num_nodes", "strategy": "strategy",
+                  "compile": "compile", "grad_checkpointing": "grad_checkpointing",
+                  "decoder_keep_ratio": "decoder_keep_ratio"}
+# settings a resumed run may change: where and how it runs, not what it trains
+RESUME_OVERRIDES = ("accelerator", "devices", "num_nodes", "strategy", "precision", "workers", "epochs",
+                    "batch_size", "accumulate", "compile", "grad_checkpointing", "save_every_n_steps")
 FLAG_TO_RECIPE = {"image_size": "image_size", "patch_size": "patch_size", "mask_ratio": "mask_ratio"}
 
 
@@ -140,6 +162,9 @@ def run_pretrain(args) -> int:
     if args.resume:
         run_dir = Path(args.resume)
         config = PretrainConfig.from_dict(read_config(run_dir / "config.yaml"))
+        for key in RESUME_OVERRIDES:
+            if getattr(args, key, None) is not None:
+                setattr(config, key, getattr(args, key))
         pretrain(config, run_dir, resume=True)
         print(f"run folder: {run_dir}")
         return 0
@@ -150,6 +175,9 @@ def run_pretrain(args) -> int:
         return 0
     run_dir = Path(args.out) if args.out else default_run_dir(config.recipe, config.data)
     pretrain(config, run_dir)
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+    if getattr(rank_zero_only, "rank", 0) != 0:  # other DDP ranks: rank 0 reports
+        return 0
     summary = read_config(run_dir / "config.yaml").get("summary", {})
     print(f"trained {summary.get('steps')} steps in {summary.get('train_seconds')} s "
           f"on {summary.get('samples')} samples ({summary.get('skipped_files', 0)} files skipped)")

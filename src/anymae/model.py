@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from .decoders.mae import gather_tokens
 from .masking.base import Mask
+from .masking.decoder import decoder_subset
 from .tokenizers.base import Tokens
 
 
@@ -74,6 +75,7 @@ class MaskedAutoencoder(nn.Module):
         self.tokenizer, self.masker, self.encoder = tokenizer, masker, encoder
         self.decoder, self.target, self.loss = decoder, target, loss
         self.aux = nn.ModuleList(aux or [])
+        self.decoder_keep_ratio = 1.0  # < 1: VideoMAE V2 decoder masking (masking/decoder.py, --decoder-keep-ratio)
         if hasattr(masker, "bind"):  # maskers that corrupt the input learn the token layout
             masker.bind(tokenizer)
         if hasattr(target, "bind"):  # targets that read the student (EMA teachers) see it first
@@ -104,7 +106,7 @@ class MaskedAutoencoder(nn.Module):
             x, mask = self.masker.corrupt(x, generator)
         tokens = self.tokenizer(x)
         if mask is None:
-            mask = self.make_mask(tokens, generator, noise)
+            mask = decoder_subset(self.make_mask(tokens, generator, noise), self.decoder_keep_ratio, generator)
         visible = gather_tokens(tokens.embed + tokens.pos, mask.keep)  # [B,Nv,D]: hidden tokens are dropped
         latents = self.encoder(visible)
         pred = self.decoder(latents, mask, tokens, self.encoder.num_prefix)

@@ -14,9 +14,9 @@ def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
 
 
 class MAEDecoder(nn.Module):
-    """Projects latents to the decoder width, fills hidden slots with a learnable mask token,
-    restores the token order, adds the decoder's own position embedding, runs `depth` blocks
-    and predicts `out_dim` values for each token in `mask.predict`.
+    """Projects latents to the decoder width, adds a learnable mask token for each hidden token,
+    adds the decoder's own position embedding, runs `depth` blocks and predicts `out_dim` values
+    for each token in `mask.predict`.
 
     `decoder_masking=True` (VideoMAE V2, row 9): when the mask asks for a subset of its hidden tokens
     (`mask.predict` shorter than `mask.hidden`), the blocks run on the visible tokens and that subset
@@ -48,24 +48,26 @@ class MAEDecoder(nn.Module):
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(self, latents: Tensor, mask: Mask, tokens=None, num_prefix: int = 1) -> Tensor:
-        """latents [B,P+Nv,E] -> predictions [B,Np,out_dim] for `mask.predict`."""
+        """latents [B,P+Nv,E] -> predictions [B,Np,out_dim] for `mask.predict`.
+
+        Attention with added positions does not depend on the order of the tokens, so the blocks run
+        on [prefix, visible, mask tokens] as they come (no un-shuffling gather; MAE's math, reordered)
+        and the predictions are read where they sit. With `decoder_masking` and a `mask.predict`
+        shorter than `mask.hidden` (a subset of it: VideoMAE V2), only those mask tokens enter the
+        blocks; otherwise every hidden token gets a mask token, as in MAE.
+        """
         x = self.embed(latents)
-        prefix, visible = x[:, :num_prefix], x[:, num_prefix:]
-        b, n = mask.restore.shape
-        if self.decoder_masking and mask.predict.shape[1] < mask.hidden.shape[1]:
-            # VideoMAE V2: only the visible tokens and the mask tokens to predict enter the blocks
-            n_visible, n_predict = visible.shape[1], mask.predict.shape[1]
-            pos = self.pos(tokens).expand(b, -1, -1)
-            x = torch.cat([visible, self.mask_token.expand(b, n_predict, -1)], dim=1)
-            x = x + gather_tokens(pos, torch.cat([mask.keep, mask.predict], dim=1))  # [B,Nv+Np,Dd]
-            predict_at = torch.arange(n_visible, n_visible + n_predict, device=x.device).expand(b, -1)
-        else:
-            fill = self.mask_token.expand(b, n - visible.shape[1], -1)
-            x = gather_tokens(torch.cat([visible, fill], dim=1), mask.restore)  # original order [B,N,Dd]
-            x = x + self.pos(tokens)
-            predict_at = mask.predict
-        x = torch.cat([prefix, x], dim=1)
+        b, nv = x.shape[0], latents.shape[1] - num_prefix
+        pos = self.pos(tokens)  # [1|B,N,Dd]
+        pos = pos.expand(b, -1, -1) if pos.shape[0] == 1 else pos
+        subset = self.decoder_masking and mask.predict.shape[1] < mask.hidden.shape[1]
+        queries = mask.predict if subset else mask.hidden  # [B,Nq] the mask tokens' token indices
+        x = torch.cat([x[:, :num_prefix], x[:, num_prefix:] + gather_tokens(pos, mask.keep),
+                       self.mask_token + gather_tokens(pos, queries)], dim=1)  # [B,P+Nv+Nq,Dd]
         for block in self.blocks:
             x = block(x)
-        x = self.norm(x[:, num_prefix:])
-        return self.pred(gather_tokens(x, predict_at))
+        if subset or mask.predict is mask.hidden:
+            out = x[:, num_prefix + nv:]  # the mask tokens, in `mask.predict` order
+        else:  # token t sits at restore[t] in cat(visible, hidden)
+            out = gather_tokens(x, mask.restore.gather(1, mask.predict) + num_prefix)
+        return self.pred(self.norm(out))

@@ -62,7 +62,9 @@ class Mask:
         return Mask(self.keep, self.hidden, self.restore, self.bool, predict)
 
     def to(self, device) -> "Mask":
-        return Mask(*(t.to(device) for t in (self.keep, self.hidden, self.restore, self.bool, self.predict)))
+        keep, hidden, restore, hidden_bool = (t.to(device) for t in (self.keep, self.hidden, self.restore, self.bool))
+        predict = hidden if self.predict is self.hidden else self.predict.to(device)  # decoders test `is`
+        return Mask(keep, hidden, restore, hidden_bool, predict)
 
 
 def num_visible(num_tokens: int, ratio: float, rounding: str = "round") -> int:

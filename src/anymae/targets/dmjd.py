@@ -38,7 +38,9 @@ class JointDistillation(nn.Module):
         return latents, pred, model.loss(pred, target)
 
     def coupling(self, model, views, latents, states) -> Tensor:
-        """views: k Masks; latents[v] [B,P+Nv,D]; states[v] [B,N,Dd] decoder states in token order."""
+        """views: k Masks; latents[v] [B,P+Nv,D]; states[v] [B,Nh,Dd] the decoder's (normalised) states of
+        view v's hidden tokens in `hidden` order: what the MAE decoder's final norm sees (decoders/mae.py
+        normalises only the tokens it predicts, and a view predicts its hidden tokens)."""
         p = model.encoder.num_prefix
         losses = []
         k = len(views)
@@ -50,7 +52,11 @@ class JointDistillation(nn.Module):
                 spread = taught.new_zeros(b, n, taught.shape[-1])
                 spread.scatter_(1, views[u].keep.unsqueeze(-1).expand(-1, -1, taught.shape[-1]), taught)
                 target = F.layer_norm(gather_tokens(spread, views[v].hidden), taught.shape[-1:])
-            student = self.head(gather_tokens(states[v], views[v].hidden))
+            if states[v].shape[1] != views[v].hidden.shape[1]:
+                raise ValueError(f"joint distillation: view {v}'s decoder states cover {states[v].shape[1]} tokens, "
+                                 f"its hidden tokens are {views[v].hidden.shape[1]} (each view must predict its "
+                                 "hidden tokens)")
+            student = self.head(states[v])
             losses.append(F.mse_loss(student, target))
         return torch.stack(losses).mean()
 

@@ -62,13 +62,20 @@ class SamplerResume(L.Callback):
     def on_save_checkpoint(self, trainer, module, checkpoint):
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
         checkpoint["anymae_sampler"] = {"epoch": int(self.sampler.epoch), "batches": int(done),
-                                        "batch_size": int(self.batch_size)}
+                                        "batch_size": int(self.batch_size),
+                                        "world": int(getattr(self.sampler, "world", 1))}
 
     def on_load_checkpoint(self, trainer, module, checkpoint):
+        """Ranks read perm[rank::world], so `batches` steps of a global batch G consumed exactly the
+        epoch's first batches * G samples: a run may resume on another number of processes as long
+        as the global batch (batch_size x processes) is the same."""
         state = checkpoint.get("anymae_sampler")
         if state is None:
             return
-        if state["batch_size"] != self.batch_size:
-            raise ValueError(f"batch_size {self.batch_size} differs from the checkpoint's {state['batch_size']}; "
-                             "a resumed run must keep its batch size")
-        self.sampler.resume_at(state["epoch"], state["batches"] * state["batch_size"])
+        world = int(getattr(self.sampler, "world", 1))
+        saved_global = state["batch_size"] * state.get("world", 1)
+        if saved_global != self.batch_size * world:
+            raise ValueError(f"batch_size {self.batch_size} x {world} process(es) differs from the checkpoint's "
+                             f"{state['batch_size']} x {state.get('world', 1)}; a resumed run must keep its "
+                             "global batch size")
+        self.sampler.resume_at(state["epoch"], state["batches"] * saved_global // world)

@@ -27,6 +27,9 @@ class PretrainConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     workers: int = 0
+    compile: bool = False          # torch.compile the encoder and the decoder (train/speed.py)
+    grad_checkpointing: bool = False  # recompute encoder blocks in backward: less memory, more time
+    decoder_keep_ratio: float = 1.0   # < 1: the decoder reconstructs only this share of hidden tokens
     save_every_n_steps: int = 0
     keep_checkpoints: int = 3     # newest epoch checkpoints kept (plus last.ckpt)
     max_nonfinite_steps: int = 10  # stop after this many optimizer steps in a row with NaN/Inf loss or grads

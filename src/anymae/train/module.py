@@ -7,6 +7,8 @@ import lightning as L
 import torch
 from torch import nn
 
+from ..masking.base import Masker
+from ..masking.decoder import decoder_subset, select_rows
 from ..model import MaskedAutoencoder
 from .config import PretrainConfig
 from .guard import NonFiniteGuard
@@ -35,6 +37,16 @@ def warmup_cosine(step: int, total: int, warmup: int, min_ratio: float = 0.0) ->
     return min_ratio + (1 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.95)) -> torch.optim.Optimizer:
+    """AdamW over MAE's param groups: the fused kernel where the device has one (CPU, CUDA),
+    else the multi-tensor (foreach) one. Both are the same update up to float rounding."""
+    groups = param_groups(model, weight_decay)
+    try:
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), foreach=True)
+
+
 def step_seed(seed: int, rank: int, step: int) -> int:
     return (seed * 1_000_003 + rank * 100_003 + step) % (2**63 - 1)
 
@@ -61,18 +73,39 @@ class PretrainModule(L.LightningModule):
         self.stop_reason: str | None = None
         self.last_step_skipped = False
 
+    def step_mask(self, x):
+        """This rank's masks for this step, or None when the masker must draw from the tokens.
+
+        Maskers that draw from the token grid alone draw once for the global batch from (seed, step)
+        and each rank takes rows rank::world (the rows of the samples the EpochSampler gave it): ranks
+        never share a mask and the run is the same whatever the number of processes. Maskers that read
+        token content (scorers, input corruption, their own `forward`) and dict batches draw on each
+        rank from (seed, rank, step) instead.
+        """
+        model, world = self.model, max(1, self.trainer.world_size)
+        masker = model.masker
+        if (not torch.is_tensor(x) or getattr(masker, "scorer", None) is not None
+                or getattr(masker, "corrupts_input", False) or type(masker).forward is not Masker.forward
+                or not hasattr(model.tokenizer, "grid")):
+            return None
+        generator = step_generator(self.config.seed, 0, self.global_step, x.device)
+        mask = masker.sample(x.shape[0] * world, model.tokenizer.grid, generator, x.device)
+        mask = decoder_subset(mask, model.decoder_keep_ratio, generator)
+        return select_rows(mask, slice(self.global_rank % world, None, world)) if world > 1 else mask
+
     def training_step(self, batch, batch_idx):
         x = batch[0]
         seed_step_rng(self.config.seed, self.global_rank, self.global_step)
         device = x.device if torch.is_tensor(x) else self.device  # dict batches: multi-modal samples
         generator = step_generator(self.config.seed, self.global_rank, self.global_step, device)
-        out = self.model(x, generator=generator)
+        out = self.model(x, generator=generator, mask=self.step_mask(x))
         self.loss_finite.append(torch.isfinite(out.loss.detach()))
-        self.log("loss", out.loss, prog_bar=True, on_step=True, on_epoch=False)
+        sync = self.trainer.world_size > 1  # log the global batch's loss, not rank 0's share
+        self.log("loss", out.loss, prog_bar=True, on_step=True, on_epoch=False, sync_dist=sync)
         self.log("global_step", float(self.global_step), on_step=True, on_epoch=False)
         for name, value in out.terms.items():
             if name != "reconstruction":
-                self.log(name, value, on_step=True, on_epoch=False)
+                self.log(name, value, on_step=True, on_epoch=False, sync_dist=sync)
         return out.loss
 
     def on_train_batch_start(self, batch, batch_idx):
@@ -107,8 +140,7 @@ class PretrainModule(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.config
-        optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=self.lr, betas=tuple(cfg.betas),
-                                      foreach=True)
+        optimizer = make_optimizer(self.model, self.lr, cfg.weight_decay, cfg.betas)
         warmup = int(round(cfg.warmup * self.steps_total))
         min_ratio = cfg.min_lr / self.lr if self.lr > 0 else 0.0
         schedule = torch.optim.lr_scheduler.LambdaLR(

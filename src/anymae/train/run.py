@@ -24,14 +24,29 @@ from .checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, remove_stal
 from .config import PretrainConfig
 from .module import PretrainModule
 from .sampler import EpochSampler
+from .speed import apply_speed_options, resolve_precision
 from .validate import validate_config, validate_data
 
 log = logging.getLogger("anymae.train")
 
 
 def default_precision(accelerator: str) -> str:
-    cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
-    return "bf16-mixed" if cuda else "32-true"
+    return resolve_precision(None, accelerator)
+
+
+def process_layout(config: PretrainConfig) -> tuple[int, int]:
+    """(world size, this process's global rank) that Lightning will use for `config`'s
+    accelerator/devices/num_nodes/strategy (torchrun and SLURM set the rank through the environment)."""
+    quiet = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # the real Trainer below reports the devices once
+    try:
+        probe = L.Trainer(accelerator=config.accelerator, devices=config.devices, num_nodes=config.num_nodes,
+                          strategy=config.strategy, logger=False, enable_checkpointing=False,
+                          enable_progress_bar=False, enable_model_summary=False)
+    finally:
+        quiet.setLevel(level)
+    return probe.world_size, probe.global_rank
 
 
 def resolve(config: PretrainConfig):
@@ -55,6 +70,7 @@ def resolve(config: PretrainConfig):
         raise ValueError(f"recipe {config.recipe!r} with {config.recipe_args}: {err}") from None
     apply_masker_config(model, config.masker, config.masker_args)
     attach_targets_and_teachers(model, config)
+    apply_speed_options(model, config)
     return model, data.with_transform(modality.pretrain_transform(model, config), seed=config.seed)
 
 
@@ -111,15 +127,21 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     model, data = resolve(config)
     write_config(config, run_dir)
 
-    sampler = EpochSampler(len(data), seed=config.seed)
+    # each rank reads its own shard (perm[rank::world]); --batch-size is per device
+    world, rank = process_layout(config)
+    per_rank = len(data) // world
+    if config.batch_size > per_rank:
+        raise ValueError(f"batch_size {config.batch_size} per device is larger than a rank's share of the data "
+                         f"({per_rank} = {len(data)} samples / {world} processes); lower --batch-size")
+    sampler = EpochSampler(len(data), seed=config.seed, rank=rank, world=world)
     loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.workers, persistent_workers=config.workers > 0)
-    steps_per_epoch = max(1, len(data) // config.batch_size // config.accumulate)
+    steps_per_epoch = max(1, per_rank // config.batch_size // config.accumulate)
     if config.epochs is None:
         config.epochs = -(-config.steps // steps_per_epoch)
         write_config(config, run_dir)
     steps_total = max(1, steps_per_epoch * config.epochs)
-    effective_batch = config.batch_size * config.accumulate
+    effective_batch = config.batch_size * config.accumulate * world  # MAE: lr = blr * global batch / 256
     lr = config.lr if config.lr is not None else config.blr * effective_batch / 256
     module = PretrainModule(model, config, steps_total, lr)
 
@@ -140,7 +162,7 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     trainer = L.Trainer(
         max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
         num_nodes=config.num_nodes, strategy=config.strategy,
-        precision=config.precision or default_precision(config.accelerator),
+        precision=resolve_precision(config.precision, config.accelerator),
         accumulate_grad_batches=config.accumulate, callbacks=callbacks, logger=tensorboard_logger(run_dir),
         enable_progress_bar=progress, enable_model_summary=False, use_distributed_sampler=False,
         default_root_dir=run_dir, deterministic=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
