@@ -1,7 +1,8 @@
-"""Targets and teachers on `shapes`: every target's tiny recipe trained for the same number of steps, then
+"""Targets and teachers on a built-in data set (`shapes` by default): every target's tiny recipe trained for the same number of steps, then
 linear-probe and kNN accuracy, step time relative to pixel-MAE, and what its teacher cost.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/targets.py --epochs 5 --out runs/bench-targets
+    python benchmarks/targets.py --data faces --epochs 100 --out runs/bench-targets-faces
 
 All runs share one encoder (64 wide, 4 blocks, 8x8 patches of 32x32 images) and batch size. Teachers are
 trained here first: the pixel-MAE baseline run (SALT, MaskAlign, MR-MAE, the MIM teacher of Hybrid), a
@@ -40,11 +41,11 @@ LARGE_TEACHER = ("larger MAE teacher", "mae_vit_tiny",
 
 
 def train(name, recipe, args, target, teachers, out: Path, epochs: int, batch_size: int, seed: int,
-          reuse: bool = False):
+          reuse: bool = False, data: str = "shapes"):
     from anymae.train.config import PretrainConfig
     from anymae.train.run import pretrain
     from anymae.io.checkpoint import read_config
-    config = PretrainConfig(recipe=recipe, data="shapes", recipe_args=dict(args), epochs=epochs,
+    config = PretrainConfig(recipe=recipe, data=data, recipe_args=dict(args), epochs=epochs,
                             batch_size=batch_size, seed=seed, lr=1e-3, target=target,
                             teacher=[str(t) for t in teachers])
     run = out / name.split(" (")[0].replace(" ", "_").replace("/", "-").lower()
@@ -56,7 +57,7 @@ def train(name, recipe, args, target, teachers, out: Path, epochs: int, batch_si
 
 
 def probe(run: Path, with_random: bool):
-    """Linear probe and kNN of the run's encoder (mean-pooled tokens) on shapes' fixed train/test split;
+    """Linear probe and kNN of the run's encoder (mean-pooled tokens) on its data set's fixed train/test split;
     also the same architecture at random init when asked (one row serves every recipe: same encoder)."""
     from anymae.eval.features import encoder_features
     from anymae.eval.probe import evaluate, probe_splits
@@ -82,12 +83,14 @@ def cpu_step_times(runs: dict, batch_size: int, rounds: int = 5, per_round: int 
     import torch
     from anymae.io.checkpoint import load_run
     torch.set_num_threads(1)
-    x = torch.randn(batch_size, 3, ENCODER["image_size"], ENCODER["image_size"], generator=torch.Generator().manual_seed(0))
     models, optims = {}, {}
     for name, run in runs.items():
         model = load_run(run)[0].train()
         models[name] = model
         optims[name] = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    channels = next(iter(models.values())).tokenizer.channels
+    x = torch.randn(batch_size, channels, ENCODER["image_size"], ENCODER["image_size"],
+                    generator=torch.Generator().manual_seed(0))
 
     def step(name, i):
         out = models[name](x, generator=torch.Generator().manual_seed(i))
@@ -110,7 +113,8 @@ def cpu_step_times(runs: dict, batch_size: int, rounds: int = 5, per_round: int 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs of the 2,000 shapes (31 steps each at batch 64)")
+    parser.add_argument("--data", default="shapes", help="a labelled built-in data set (default shapes)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of the data (shapes: 31 steps each at batch 64)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-targets")
@@ -131,7 +135,7 @@ def main() -> None:
                 raise SystemExit(f"{name}: teacher {t} must come earlier in ROWS")
         start = time.time()
         run, per_step, secs, steps = train(name, recipe, recipe_args, target, [runs[t] for t in teachers], out,
-                                           args.epochs, args.batch_size, args.seed, args.reuse)
+                                           args.epochs, args.batch_size, args.seed, args.reuse, args.data)
         runs[name], step_time[name], seconds[name] = run, per_step, secs
         enc, rnd = probe(run, with_random=name == ROWS[0][0])
         if rnd is None:
@@ -153,7 +157,7 @@ def main() -> None:
         r["teacher_cost"] = " + ".join(parts) + " pixel-MAE steps" if parts else "-"
         if r["name"].startswith(("EMA", "LUT")):
             r["teacher_cost"] = "EMA copy of the student: no training (its update is in the step time)"
-    lines = [f"shapes, {steps} steps of batch {args.batch_size} each ({args.epochs} epochs), encoder "
+    lines = [f"{args.data}, {steps} steps of batch {args.batch_size} each ({args.epochs} epochs), encoder "
              f"{ENCODER['dim']}x{ENCODER['depth']}, {ENCODER['patch_size']}x{ENCODER['patch_size']} patches of "
              f"{ENCODER['image_size']}x{ENCODER['image_size']}; random init of that encoder: linear "
              f"{100 * base['random_linear']:.1f}%, kNN {100 * base['random_knn']:.1f}%", "",
