@@ -159,6 +159,28 @@ def test_masking_hides_whole_groups():
         assert not torch.allclose(latents(groups), latents(junk_visible), atol=1e-4)
 
 
+def test_point_mae_encoder_re_adds_positions_before_every_block():
+    """Point-MAE's encoder: block i (i >= 1) reads the previous block's output plus the visible groups' positions."""
+    torch.manual_seed(0)
+    model = anymae.create("pointmae_tiny", **{**TINY, "depth": 3}, pos_every_block=True).eval()
+    x = clouds(2, 128, seed=2)
+    seen, made = [], []
+
+    def record(module, args, output):
+        seen.append(args[0])
+        made.append(output)
+    for block in model.encoder.blocks:
+        block.register_forward_hook(record)
+    with torch.no_grad():
+        out = model(x, generator=torch.Generator().manual_seed(1))
+        pos = gather_tokens(model.tokenizer(x).pos, out.mask.keep)
+    for i in (1, 2):
+        assert torch.allclose(seen[i], made[i - 1] + pos, atol=1e-6)
+    assert not torch.allclose(seen[1], made[0], atol=1e-3)
+    with pytest.raises(ValueError, match="pos="):
+        model.encoder(pos)
+
+
 def test_loss_only_on_hidden_groups():
     model = tiny_model()
     x = clouds(2, 128, seed=1)

@@ -108,7 +108,7 @@ class MaskedAutoencoder(nn.Module):
         if mask is None:
             mask = decoder_subset(self.make_mask(tokens, generator, noise), self.decoder_keep_ratio, generator)
         visible = gather_tokens(tokens.embed + tokens.pos, mask.keep)  # [B,Nv,D]: hidden tokens are dropped
-        latents = self.encoder(visible)
+        latents = self.run_encoder(visible, lambda: gather_tokens(tokens.pos.expand_as(tokens.embed), mask.keep))
         pred = self.decoder(latents, mask, tokens, self.encoder.num_prefix)
         with torch.no_grad():
             target_tokens = tokens if clean is x else self.tokenizer(clean)
@@ -140,12 +140,19 @@ class MaskedAutoencoder(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         """x -> latents of every token, no masking: [B,P+N,D] (P prefix tokens first)."""
         tokens = self.tokenizer(x)
-        return self.encoder(tokens.embed + tokens.pos)
+        return self.run_encoder(tokens.embed + tokens.pos, lambda: tokens.pos)
 
     def encode_layers(self, x: Tensor, layers) -> list[Tensor]:
         """x -> outputs of the given encoder blocks, no masking: each [B,P+N,D]."""
         tokens = self.tokenizer(x)
-        return self.encoder(tokens.embed + tokens.pos, return_layers=layers)[1]
+        return self.run_encoder(tokens.embed + tokens.pos, lambda: tokens.pos, return_layers=layers)[1]
+
+    def run_encoder(self, x: Tensor, positions, **kwargs):
+        """The encoder on x [B,Nv,D] (embeddings + positions); `positions()` -> [B|1,Nv,D] is read only by
+        encoders that re-add positions at every block (Point-MAE's)."""
+        if getattr(self.encoder, "pos_every_block", False):
+            return self.encoder(x, pos=positions(), **kwargs)
+        return self.encoder(x, **kwargs)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, generator: torch.Generator | None = None, mask: Mask | None = None):

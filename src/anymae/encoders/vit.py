@@ -37,12 +37,16 @@ class ViTEncoder(nn.Module):
 
     Parameter names follow timm's VisionTransformer (`cls_token`, `blocks.i`, `norm`), so the
     encoder exports to a timm ViT state dict by adding the tokenizer's patch embedding.
+    `pos_every_block=True` adds the tokens' positions again before every block after the first, as
+    Point-MAE's encoder does (`block(x + pos)` at each depth); the caller then passes `pos`.
     """
 
     def __init__(self, dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0,
-                 drop_path: float = 0.0, cls_token: bool = True, norm_eps: float = 1e-6):
+                 drop_path: float = 0.0, cls_token: bool = True, norm_eps: float = 1e-6,
+                 pos_every_block: bool = False):
         super().__init__()
         self.dim, self.depth, self.heads = dim, depth, heads
+        self.pos_every_block = pos_every_block
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cls_token else None
         self.num_prefix = 1 if cls_token else 0
         self.blocks = make_blocks(dim, depth, heads, mlp_ratio, drop_path, norm_eps)
@@ -52,17 +56,24 @@ class ViTEncoder(nn.Module):
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=0.02)
 
-    def forward(self, x: Tensor, return_layers: Sequence[int] | None = None):
+    def forward(self, x: Tensor, return_layers: Sequence[int] | None = None, pos: Tensor | None = None):
         """Returns latents [B,P+Nv,D] (P prefix tokens), or (latents, [block outputs]) if asked.
 
         `return_layers` are block indices (negative counts from the end); their outputs are
-        taken before the final norm.
+        taken before the final norm. `pos` [B|1,Nv,D]: the positions already in `x`, re-added before
+        blocks 1.. when `pos_every_block` (required then).
         """
+        if self.pos_every_block and pos is None:
+            raise ValueError("this encoder adds positions at every block: pass pos= (the tokens' positions)")
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        if self.pos_every_block:
+            pos = nn.functional.pad(pos, (0, 0, self.num_prefix, 0))  # no position for prefix tokens
         wanted = {i % self.depth for i in return_layers} if return_layers else set()
         taken = {}
         for i, block in enumerate(self.blocks):
+            if self.pos_every_block and i > 0:
+                x = x + pos
             if self.grad_checkpointing and self.training:
                 x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
             else:

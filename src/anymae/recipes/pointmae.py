@@ -13,14 +13,15 @@ from .registry import register
 
 
 def point_mae(num_points, num_groups, group_size, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
-              decoder_heads, drop_path, pointnet_width, position="mlp") -> MaskedAutoencoder:
+              decoder_heads, drop_path, pointnet_width, position="mlp", pos_every_block=False) -> MaskedAutoencoder:
     """The target is each hidden group's points relative to its centre, tokens.values [B,G,k*3]
     (PixelTarget(norm=False) returns exactly those); the Chamfer loss reads them as k points."""
     return MaskedAutoencoder(
         tokenizer=PointGroupTokenizer(num_points, num_groups, group_size, dim=dim, pointnet_width=pointnet_width,
                                       position=position),
         masker=RandomMasker(mask_ratio),
-        encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, drop_path=drop_path, cls_token=False),
+        encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, drop_path=drop_path, cls_token=False,
+                           pos_every_block=pos_every_block),
         decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
         target=PixelTarget(norm=False), loss=ChamferLoss())
 
@@ -37,7 +38,7 @@ def pointmae(num_points=1024, num_groups=64, group_size=32, mask_ratio=0.6, dim=
 @register("pointmae_tiny", paper=10, modality="points", train={"batch_size": 64, "epochs": 30, "blr": 1e-3})
 def pointmae_tiny(num_points=256, num_groups=32, group_size=16, mask_ratio=0.6, dim=96, depth=4, heads=3,
                   decoder_dim=64, decoder_depth=2, decoder_heads=2, drop_path=0.0, pointnet_width=16,
-                  position="mlp"):
+                  position="mlp", pos_every_block=False):
     """Point-MAE sized for a CPU: 96-d x 4 encoder, 64-d x 2 decoder, 32 groups of 16 on 256 points."""
     return point_mae(num_points, num_groups, group_size, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
-                     decoder_heads, drop_path, pointnet_width, position)
+                     decoder_heads, drop_path, pointnet_width, position, pos_every_block)
