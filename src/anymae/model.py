@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .decoders.mae import gather_tokens
+from .encoders.vit import call_encoder
 from .masking.base import Mask
 from .masking.decoder import decoder_subset
 from .tokenizers.base import Tokens
@@ -148,11 +149,8 @@ class MaskedAutoencoder(nn.Module):
         return self.run_encoder(tokens.embed + tokens.pos, lambda: tokens.pos, return_layers=layers)[1]
 
     def run_encoder(self, x: Tensor, positions, **kwargs):
-        """The encoder on x [B,Nv,D] (embeddings + positions); `positions()` -> [B|1,Nv,D] is read only by
-        encoders that re-add positions at every block (Point-MAE's)."""
-        if getattr(self.encoder, "pos_every_block", False):
-            return self.encoder(x, pos=positions(), **kwargs)
-        return self.encoder(x, **kwargs)
+        """The encoder on x [B,Nv,D] (embeddings + positions); see `encoders.vit.call_encoder`."""
+        return call_encoder(self.encoder, x, positions, **kwargs)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, generator: torch.Generator | None = None, mask: Mask | None = None):

@@ -155,8 +155,9 @@ def scale_for_view(x: Tensor, lo: float, hi: float) -> Tensor:
 def predict_all(model, sample: dict, mask) -> tuple[object, dict[str, Tensor]]:
     """Run a multi-modal model with `mask`, predicting every token -> (tokens, {name: sample-shaped prediction})."""
     tokens = model.tokenizer(sample)
-    visible = torch.gather(tokens.embed + tokens.pos, 1, mask.keep.unsqueeze(-1).expand(-1, -1, tokens.embed.shape[-1]))
-    latents = model.encoder(visible)
+    index = mask.keep.unsqueeze(-1).expand(-1, -1, tokens.embed.shape[-1])
+    visible = torch.gather(tokens.embed + tokens.pos, 1, index)
+    latents = model.run_encoder(visible, lambda: torch.gather(tokens.pos.expand_as(tokens.embed), 1, index))
     parts = model.decoder.predict_all(latents, mask, tokens, model.encoder.num_prefix)
     out = {}
     for name, pred in parts.items():

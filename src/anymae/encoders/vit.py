@@ -32,6 +32,14 @@ def make_blocks(dim: int, depth: int, heads: int, mlp_ratio: float = 4.0, drop_p
         for r in rates)
 
 
+def call_encoder(encoder: nn.Module, x: Tensor, positions, **kwargs):
+    """encoder(x) for x [B,Nv,D] = embeddings + positions; `positions()` -> [B|1,Nv,D] is evaluated only for
+    encoders that re-add positions at every block (Point-MAE's, `pos_every_block`)."""
+    if getattr(encoder, "pos_every_block", False):
+        return encoder(x, pos=positions(), **kwargs)
+    return encoder(x, **kwargs)
+
+
 class ViTEncoder(nn.Module):
     """x [B,Nv,D] (embeddings + positions of visible tokens) -> latents [B,1+Nv,D].
 

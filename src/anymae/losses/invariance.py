@@ -72,7 +72,8 @@ class ViewInvariance(nn.Module):
         view = second_view(ctx.x, ctx.generator, self.scale, self.colour)
         tokens = model.tokenizer(view)
         mask = model.make_mask(tokens, ctx.generator)
-        latents = model.encoder(gather_tokens(tokens.embed + tokens.pos, mask.keep))
+        latents = model.run_encoder(gather_tokens(tokens.embed + tokens.pos, mask.keep),
+                                    lambda: gather_tokens(tokens.pos.expand_as(tokens.embed), mask.keep))
         prefix = model.encoder.num_prefix
         loss = info_nce(self.proj(self.pooled(ctx.latents, prefix)), self.proj(self.pooled(latents, prefix)),
                         self.temperature)

@@ -136,7 +136,7 @@ class HardPatchMasker(Masker):
         num_keep = num_visible(tokens.num_tokens, self.ratio)
         if int((tokens.num_tokens - num_keep) * self.hard_fraction()) == 0:
             return None
-        latents = model.encoder(tokens.embed + tokens.pos)
+        latents = model.run_encoder(tokens.embed + tokens.pos, lambda: tokens.pos)
         everything = torch.arange(tokens.num_tokens, device=latents.device).expand(tokens.batch_size, -1)
         return head.predict(latents, Mask.from_order(everything, tokens.num_tokens), tokens)
 

@@ -20,7 +20,8 @@ class LatentAlignment(nn.Module):
     def encoder_latents(model, tokens, index: Tensor) -> Tensor:
         """The encoder's own latents of the tokens `index` [B,M] (it sees only those) -> [B,M,D]."""
         with torch.no_grad():
-            z = model.encoder(gather_tokens(tokens.embed + tokens.pos, index))
+            z = model.run_encoder(gather_tokens(tokens.embed + tokens.pos, index),
+                                  lambda: gather_tokens(tokens.pos.expand_as(tokens.embed), index))
         return z[:, model.encoder.num_prefix:].detach()
 
     def forward(self, ctx) -> dict[str, Tensor]:

@@ -30,7 +30,8 @@ class JointDistillation(nn.Module):
     @staticmethod
     def run_view(model, x: Tensor, tokens, mask, full_target: Tensor):
         """One more masked view through encoder and decoder -> (latents, pred, per-token loss)."""
-        latents = model.encoder(gather_tokens(tokens.embed + tokens.pos, mask.keep))
+        latents = model.run_encoder(gather_tokens(tokens.embed + tokens.pos, mask.keep),
+                                    lambda: gather_tokens(tokens.pos.expand_as(tokens.embed), mask.keep))
         pred = model.decoder(latents, mask, tokens, model.encoder.num_prefix)
         target = gather_tokens(full_target, mask.predict)
         if getattr(model.loss, "reads_mask", False):

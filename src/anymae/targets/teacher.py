@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..decoders.mae import gather_tokens
+from ..encoders.vit import call_encoder
 from ..losses import MSELoss
 from .registry import register_target
 
@@ -40,8 +41,9 @@ class Teacher(nn.Module):
         tokens = self.tokenizer(x)
         p = self.encoder.num_prefix
         if layers is None:
-            return self.encoder(tokens.embed + tokens.pos)[:, p:]
-        _, taken = self.encoder(tokens.embed + tokens.pos, return_layers=list(layers))
+            return call_encoder(self.encoder, tokens.embed + tokens.pos, lambda: tokens.pos)[:, p:]
+        _, taken = call_encoder(self.encoder, tokens.embed + tokens.pos, lambda: tokens.pos,
+                                   return_layers=list(layers))
         return [z[:, p:] for z in taken]
 
     @torch.no_grad()
