@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from .decoders.mae import gather_tokens
-from .encoders.vit import call_encoder
+from .encoders.vit import encode_tokens
 from .masking.base import Mask
 from .masking.decoder import decoder_subset
 from .tokenizers.base import Tokens
@@ -108,8 +108,7 @@ class MaskedAutoencoder(nn.Module):
         tokens = self.tokenizer(x)
         if mask is None:
             mask = decoder_subset(self.make_mask(tokens, generator, noise), self.decoder_keep_ratio, generator)
-        visible = gather_tokens(tokens.embed + tokens.pos, mask.keep)  # [B,Nv,D]: hidden tokens are dropped
-        latents = self.run_encoder(visible, lambda: gather_tokens(tokens.pos.expand_as(tokens.embed), mask.keep))
+        latents = encode_tokens(self.encoder, tokens, mask.keep)  # hidden tokens are dropped
         pred = self.decoder(latents, mask, tokens, self.encoder.num_prefix)
         with torch.no_grad():
             target_tokens = tokens if clean is x else self.tokenizer(clean)
@@ -141,16 +140,12 @@ class MaskedAutoencoder(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         """x -> latents of every token, no masking: [B,P+N,D] (P prefix tokens first)."""
         tokens = self.tokenizer(x)
-        return self.run_encoder(tokens.embed + tokens.pos, lambda: tokens.pos)
+        return encode_tokens(self.encoder, tokens)
 
     def encode_layers(self, x: Tensor, layers) -> list[Tensor]:
         """x -> outputs of the given encoder blocks, no masking: each [B,P+N,D]."""
         tokens = self.tokenizer(x)
-        return self.run_encoder(tokens.embed + tokens.pos, lambda: tokens.pos, return_layers=layers)[1]
-
-    def run_encoder(self, x: Tensor, positions, **kwargs):
-        """The encoder on x [B,Nv,D] (embeddings + positions); see `encoders.vit.call_encoder`."""
-        return call_encoder(self.encoder, x, positions, **kwargs)
+        return encode_tokens(self.encoder, tokens, return_layers=layers)[1]
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, generator: torch.Generator | None = None, mask: Mask | None = None):

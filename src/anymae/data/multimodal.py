@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..encoders.vit import encode_tokens
 from .builtin import SHAPES, _to_uint8, balanced_labels, builtin, render_shapes
 from .modality import Modality, register_modality
 from .datasets import SeededSamples
@@ -155,9 +156,7 @@ def scale_for_view(x: Tensor, lo: float, hi: float) -> Tensor:
 def predict_all(model, sample: dict, mask) -> tuple[object, dict[str, Tensor]]:
     """Run a multi-modal model with `mask`, predicting every token -> (tokens, {name: sample-shaped prediction})."""
     tokens = model.tokenizer(sample)
-    index = mask.keep.unsqueeze(-1).expand(-1, -1, tokens.embed.shape[-1])
-    visible = torch.gather(tokens.embed + tokens.pos, 1, index)
-    latents = model.run_encoder(visible, lambda: torch.gather(tokens.pos.expand_as(tokens.embed), 1, index))
+    latents = encode_tokens(model.encoder, tokens, mask.keep)
     parts = model.decoder.predict_all(latents, mask, tokens, model.encoder.num_prefix)
     out = {}
     for name, pred in parts.items():

@@ -6,11 +6,7 @@ from torch import Tensor, nn
 
 from ..encoders.vit import init_mae_weights, make_blocks
 from ..masking.base import Mask
-
-
-def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
-    """x [B,N,D], index [B,M] -> [B,M,D]."""
-    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+from ..tokenizers.base import gather_tokens
 
 
 class MAEDecoder(nn.Module):

@@ -21,7 +21,8 @@ class MemoryViTEncoder(ViTEncoder):
         if self.memory is not None:
             nn.init.normal_(self.memory, std=0.02)
 
-    def forward(self, x: Tensor, return_layers=None):
+    def with_prefix(self, x: Tensor, pos: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """x [B,Nv,D] -> [B,1+M+Nv,D]: cls, then the memory tokens, then x (pos is padded by all 1+M)."""
         if self.memory is not None:
             x = torch.cat([self.memory.expand(x.shape[0], -1, -1), x], dim=1)
-        return super().forward(x, return_layers)
+        return super().with_prefix(x, pos)

@@ -8,6 +8,8 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
+from ..tokenizers.base import Tokens, gather_tokens
+
 
 def init_mae_weights(module: nn.Module) -> None:
     """MAE's init: xavier-uniform linears with zero bias, unit LayerNorms."""
@@ -32,12 +34,20 @@ def make_blocks(dim: int, depth: int, heads: int, mlp_ratio: float = 4.0, drop_p
         for r in rates)
 
 
-def call_encoder(encoder: nn.Module, x: Tensor, positions, **kwargs):
-    """encoder(x) for x [B,Nv,D] = embeddings + positions; `positions()` -> [B|1,Nv,D] is evaluated only for
-    encoders that re-add positions at every block (Point-MAE's, `pos_every_block`)."""
+def encoder_inputs(encoder: nn.Module, tokens: Tokens, index: Tensor | None = None) -> dict[str, Tensor]:
+    """The encoder's inputs for the tokens at `index` [B,Nv] (every token when None): x = embeddings +
+    positions [B,Nv,D], and pos [B,Nv,D] too for encoders that re-add positions at every block (Point-MAE's)."""
+    pick = (lambda t: t) if index is None else (lambda t: gather_tokens(t.expand_as(tokens.embed), index))
+    inputs = {"x": pick(tokens.embed + tokens.pos)}
     if getattr(encoder, "pos_every_block", False):
-        return encoder(x, pos=positions(), **kwargs)
-    return encoder(x, **kwargs)
+        inputs["pos"] = pick(tokens.pos)
+    return inputs
+
+
+def encode_tokens(encoder: nn.Module, tokens: Tokens, index: Tensor | None = None, **kwargs):
+    """The encoder run on the tokens at `index` [B,Nv] (every token when None): latents [B,P+Nv,D]."""
+    inputs = encoder_inputs(encoder, tokens, index)
+    return encoder(inputs.pop("x"), **inputs, **kwargs)  # x positional: forward hooks read args[0]
 
 
 class ViTEncoder(nn.Module):
@@ -64,6 +74,20 @@ class ViTEncoder(nn.Module):
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=0.02)
 
+    def with_prefix(self, x: Tensor, pos: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """x [B,Nv,D] -> [B,P+Nv,D] with the prefix tokens (cls) first; pos likewise, zeros for the prefix."""
+        if self.pos_every_block and pos is None:
+            raise ValueError("this encoder adds positions at every block: pass pos= (the tokens' positions)")
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+        if pos is not None:
+            pos = nn.functional.pad(pos, (0, 0, self.num_prefix, 0))
+        return x, pos
+
+    def block_input(self, i: int, h: Tensor, pos: Tensor | None) -> Tensor:
+        """What block i reads: h [B,P+Nv,D], plus the positions again for i >= 1 when `pos_every_block`."""
+        return h + pos if self.pos_every_block and i > 0 else h
+
     def forward(self, x: Tensor, return_layers: Sequence[int] | None = None, pos: Tensor | None = None):
         """Returns latents [B,P+Nv,D] (P prefix tokens), or (latents, [block outputs]) if asked.
 
@@ -71,17 +95,11 @@ class ViTEncoder(nn.Module):
         taken before the final norm. `pos` [B|1,Nv,D]: the positions already in `x`, re-added before
         blocks 1.. when `pos_every_block` (required then).
         """
-        if self.pos_every_block and pos is None:
-            raise ValueError("this encoder adds positions at every block: pass pos= (the tokens' positions)")
-        if self.cls_token is not None:
-            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        if self.pos_every_block:
-            pos = nn.functional.pad(pos, (0, 0, self.num_prefix, 0))  # no position for prefix tokens
+        x, pos = self.with_prefix(x, pos)
         wanted = {i % self.depth for i in return_layers} if return_layers else set()
         taken = {}
         for i, block in enumerate(self.blocks):
-            if self.pos_every_block and i > 0:
-                x = x + pos
+            x = self.block_input(i, x, pos)
             if self.grad_checkpointing and self.training:
                 x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
             else:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..decoders.mae import gather_tokens
+from ..encoders.vit import encode_tokens
 
 
 def rand(shape, generator: torch.Generator | None, device) -> Tensor:
@@ -72,8 +72,7 @@ class ViewInvariance(nn.Module):
         view = second_view(ctx.x, ctx.generator, self.scale, self.colour)
         tokens = model.tokenizer(view)
         mask = model.make_mask(tokens, ctx.generator)
-        latents = model.run_encoder(gather_tokens(tokens.embed + tokens.pos, mask.keep),
-                                    lambda: gather_tokens(tokens.pos.expand_as(tokens.embed), mask.keep))
+        latents = encode_tokens(model.encoder, tokens, mask.keep)
         prefix = model.encoder.num_prefix
         loss = info_nce(self.proj(self.pooled(ctx.latents, prefix)), self.proj(self.pooled(latents, prefix)),
                         self.temperature)

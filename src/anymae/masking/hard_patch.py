@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..encoders.vit import init_mae_weights, make_blocks
+from ..encoders.vit import encode_tokens, init_mae_weights, make_blocks
 from .base import Mask, Masker, MaskerExample, mask_from_permutation, num_visible, uniform, check_sample_args
 from .registry import register_masker
 
@@ -136,7 +136,7 @@ class HardPatchMasker(Masker):
         num_keep = num_visible(tokens.num_tokens, self.ratio)
         if int((tokens.num_tokens - num_keep) * self.hard_fraction()) == 0:
             return None
-        latents = model.run_encoder(tokens.embed + tokens.pos, lambda: tokens.pos)
+        latents = encode_tokens(model.encoder, tokens)
         everything = torch.arange(tokens.num_tokens, device=latents.device).expand(tokens.batch_size, -1)
         return head.predict(latents, Mask.from_order(everything, tokens.num_tokens), tokens)
 

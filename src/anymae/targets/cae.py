@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..decoders.mae import gather_tokens
+from ..encoders.vit import encode_tokens
 
 
 class LatentAlignment(nn.Module):
@@ -20,8 +20,7 @@ class LatentAlignment(nn.Module):
     def encoder_latents(model, tokens, index: Tensor) -> Tensor:
         """The encoder's own latents of the tokens `index` [B,M] (it sees only those) -> [B,M,D]."""
         with torch.no_grad():
-            z = model.run_encoder(gather_tokens(tokens.embed + tokens.pos, index),
-                                  lambda: gather_tokens(tokens.pos.expand_as(tokens.embed), index))
+            z = encode_tokens(model.encoder, tokens, index)
         return z[:, model.encoder.num_prefix:].detach()
 
     def forward(self, ctx) -> dict[str, Tensor]:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..decoders.mae import gather_tokens
+from ..encoders.vit import encode_tokens
 from .tap import LayerTap
 
 
@@ -30,8 +31,7 @@ class JointDistillation(nn.Module):
     @staticmethod
     def run_view(model, x: Tensor, tokens, mask, full_target: Tensor):
         """One more masked view through encoder and decoder -> (latents, pred, per-token loss)."""
-        latents = model.run_encoder(gather_tokens(tokens.embed + tokens.pos, mask.keep),
-                                    lambda: gather_tokens(tokens.pos.expand_as(tokens.embed), mask.keep))
+        latents = encode_tokens(model.encoder, tokens, mask.keep)
         pred = model.decoder(latents, mask, tokens, model.encoder.num_prefix)
         target = gather_tokens(full_target, mask.predict)
         if getattr(model.loss, "reads_mask", False):

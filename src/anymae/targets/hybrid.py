@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ..decoders.mae import gather_tokens
+from ..encoders.vit import encoder_inputs
 from .tap import LayerTap, attention_map
 from .teacher import FrozenTeacherPart
 
@@ -33,13 +33,11 @@ class TokenRelation(FrozenTeacherPart):
         j = self.layer % teacher.encoder.depth
         with torch.no_grad():
             tokens = teacher.tokenizer(x)
-            h = gather_tokens(tokens.embed + tokens.pos, keep)
             enc = teacher.encoder
-            if enc.cls_token is not None:
-                h = torch.cat([enc.cls_token.expand(h.shape[0], -1, -1), h], dim=1)
-            for block in enc.blocks[:j]:
-                h = block(h)
-            return attention_map(enc.blocks[j], h).mean(1)
+            h, pos = enc.with_prefix(**encoder_inputs(enc, tokens, keep))
+            for i, block in enumerate(enc.blocks[:j]):
+                h = block(enc.block_input(i, h, pos))
+            return attention_map(enc.blocks[j], enc.block_input(j, h, pos)).mean(1)
 
     def student_relation(self) -> Tensor:
         return attention_map(self._blocks[0][self._block_index], self._tap[0]).mean(1)

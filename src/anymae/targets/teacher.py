@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..decoders.mae import gather_tokens
-from ..encoders.vit import call_encoder
+from ..encoders.vit import encode_tokens, encoder_inputs
 from ..losses import MSELoss
 from .registry import register_target
 
@@ -41,9 +40,8 @@ class Teacher(nn.Module):
         tokens = self.tokenizer(x)
         p = self.encoder.num_prefix
         if layers is None:
-            return call_encoder(self.encoder, tokens.embed + tokens.pos, lambda: tokens.pos)[:, p:]
-        _, taken = call_encoder(self.encoder, tokens.embed + tokens.pos, lambda: tokens.pos,
-                                   return_layers=list(layers))
+            return encode_tokens(self.encoder, tokens)[:, p:]
+        _, taken = encode_tokens(self.encoder, tokens, return_layers=list(layers))
         return [z[:, p:] for z in taken]
 
     @torch.no_grad()
@@ -53,13 +51,11 @@ class Teacher(nn.Module):
         -> every block output up to `upto`, each [B,P+Nv,D] (prefix tokens first).
         """
         tokens = self.tokenizer(x)
-        h = gather_tokens(tokens.embed + tokens.pos, keep)
         enc = self.encoder
-        if enc.cls_token is not None:
-            h = torch.cat([enc.cls_token.expand(h.shape[0], -1, -1), h], dim=1)
+        h, pos = enc.with_prefix(**encoder_inputs(enc, tokens, keep))
         outs = []
-        for block in enc.blocks[: upto + 1]:
-            h = block(h)
+        for i, block in enumerate(enc.blocks[: upto + 1]):
+            h = block(enc.block_input(i, h, pos))
             outs.append(h)
         return outs
 

@@ -7,6 +7,11 @@ import torch
 from torch import Tensor, nn
 
 
+
+def gather_tokens(x: Tensor, index: Tensor) -> Tensor:
+    """x [B,N,D], index [B,M] -> [B,M,D]."""
+    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
+
 @dataclass
 class Tokens:
     """What a tokenizer gives: one row of tokens per sample.

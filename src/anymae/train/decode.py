@@ -13,7 +13,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..decoders import MAEDecoder
-from ..encoders.vit import call_encoder
+from ..encoders.vit import encode_tokens
 from ..io.checkpoint import load_run, save_weights
 from ..io.files import write_text
 from ..masking.base import Mask
@@ -59,7 +59,7 @@ class RepresentationAutoencoder(nn.Module):
         """-> (predicted patch values [B,N,P], true patch values [B,N,P])."""
         tokens = self.tokenizer(x)
         with torch.no_grad():
-            latents = call_encoder(self.encoder, tokens.embed + tokens.pos, lambda: tokens.pos)
+            latents = encode_tokens(self.encoder, tokens)
         mask = every_token(tokens.batch_size, tokens.num_tokens, x.device)
         return self.decoder(latents, mask, tokens, self.encoder.num_prefix), tokens.values
 
