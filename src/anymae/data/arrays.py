@@ -104,12 +104,6 @@ class MultiChannelDataset(TensorImageDataset):
 
     modality = "multichannel"
 
-    def with_transform(self, transform, seed: int | None = None) -> "MultiChannelDataset":
-        copy = MultiChannelDataset(self.images, self.labels, transform, self.seed if seed is None else seed,
-                                   self.classes, self.name)
-        copy.skipped = self.skipped
-        return copy
-
 
 def load_array_folder(root: str | Path, image_size=32, channels: int | None = None, split: str = "all",
                       test_fraction: float = 0.3):

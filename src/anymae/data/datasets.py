@@ -20,13 +20,31 @@ class SeededSamples(Dataset):
     """What every data set shares: labels (-1 = unlabelled), an epoch, and `__getitem__` that draws
     each sample's augmentation from (seed, epoch, index).
 
-    Subclasses hold the samples and give `__len__` and `pixels(i)` (the raw sample).
+    Subclasses hold the samples in the attribute named by `store`, take (samples, labels, transform, seed,
+    classes, name) in their constructor, and give `__len__` and `pixels(i)` (the raw sample).
     """
 
     labels: Tensor
     transform = None
     seed: int = 0
     epoch: int = 0
+    store = "images"
+
+    def _rebuilt(self, samples, labels: Tensor, transform, seed: int, name: str):
+        out = type(self)(samples, labels, transform, seed, self.classes, name)
+        out.skipped = self.skipped
+        return out
+
+    def with_transform(self, transform, seed: int | None = None):
+        """The same samples read through `transform` (augmentations drawn from `seed`, default this set's)."""
+        return self._rebuilt(getattr(self, self.store), self.labels, transform,
+                             self.seed if seed is None else seed, self.name)
+
+    def subset(self, index: Tensor, name: str):
+        """The samples at `index` [M] (a list of samples is indexed one by one), same transform and seed."""
+        samples = getattr(self, self.store)
+        picked = samples[index] if torch.is_tensor(samples) else [samples[int(i)] for i in index]
+        return self._rebuilt(picked, self.labels[index], self.transform, self.seed, name)
 
     @property
     def labelled(self) -> bool:
@@ -73,16 +91,6 @@ class TensorImageDataset(SeededSamples):
         x = self.images[index]
         return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
-    def with_transform(self, transform, seed: int | None = None) -> "TensorImageDataset":
-        copy = TensorImageDataset(self.images, self.labels, transform, self.seed if seed is None else seed,
-                                  self.classes, self.name)
-        copy.skipped = self.skipped
-        return copy
-
-    def subset(self, index: Tensor, name: str) -> "TensorImageDataset":
-        out = TensorImageDataset(self.images[index], self.labels[index], classes=self.classes, name=name)
-        out.skipped = self.skipped
-        return out
 
 
 # ---------------------------------------------------------------- folders of user files

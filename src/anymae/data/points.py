@@ -100,6 +100,8 @@ class PointCloudDataset(SeededSamples):
     Indices >= M (from `EpochSampler`) carry the epoch: (seed, epoch, index) fixes every draw.
     """
 
+    store = "clouds"
+
     modality = "points"
     channels = 3
 
@@ -120,16 +122,6 @@ class PointCloudDataset(SeededSamples):
         """The stored cloud [P,3] (the raw sample; named as the image data sets name theirs)."""
         return self.clouds[index]
 
-    def with_transform(self, transform, seed: int | None = None) -> "PointCloudDataset":
-        copy = PointCloudDataset(self.clouds, self.labels, transform, self.seed if seed is None else seed,
-                                 self.classes, self.name)
-        copy.skipped = self.skipped
-        return copy
-
-    def subset(self, index: Tensor, name: str) -> "PointCloudDataset":
-        out = PointCloudDataset(self.clouds[index], self.labels[index], self.transform, self.seed, self.classes, name)
-        out.skipped = self.skipped
-        return out
 
 
 def stored_count(size) -> int:

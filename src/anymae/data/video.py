@@ -31,6 +31,7 @@ class TensorVideoDataset(SeededSamples):
     pick sample i with the augmentations of that epoch; (seed, epoch, index) fixes every draw.
     """
 
+    store = "videos"
     modality = "video"
 
     def __init__(self, videos: list[Tensor] | Tensor, labels: Tensor | None = None, transform=None, seed: int = 0,
@@ -55,18 +56,6 @@ class TensorVideoDataset(SeededSamples):
         """The whole video `[C,F,H,W]` in [0,1]."""
         v = self.videos[index]
         return v.float() / 255.0 if v.dtype == torch.uint8 else v.float()
-
-    def with_transform(self, transform, seed: int | None = None) -> "TensorVideoDataset":
-        copy = TensorVideoDataset(self.videos, self.labels, transform, self.seed if seed is None else seed,
-                                  self.classes, self.name)
-        copy.skipped = self.skipped
-        return copy
-
-    def subset(self, index: Tensor, name: str) -> "TensorVideoDataset":
-        videos = self.videos[index] if torch.is_tensor(self.videos) else [self.videos[int(i)] for i in index]
-        out = TensorVideoDataset(videos, self.labels[index], classes=self.classes, name=name)
-        out.skipped = self.skipped
-        return out
 
 
 # ---------------------------------------------------------------- transforms
