@@ -34,9 +34,9 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict:
     return out
 
 
-def default_run_dir(recipe: str, data: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{recipe}-{Path(data).name}-{stamp}"
+def default_run_dir(*parts: str) -> Path:
+    """runs/<part>-<part>-...-<date-time>: where a command writes when --out is not given."""
+    return Path("runs") / "-".join([*parts, time.strftime("%Y%m%d-%H%M%S")])
 
 
 # ---------------------------------------------------------------- pretrain
@@ -107,7 +107,6 @@ FLAG_TO_RECIPE = {"image_size": "image_size", "patch_size": "patch_size", "mask_
 
 
 def build_config(args):
-    import yaml
     from .io.checkpoint import read_config
     from .recipes import get_recipe
     from .train.config import PretrainConfig
@@ -173,7 +172,7 @@ def run_pretrain(args) -> int:
         resolve(config)
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
-    run_dir = Path(args.out) if args.out else default_run_dir(config.recipe, config.data)
+    run_dir = Path(args.out) if args.out else default_run_dir(config.recipe, Path(config.data).name)
     pretrain(config, run_dir)
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
     if getattr(rank_zero_only, "rank", 0) != 0:  # other DDP ranks: rank 0 reports
@@ -301,7 +300,7 @@ def run_masks(args) -> int:
     names = [n.strip() for item in args.masker for n in item.split(",") if n.strip()]
     if args.samples < 1 or args.grid < 2:
         raise ValueError(f"--samples must be >= 1 and --grid >= 2, got {args.samples} and {args.grid}")
-    out = Path(args.out) if args.out else Path("runs") / f"masks-{time.strftime('%Y%m%d-%H%M%S')}" / "masks.png"
+    out = Path(args.out) if args.out else default_run_dir("masks") / "masks.png"
     image = load_image(args.image, 16 * args.grid) if args.image else None
     mask_gallery(names, out, image=image, ratio=args.mask_ratio, samples=args.samples, spatial=(args.grid, args.grid),
                  seed=args.seed, masker_args=parse_assignments(args.masker_arg, "--masker-arg"))
@@ -338,7 +337,7 @@ def add_import(sub) -> None:
 
 def run_import(args) -> int:
     from .io.interop import import_checkpoint
-    out = Path(args.out) if args.out else Path("runs") / f"import-{args.format}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = Path(args.out) if args.out else default_run_dir("import", args.format)
     run, report = import_checkpoint(args.src, args.format, out, image_size=args.image_size,
                                     source_size=args.source_size, overrides=parse_assignments(args.arg, "--arg"),
                                     seed=args.seed, data=args.data, force=args.force)
