@@ -20,6 +20,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 import anymae
+from anymae.cli import parse_assignments
 from anymae.data import load_dataset
 
 
@@ -45,12 +46,11 @@ class PooledViT(nn.Module):
 
 
 def tensors(name: str, split: str, size: int):
+    """A built-in split as float images [N,C,size,size] in [0,1] (bilinear resize) and labels [N]."""
     data = load_dataset(name, split=split, image_size=size)
-    x = torch.stack([data[i][0] for i in range(len(data))]).float()
-    if x.max() > 1.5:
-        x = x / 255.0
-    x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False) \
-        if x.shape[-1] != size else x
+    x = torch.stack([data.pixels(i) for i in range(len(data))])
+    if x.shape[-2:] != (size, size):
+        x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
     return x, data.labels
 
 
@@ -71,8 +71,7 @@ def main() -> None:
     mean, std = x.mean((0, 2, 3), keepdim=True), x.std((0, 2, 3), keepdim=True).clamp_min(1e-6)
     x, xt = (x - mean) / std, (xt - mean) / std
     classes = int(y.max()) + 1
-    overrides = {k: json.loads(v) if v[:1] in "0123456789-[{tf" else v
-                 for k, v in (a.split("=", 1) for a in args.arg)}
+    overrides = parse_assignments(args.arg, "--arg")
     if args.cnn:
         net = small_cnn(x.shape[1], classes)
     else:
