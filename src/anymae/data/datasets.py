@@ -30,6 +30,14 @@ class SeededSamples(Dataset):
     epoch: int = 0
     store = "images"
 
+    def __init__(self, count: int, labels: Tensor | None, transform, seed: int, classes: list[str] | None,
+                 name: str):
+        """The state every data set of `count` samples keeps beside its samples."""
+        self.labels = labels if labels is not None else torch.full((count,), -1, dtype=torch.long)
+        self.transform, self.seed, self.epoch = transform, seed, 0
+        self.classes, self.name = classes, name
+        self.skipped: list[str] = []
+
     def _rebuilt(self, samples, labels: Tensor, transform, seed: int, name: str):
         out = type(self)(samples, labels, transform, seed, self.classes, name)
         out.skipped = self.skipped
@@ -74,11 +82,8 @@ class TensorImageDataset(SeededSamples):
                  classes: list[str] | None = None, name: str = "data"):
         if images.ndim != 4:
             raise ValueError(f"{name}: expected images [N,C,H,W], got shape {tuple(images.shape)}")
+        super().__init__(len(images), labels, transform, seed, classes, name)
         self.images = images
-        self.labels = labels if labels is not None else torch.full((len(images),), -1, dtype=torch.long)
-        self.transform, self.seed, self.epoch = transform, seed, 0
-        self.classes, self.name = classes, name
-        self.skipped: list[str] = []
 
     @property
     def channels(self) -> int:

@@ -39,12 +39,8 @@ class DictDataset(SeededSamples):
         sizes = {k: len(v) for k, v in arrays.items()}
         if not arrays or len(set(sizes.values())) != 1:
             raise ValueError(f"{name}: every modality needs the same number of samples, got {sizes}")
-        self.arrays = arrays
-        n = next(iter(sizes.values()))
-        self.labels = labels if labels is not None else torch.full((n,), -1, dtype=torch.long)
-        self.transform, self.seed, self.epoch = transform, seed, 0
-        self.classes, self.name, self.modality = classes, name, modality
-        self.skipped: list[str] = []
+        super().__init__(next(iter(sizes.values())), labels, transform, seed, classes, name)
+        self.arrays, self.modality = arrays, modality
         self.files: list[str] | None = None
 
     @property

@@ -109,11 +109,8 @@ class PointCloudDataset(SeededSamples):
                  classes: list[str] | None = None, name: str = "points"):
         if clouds.ndim != 3 or clouds.shape[-1] != 3:
             raise ValueError(f"{name}: expected clouds [M,P,3], got shape {tuple(clouds.shape)}")
+        super().__init__(len(clouds), labels, transform, seed, classes, name)
         self.clouds = clouds
-        self.labels = labels if labels is not None else torch.full((len(clouds),), -1, dtype=torch.long)
-        self.transform, self.seed, self.epoch = transform, seed, 0
-        self.classes, self.name = classes, name
-        self.skipped: list[str] = []
 
     def __len__(self) -> int:
         return len(self.clouds)

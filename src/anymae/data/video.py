@@ -39,11 +39,8 @@ class TensorVideoDataset(SeededSamples):
         for i, v in enumerate(videos):
             if v.ndim != 4:
                 raise ValueError(f"{name}: video {i} should be [C,F,H,W], got shape {tuple(v.shape)}")
+        super().__init__(len(videos), labels, transform, seed, classes, name)
         self.videos = videos
-        self.labels = labels if labels is not None else torch.full((len(videos),), -1, dtype=torch.long)
-        self.transform, self.seed, self.epoch = transform, seed, 0
-        self.classes, self.name = classes, name
-        self.skipped: list[str] = []
 
     @property
     def channels(self) -> int:
