@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from .builtin import BUILTIN, builtin
 from .datasets import TensorImageDataset, stratified_split
 from .folder import IMAGE_SUFFIXES, load_image_folder

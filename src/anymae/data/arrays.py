@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import yaml
 
-from .datasets import TensorImageDataset, stratified_split
+from .datasets import TensorImageDataset, check_split, folder_labels, folder_split
 
 ARRAY_SUFFIXES = {".npy", ".tif", ".tiff"}
 LAYOUTS = ("CHW", "HWC")
@@ -112,6 +112,7 @@ def load_array_folder(root: str | Path, image_size=32, channels: int | None = No
     file's are skipped with a warning naming each."""
     from .multimodal import DictDataset, load_modality_folder, modality_folders
     from .transforms import resize
+    check_split(split)
     root = Path(root)
     settings = folder_settings(root)
     found = modality_folders(root)
@@ -142,20 +143,8 @@ def load_array_folder(root: str | Path, image_size=32, channels: int | None = No
         names.append(path.relative_to(root).parent.as_posix())
     if not arrays:
         raise ValueError(f"{root}: none of the {len(paths)} array files could be read")
-    labelled = all(n != "." for n in names)
-    classes = sorted(set(names)) if labelled else None
-    labels = torch.tensor([classes.index(n) for n in names]) if labelled else None
+    classes, labels = folder_labels(names)
     images = torch.stack(arrays)
-    if split not in ("all", "train", "test"):
-        raise ValueError(f"split must be train, test or all, got {split!r}")
-    if split != "all":
-        if not labelled:
-            if split == "test":
-                raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")
-        else:
-            train, test = stratified_split(labels, test_fraction, seed=0)
-            idx = train if split == "train" else test
-            images, labels = images[idx], labels[idx]
     if "bands" in settings:
         bands = torch.tensor(settings["bands"], dtype=torch.float32)
         if bands.shape != (images.shape[1], 2):
@@ -165,5 +154,6 @@ def load_array_folder(root: str | Path, image_size=32, channels: int | None = No
                            classes=classes, name=str(root), modality="spectral")
     else:
         data = MultiChannelDataset(images, labels, classes=classes, name=str(root))
+    data = folder_split(data, root, split, test_fraction)
     data.skipped = skipped
     return data

@@ -5,14 +5,13 @@ resizes). Nothing is downloaded.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 import torch
 
-from .datasets import TensorImageDataset, stratified_split
+from .datasets import TensorImageDataset, check_split, stratified_split
 
 BUILTIN: dict[str, Callable] = {}
 
@@ -38,8 +37,7 @@ def _to_uint8(images: np.ndarray) -> torch.Tensor:
 
 def _take(images: torch.Tensor, labels: torch.Tensor, split: str, test_fraction: float, name: str,
           classes=None) -> TensorImageDataset:
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be train, test or all, got {split!r}")
+    check_split(split)
     if split != "all":
         train, test = stratified_split(labels, test_fraction, seed=0)
         idx = train if split == "train" else test

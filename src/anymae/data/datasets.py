@@ -144,9 +144,18 @@ def read_each(root: Path, paths: list[Path], read: Callable[[int, Path], object]
     return out
 
 
+SPLITS = ("train", "test", "all")
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be train, test or all, got {split!r}")
+
+
 def folder_split(data, root: Path, split: str, test_fraction: float):
     """A folder's whole data set -> its `split`: "all", or with labels a stratified "train"/"test" part
     (`data.subset`); without labels every split but "test" is the whole set."""
+    check_split(split)
     if split == "all" or not data.labelled:
         if split == "test" and not data.labelled:
             raise ValueError(f"{root}: a test split needs labels (one sub-folder per class)")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from .builtin import balanced_labels, builtin
-from .datasets import SeededSamples, folder_files, folder_labels, folder_split, read_each
+from .datasets import SeededSamples, check_split, folder_files, folder_labels, folder_split, read_each
 from .modality import Modality, register_modality
 
 
@@ -133,8 +133,7 @@ def load_point_folder(root: str | Path, image_size=None, channels=None, split: s
     Unreadable files are skipped with a warning naming each (counted in `dataset.skipped`).
     """
     root = Path(root)
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be train, test or all, got {split!r}")
+    check_split(split)
     paths = folder_files(root, POINT_SUFFIXES, "point-cloud")
     count = stored_count(image_size)
     files = read_each(root, paths, lambda i, path: torch.from_numpy(read_points(path, count, seed=i)))
@@ -221,8 +220,7 @@ def point_shapes(split: str = "train", image_size=None, seed: int = 0, train_cou
                  test_count: int = 1000) -> PointCloudDataset:
     """Clouds sampled from 10 primitive surfaces (labelled) under random anisotropic scale, rotation,
     noise and a cut-away cap; generated once (fixed seeds), fixed train/test sets."""
-    if split not in ("train", "test", "all"):
-        raise ValueError(f"split must be train, test or all, got {split!r}")
+    check_split(split)
     points = stored_count(image_size)
     if split == "all":
         a, b = point_shapes("train", points), point_shapes("test", points)

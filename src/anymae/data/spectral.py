@@ -163,7 +163,6 @@ class SpectralModality(Modality):
 
     def picture(self, model, config, dataset, path, count=8, seed=0, images=None, show_bands=4):
         from ..viz.grid import image_grid
-        from ..viz.reconstruct import hidden_map
         _, images = self.picture_inputs(model, config, dataset, count, seed, images)
         model.eval()
         with torch.no_grad():

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from .builtin import balanced_labels, builtin
-from .datasets import (SeededSamples, folder_files, folder_labels, folder_split, list_files, read_each,
+from .datasets import (SeededSamples, check_split, folder_files, folder_labels, folder_split, list_files, read_each,
                        stratified_split)
 from .modality import Modality, model_view, register_modality
 from .transforms import crop_box, resize
@@ -176,8 +176,7 @@ def moving_digits(split: str = "train", image_size=32, seed: int = 0, train_coun
         a, b = moving_digits("train", image_size), moving_digits("test", image_size)
         return TensorVideoDataset(torch.cat([a.videos, b.videos]), torch.cat([a.labels, b.labels]),
                                   classes=a.classes, name="moving-digits:all")
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be train, test or all, got {split!r}")
+    check_split(split)
     side = image_size if isinstance(image_size, int) else int(image_size[0])
     videos, labels = _moving_digits_split(split, side, train_count if split == "train" else test_count, frames)
     return TensorVideoDataset(videos, labels, classes=list(MOTION_CLASSES), name=f"moving-digits:{split}")
