@@ -3,8 +3,11 @@ linear-probe and kNN accuracy, step time relative to pixel-MAE, and what its tea
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/targets.py --epochs 5 --out runs/bench-targets
     python benchmarks/targets.py --data faces --epochs 100 --out runs/bench-targets-faces
+    python benchmarks/targets.py --steps 3000 --batch-size 128 --lr 2e-3 --arg dim=192 --arg depth=6 \
+        --arg heads=3 --arg decoder_dim=128 --arg decoder_depth=4 --arg decoder_heads=4 --out runs/bench-targets-3k
 
-All runs share one encoder (64 wide, 4 blocks, 8x8 patches of 32x32 images) and batch size. Teachers are
+All runs share one encoder (64 wide, 4 blocks, 8x8 patches of 32x32 images unless `--arg` says otherwise) and
+batch size. Teachers are
 trained here first: the pixel-MAE baseline run (SALT, MaskAlign, MR-MAE, the MIM teacher of Hybrid), a
 larger MAE (DMAE) and the EMA-latent run (the feature teacher of Hybrid).
 """
@@ -36,17 +39,23 @@ ROWS = [
     ("LUT (7)", "lut_vit_tiny", DECODER, None, []),
     ("DMJD (33)", "dmjd_vit_tiny", DECODER, None, []),
 ]
-LARGE_TEACHER = ("larger MAE teacher", "mae_vit_tiny",
-                 dict(image_size=32, patch_size=8, dim=96, depth=6, heads=4, **DECODER))
+LARGE_TEACHER = ("larger MAE teacher", "mae_vit_tiny")
 
 
-def train(name, recipe, args, target, teachers, out: Path, epochs: int, batch_size: int, seed: int,
-          reuse: bool = False, data: str = "shapes"):
+def larger_teacher_args() -> dict:
+    """DMAE's teacher: 1.5x the shared encoder's width (in whole heads) and 2 more blocks."""
+    head = ENCODER["dim"] // ENCODER["heads"]
+    heads = -(-3 * ENCODER["heads"] // 2)
+    return {**ENCODER, **DECODER, "dim": heads * head, "heads": heads, "depth": ENCODER["depth"] + 2}
+
+
+def train(name, recipe, args, target, teachers, out: Path, epochs: int | None, batch_size: int, seed: int,
+          reuse: bool = False, data: str = "shapes", steps: int = 300, lr: float = 1e-3):
     from anymae.train.config import PretrainConfig
     from anymae.train.run import pretrain
     from anymae.io.checkpoint import read_config
     config = PretrainConfig(recipe=recipe, data=data, recipe_args=dict(args), epochs=epochs,
-                            batch_size=batch_size, seed=seed, lr=1e-3, target=target,
+                            steps=steps, batch_size=batch_size, seed=seed, lr=lr, target=target,
                             teacher=[str(t) for t in teachers])
     run = out / name.split(" (")[0].replace(" ", "_").replace("/", "-").lower()
     finished = (run / "config.yaml").exists() and "summary" in read_config(run / "config.yaml")
@@ -115,12 +124,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="shapes", help="a labelled built-in data set (default shapes)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of the data (shapes: 31 steps each at batch 64)")
+    parser.add_argument("--steps", type=int, help="optimizer steps per run instead of --epochs")
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--arg", action="append", metavar="KEY=VALUE",
+                        help="shared encoder/decoder setting, e.g. dim=192, depth=6, decoder_dim=128 (repeatable)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-targets")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs found in --out (probe them again)")
     parser.add_argument("--only", nargs="*", help="row names to run (the teachers they need run too)")
     args = parser.parse_args()
+    from anymae.cli import parse_assignments
+    for key, value in parse_assignments(args.arg, "--arg").items():
+        (DECODER if key.startswith("decoder_") else ENCODER)[key] = value
+    epochs = None if args.steps else args.epochs
     out = Path(args.out)
     runs, step_time, seconds = {}, {}, {}
     wanted = ROWS if not args.only else [r for r in ROWS if r[0] in args.only or r[0] == ROWS[0][0]]
@@ -129,13 +146,14 @@ def main() -> None:
         wanted = wanted[:1] + [(LARGE_TEACHER[0], LARGE_TEACHER[1], {}, None, [])] + wanted[1:]
     results = []
     for name, recipe, extra, target, teachers in wanted:
-        recipe_args = {**ENCODER, **extra} if name != LARGE_TEACHER[0] else dict(LARGE_TEACHER[2])
+        recipe_args = {**ENCODER, **extra} if name != LARGE_TEACHER[0] else larger_teacher_args()
         for t in teachers:
             if t not in runs:
                 raise SystemExit(f"{name}: teacher {t} must come earlier in ROWS")
         start = time.time()
         run, per_step, secs, steps = train(name, recipe, recipe_args, target, [runs[t] for t in teachers], out,
-                                           args.epochs, args.batch_size, args.seed, args.reuse, args.data)
+                                           epochs, args.batch_size, args.seed, args.reuse, args.data,
+                                           args.steps or 300, args.lr)
         runs[name], step_time[name], seconds[name] = run, per_step, secs
         enc, rnd = probe(run, with_random=name == ROWS[0][0])
         if rnd is None:
@@ -157,7 +175,8 @@ def main() -> None:
         r["teacher_cost"] = " + ".join(parts) + " pixel-MAE steps" if parts else "-"
         if r["name"].startswith(("EMA", "LUT")):
             r["teacher_cost"] = "EMA copy of the student: no training (its update is in the step time)"
-    lines = [f"{args.data}, {steps} steps of batch {args.batch_size} each ({args.epochs} epochs), encoder "
+    budget = f"{args.epochs} epochs, " if epochs else ""
+    lines = [f"{args.data}, {steps} steps of batch {args.batch_size} each ({budget}lr {args.lr:g}), encoder "
              f"{ENCODER['dim']}x{ENCODER['depth']}, {ENCODER['patch_size']}x{ENCODER['patch_size']} patches of "
              f"{ENCODER['image_size']}x{ENCODER['image_size']}; random init of that encoder: linear "
              f"{100 * base['random_linear']:.1f}%, kNN {100 * base['random_knn']:.1f}%", "",
