@@ -105,6 +105,32 @@ def test_mp3_encoder_gets_no_position_information():
     assert torch.equal(out.mask.predict, out.mask.keep)
 
 
+def test_position_task_on_mae_blinds_the_encoder_and_scores_visible_tokens_only():
+    """`mae_vit_tiny(position_task=w)`: pixels on hidden tokens as MAE, plus w * cross-entropy of each
+    visible token's grid index from its latent; the encoder gets no positions, the decoder keeps its own."""
+    torch.manual_seed(0)
+    model = anymae.create("mae_vit_tiny", **SMALL, **DEC, position_task=0.5)
+    seen = {}
+    model.encoder.register_forward_pre_hook(lambda m, args: seen.__setitem__("x", args[0]))
+    x = images(2)
+    out = model(x, generator=gen(0))
+    embed = model.tokenizer.proj(x).flatten(2).transpose(1, 2)
+    assert torch.allclose(seen["x"], gather_tokens(embed, out.mask.keep))      # no position added
+    assert model.decoder.pos is not None                                       # the decoder still has them
+    head = model.aux[0].head
+    logits = head(out.latents[:, model.encoder.num_prefix:])
+    by_hand = torch.nn.functional.cross_entropy(logits.flatten(0, 1), out.mask.keep.flatten())
+    assert torch.allclose(out.terms["position"], 0.5 * by_hand)
+    assert torch.allclose(out.loss, out.terms["reconstruction"] + out.terms["position"])
+    # hidden patches never reach the position term: change them and it stays the same
+    hidden = torch.zeros(2, 16, dtype=torch.bool).scatter_(1, out.mask.hidden, True)
+    values = model.tokenizer.patchify(x)
+    changed = model.tokenizer.unpatchify(torch.where(hidden.unsqueeze(-1), torch.randn_like(values), values))
+    again = model(changed, mask=out.mask)
+    assert torch.allclose(again.terms["position"], out.terms["position"])
+    assert not torch.allclose(again.terms["reconstruction"], out.terms["reconstruction"])
+
+
 def test_mp3_predicts_positions_above_chance_after_training():
     from anymae.data import load_dataset
     raw = load_dataset("shapes", "train", image_size=16).images[:512].float() / 255.0

@@ -11,12 +11,12 @@ from .maskalign import DynamicAlignment
 from .mrmae import VisibleMimic
 from .multimodal import ClassTarget, MultiModalTarget
 from .pixel import PixelTarget
-from .position import PositionTarget, position_accuracy
+from .position import PositionPrediction, PositionTarget, position_accuracy
 from .registry import TARGETS, register_target
 from .swap import make_target, swap_target
 from .teacher import EMALatentTarget, EMATeacher, Teacher, TeacherLatentTarget, attach_teachers, teacher_parts
 
-__all__ = ["PixelTarget", "HOGTarget", "patch_hog", "FrequencyTarget", "SpectrumLoss", "PositionTarget",
+__all__ = ["PixelTarget", "HOGTarget", "patch_hog", "FrequencyTarget", "SpectrumLoss", "PositionTarget", "PositionPrediction",
            "position_accuracy", "TeacherLatentTarget", "EMALatentTarget", "Teacher", "EMATeacher",
            "attach_teachers", "teacher_parts", "VisibleMimic", "DynamicAlignment", "IntermediateDistill",
            "TokenRelation", "LatentAlignment", "VisibleTokenTerm", "JointDistillation", "TARGETS",

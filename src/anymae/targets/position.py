@@ -38,6 +38,29 @@ class PositionTarget(nn.Module):
         model.decoder = LinearHead()
 
 
+class PositionPrediction(nn.Module):
+    """MP3's task as an extra loss on any recipe (the localisation lever of SDMAE for small data): the
+    encoder gets no position embedding, and a linear head classifies each visible token's grid index
+    from its latent. weight * mean cross-entropy over the visible tokens; the decoder keeps its own
+    positions, so the recipe's target (pixels) is unchanged."""
+
+    def __init__(self, weight: float = 1.0, name: str = "position"):
+        super().__init__()
+        self.weight, self.name = weight, name
+        self.head: nn.Module | None = None
+        self.loss = CrossEntropyLoss()
+
+    def bind(self, model) -> None:
+        drop_positions(model.tokenizer)
+        self.head = nn.Linear(model.encoder.dim, model.tokenizer.num_tokens)
+
+    def forward(self, ctx) -> dict[str, Tensor]:
+        visible = ctx.latents[:, ctx.model.encoder.num_prefix:]               # [B,Nv,D], keep order
+        logits = self.head(visible)                                          # [B,Nv,N]
+        per_token = self.loss(logits, ctx.mask.keep.unsqueeze(-1).float())   # [B,Nv]
+        return {self.name: self.weight * per_token.mean()}
+
+
 def drop_positions(tokenizer) -> None:
     """Remove a tokenizer's position embedding (it then gives zeros), as MP3's encoder input."""
     if not hasattr(tokenizer, "pos"):
