@@ -22,7 +22,7 @@ from anymae.train.config import PretrainConfig
 
 transformers = pytest.importorskip("transformers")
 timm = pytest.importorskip("timm")
-from transformers import ViTMAEConfig, ViTMAEForPreTraining  # noqa: E402
+from transformers import ViTMAEConfig, ViTMAEForPreTraining, ViTMAEModel  # noqa: E402
 
 TOL = 1e-5
 # (hidden, layers, heads, decoder hidden, decoder layers, decoder heads, image, patch)
@@ -150,6 +150,29 @@ def test_export_to_timm_matches_forward_features(tmp_path):
             assert (ours - local.eval().forward_features(x)).abs().max() <= TOL
     with pytest.raises(ValueError, match="square images only"):  # transformers' ViTMAE cannot run 24x40
         export_run(run, "hf", tmp_path / "hf-wide", progress=False)
+
+
+def test_position_task_run_exports_exactly_to_timm_and_hf(tmp_path):
+    """A run trained with the position task (no encoder positions, a training-only head in `aux`):
+    both exports drop the head, write a zero pos_embed, say so, and reproduce anymae's features."""
+    args = {"depth": 2, "decoder_depth": 1, "patch_size": 8, "position_task": 1.0}
+    torch.manual_seed(0)
+    model = anymae.create("mae_vit_tiny", **args).eval()
+    perturb(model, 0)
+    config = PretrainConfig(recipe="mae_vit_tiny", recipe_args=args, mean=[0.5] * 3, std=[0.25] * 3, channels=3)
+    write_run(model, config, tmp_path / "run", {})
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ours = model.encode(x)
+        out, _, notes = export_run(tmp_path / "run", "timm", tmp_path / "timm", progress=False)
+        assert any("without position embeddings" in n for n in notes)
+        local = timm.create_model(f"local-dir:{out}", pretrained=True, num_classes=0).eval()
+        assert (ours - local.forward_features(x)).abs().max() <= TOL
+        out, _, notes = export_run(tmp_path / "run", "hf", tmp_path / "hf", progress=False)
+        assert any("PositionPrediction" in n for n in notes)
+        hf = ViTMAEModel.from_pretrained(out, mask_ratio=0.0).eval()
+        in_order = torch.arange(16, dtype=torch.float32).expand(2, 16)
+        assert (ours - hf(pixel_values=x, noise=in_order).last_hidden_state).abs().max() <= TOL
 
 
 def test_timm_import_resamples_positions_like_timm_non_square(tmp_path):
@@ -294,7 +317,6 @@ def test_cli_import_then_export_and_reconstruct(tmp_path):
 
 
 def test_hf_encoder_only_vitmaemodel_imports(tmp_path):
-    from transformers import ViTMAEModel
     cfg = ViTMAEConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
                        decoder_hidden_size=32, decoder_num_hidden_layers=1, decoder_num_attention_heads=4,
                        decoder_intermediate_size=128, image_size=32, patch_size=4, layer_norm_eps=1e-6)

@@ -95,6 +95,7 @@ def grid_table(module: nn.Module | None, count: int, dim: int) -> Tensor:
 def anymae_to_official(model: nn.Module, encoder_only: bool = False) -> dict[str, Tensor]:
     """A MaskedAutoencoder with MAE's parts -> state dict in facebookresearch/mae's names.
 
+    Auxiliary loss parts (`aux.*`: the position task's head, projectors) are training-only and left out.
     Raises ValueError listing any parameter MAE's layout has no place for.
     """
     tok, enc = model.tokenizer, model.encoder
@@ -102,7 +103,8 @@ def anymae_to_official(model: nn.Module, encoder_only: bool = False) -> dict[str
         raise ValueError("MAE's layout needs an encoder with a cls token")
     out, unplaced = {}, []
     for key, value in model.state_dict().items():
-        if key in POS_TABLES or (encoder_only and not key.startswith(("tokenizer.", "encoder."))):
+        if key in POS_TABLES or key.startswith("aux.") or \
+                (encoder_only and not key.startswith(("tokenizer.", "encoder."))):
             continue
         name = to_official_name(key)
         if name is None:
