@@ -34,7 +34,7 @@ def test_pretrain_writes_the_run_folder(tiny_run):
                  "checkpoints/last.ckpt"):
         assert (tiny_run / name).is_file(), name
     config = yaml.safe_load((tiny_run / "config.yaml").read_text())
-    assert config["recipe"] == "mae_vit_tiny" and config["recipe_args"]["depth"] == 1
+    assert config["recipe"] == "mae_laptop" and config["recipe_args"]["depth"] == 1
     assert config["summary"]["steps"] == 40
     rows = (tiny_run / "metrics.csv").read_text().strip().splitlines()
     assert rows[0].startswith("step,epoch,lr,loss") and len(rows) == 41

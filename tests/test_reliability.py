@@ -193,7 +193,8 @@ def test_kill_during_checkpoint_write_keeps_previous_checkpoint(reference, tmp_p
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)  # intact and loadable
     assert ckpt["global_step"] == 12  # the previous last.ckpt, untouched
     assert partial.stat().st_size < (run / "checkpoints" / "last.ckpt").stat().st_size
-    model = anymae.create("mae_vit_tiny", **read_config(run / "config.yaml")["recipe_args"])
+    saved = read_config(run / "config.yaml")
+    model = anymae.create(saved["recipe"], **saved["recipe_args"])
     model.load_state_dict({k.removeprefix("model."): v for k, v in ckpt["state_dict"].items()})
 
     assert main(["pretrain", "--resume", str(run)]) == 0  # and the run goes on from it

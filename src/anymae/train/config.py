@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 @dataclass
 class PretrainConfig:
-    recipe: str = "mae_vit_tiny"
+    recipe: str = "mae_laptop"    # the laptop-budget default (docs/defaults.md)
     data: str = "shapes"
     modality: str = "image"       # set from the data set: image, video, points, ...
     recipe_args: dict = field(default_factory=dict)   # recipe overrides (image_size, patch_size, mask_ratio, ...)
