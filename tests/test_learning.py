@@ -1,0 +1,33 @@
+"""The core issue's learning test: a short pretraining of the default recipe on `shapes` lowers its loss
+and gives features a linear probe reads better than the same architecture's at random init."""
+from __future__ import annotations
+
+import csv
+
+import torch
+
+from anymae.eval.features import encoder_features
+from anymae.eval.probe import evaluate, probe_splits
+from anymae.io.checkpoint import build_untrained, load_run
+from anymae.train.config import PretrainConfig
+from anymae.train.run import pretrain
+
+
+def test_default_recipe_beats_random_init_on_shapes_after_a_short_pretraining(tmp_path):
+    torch.set_num_threads(1)
+    config = PretrainConfig(data="shapes", seed=0, steps=400, lr=2e-3)   # mae_laptop, its lr; 3,000 steps in the demo
+    assert config.recipe == "mae_laptop"
+    run = pretrain(config, tmp_path / "run", progress=False)
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    pixels = [float(r["loss"]) - float(r["position"]) for r in rows]    # the loss is pixels + position task
+    first, last = sum(pixels[:20]) / 20, sum(pixels[-20:]) / 20
+    assert last < 0.7 * first, f"pixel reconstruction loss {first:.3f} -> {last:.3f}"
+    model, raw = load_run(run)
+    _, train, test = probe_splits(PretrainConfig.from_dict(raw), model, "shapes")
+    ys = train.labels.numpy(), test.labels.numpy()
+    accuracy = {}
+    for name, encoder in (("pretrained", model), ("random init", build_untrained(raw, seed=0))):
+        features = encoder_features(encoder, train, "mean"), encoder_features(encoder, test, "mean")
+        accuracy[name] = evaluate(name, features[0], ys[0], features[1], ys[1]).linear
+    # measured at seed 0: 17.3% vs 12.2% after 500 steps (1,000 test images: one accuracy's s.e. ~1.1 points)
+    assert accuracy["pretrained"] > accuracy["random init"] + 0.03, accuracy
