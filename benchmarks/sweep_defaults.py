@@ -4,7 +4,7 @@ sets for the same budget and probe it against random init, raw pixels and HOG.
     python benchmarks/sweep_defaults.py --data shapes digits faces --out runs/sweep
     python benchmarks/sweep_defaults.py --only base,lr3e-3 --data shapes
 
-Each candidate is a named set of overrides of the default PretrainConfig / recipe arguments.
+Each candidate is a named set of PretrainConfig / recipe overrides; each names its recipe (mae_vit_tiny unless said).
 Results are appended to OUT/results.jsonl (one line per candidate x data set) and printed as a table.
 """
 from __future__ import annotations
@@ -20,15 +20,16 @@ from anymae.eval.probe import probe_run
 from anymae.train.config import PretrainConfig
 from anymae.train.run import pretrain
 
-# name -> (config overrides, recipe overrides)
-CANDIDATES: dict[str, tuple[dict, dict]] = {
-    "mae-paper": ({"blr": 1.5e-4, "warmup": 0.1}, {}),
-    "base": ({}, {}),
-}
+# name -> (config overrides, recipe overrides); every candidate names its recipe (mae_vit_tiny unless said)
+CANDIDATES: dict[str, tuple[dict, dict]] = {}
 
 
 def add(name, config=None, recipe=None):
-    CANDIDATES[name] = (config or {}, recipe or {})
+    CANDIDATES[name] = ({"recipe": "mae_vit_tiny", "blr": 1.5e-4, "steps": 300, **(config or {})}, recipe or {})
+
+
+add("mae-paper", {"warmup": 0.1})
+add("base")
 
 
 add("blr1e-3", {"blr": 1e-3})
@@ -44,6 +45,18 @@ add("p8-d6-1000", {"lr": 2e-3, "steps": 1000}, {"depth": 6, "patch_size": 8})
 add("p8-d6-hog", {"lr": 2e-3, "target": "hog"}, {"depth": 6, "patch_size": 8})
 add("p8-d6-stem", {"lr": 2e-3}, {"depth": 6, "patch_size": 8, "stem_width": 32})
 add("p8-d6-inv", {"lr": 2e-3}, {"depth": 6, "patch_size": 8, "invariance": 1.0})
+# the longer budget (3,000 steps) and the position task (MP3, row 42) that became `mae_laptop`
+SMALL_64x6 = {"depth": 6, "patch_size": 8, "dim": 64, "heads": 4, "decoder_dim": 64, "decoder_depth": 2,
+              "decoder_heads": 4}
+add("p8-d6-3000", {"lr": 2e-3, "steps": 3000}, {"depth": 6, "patch_size": 8})
+add("p8-d6-1500-lr4e-3", {"lr": 4e-3, "steps": 1500}, {"depth": 6, "patch_size": 8})
+add("64x6-3000", {"lr": 2e-3, "steps": 3000}, SMALL_64x6)
+add("64x6-pos-3000", {"lr": 2e-3, "steps": 3000}, {**SMALL_64x6, "position_task": 1.0})
+add("64x6-pos-w3-3000", {"lr": 2e-3, "steps": 3000}, {**SMALL_64x6, "position_task": 3.0})
+add("laptop", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 3000})   # = 64x6-pos-3000 at mask 0.5
+add("laptop-500", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 500})
+add("laptop-1000", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 1000})
+add("mp3-3000", {"recipe": "mp3_vit_tiny", "lr": 2e-3, "steps": 3000}, {"depth": 6, "patch_size": 8})
 
 
 def run_one(name: str, data: str, epochs: int | None, out: Path, batch: int, pools: list[str]) -> list[dict]:
@@ -70,7 +83,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", nargs="+", default=["shapes", "digits", "faces"])
     p.add_argument("--only", help="comma-separated candidate names (default: all)")
-    p.add_argument("--epochs", type=int, default=None, help="default: the config's step budget (300 steps)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the candidate's step budget (300 steps unless it says)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--pools", default="mean,mean-last4,cls")
     p.add_argument("--out", default="runs/sweep")
