@@ -15,8 +15,9 @@ from anymae.train.run import pretrain
 
 def test_default_recipe_beats_random_init_on_shapes_after_a_short_pretraining(tmp_path):
     torch.set_num_threads(1)
-    config = PretrainConfig(data="shapes", seed=0, steps=400, lr=2e-3)   # mae_laptop, its lr; 3,000 steps in the demo
-    assert config.recipe == "mae_laptop"
+    assert PretrainConfig().recipe == "mae_laptop"
+    config = PretrainConfig.for_recipe(data="shapes", seed=0, steps=400)   # its lr (2e-3); 3,000 steps in the demo
+    assert config.lr is None and config.blr * config.batch_size / 256 == 2e-3
     run = pretrain(config, tmp_path / "run", progress=False)
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     pixels = [float(r["loss"]) - float(r["position"]) for r in rows]    # the loss is pixels + position task

@@ -51,6 +51,14 @@ class PretrainConfig:
         return d
 
     @classmethod
+    def for_recipe(cls, recipe: str = "mae_laptop", **settings) -> "PretrainConfig":
+        """Start from `recipe`'s own training defaults (its `train=` in the registry, as `anymae pretrain
+        --recipe` does), then `settings`: `PretrainConfig.for_recipe("mae_laptop", data="faces")`.
+        A bare `PretrainConfig(recipe=...)` takes the class defaults (300 steps, blr 1.5e-4) instead."""
+        from ..recipes import get_recipe
+        return cls(recipe=recipe, **{**get_recipe(recipe).train, **settings})
+
+    @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known - {"run", "summary", "anymae_version"})
