@@ -25,7 +25,7 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {}
 
 
 def add(name, config=None, recipe=None):
-    CANDIDATES[name] = ({"recipe": "mae_vit_tiny", "blr": 1.5e-4, "steps": 300, **(config or {})}, recipe or {})
+    CANDIDATES[name] = ({"recipe": "mae_vit_tiny", **(config or {})}, recipe or {})
 
 
 add("mae-paper", {"warmup": 0.1})

@@ -123,9 +123,8 @@ def test_position_task_on_mae_blinds_the_encoder_and_scores_visible_tokens_only(
     assert torch.allclose(out.terms["position"], 0.5 * by_hand)
     assert torch.allclose(out.loss, out.terms["reconstruction"] + out.terms["position"])
     # hidden patches never reach the position term: change them and it stays the same
-    hidden = torch.zeros(2, 16, dtype=torch.bool).scatter_(1, out.mask.hidden, True)
     values = model.tokenizer.patchify(x)
-    changed = model.tokenizer.unpatchify(torch.where(hidden.unsqueeze(-1), torch.randn_like(values), values))
+    changed = model.tokenizer.unpatchify(torch.where(out.mask.bool.unsqueeze(-1), torch.randn_like(values), values))
     again = model(changed, mask=out.mask)
     assert torch.allclose(again.terms["position"], out.terms["position"])
     assert not torch.allclose(again.terms["reconstruction"], out.terms["reconstruction"])

@@ -97,7 +97,6 @@ class TensorImageDataset(SeededSamples):
         return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
 
-
 # ---------------------------------------------------------------- folders of user files
 def list_files(root: Path, suffixes: Collection[str]) -> list[Path]:
     """Every file under `root` (recursive, sorted) whose suffix, in any case, is one of `suffixes`."""

@@ -120,7 +120,6 @@ class PointCloudDataset(SeededSamples):
         return self.clouds[index]
 
 
-
 def stored_count(size) -> int:
     """Points kept per sample: at least STORED_POINTS, more when the model asks for more."""
     return max(STORED_POINTS, size) if isinstance(size, int) else STORED_POINTS

@@ -234,7 +234,7 @@ def export_run(run: str | Path, to: str, out: str | Path, naming: str | None = N
     if getattr(model.tokenizer, "pos", None) is None:
         notes.append("this encoder was trained without position embeddings (position task): pos_embed is "
                      "written as zeros, which reproduces it exactly")
-    if to == "hf" and any(True for _ in model.aux.parameters()):
+    if to == "hf" and next(model.aux.parameters(), None) is not None:
         names = sorted({type(part).__name__ for part in model.aux})
         notes.append(f"the training-only heads of {', '.join(names)} are not part of ViTMAE and are not exported")
     if to == "timm":
