@@ -1,6 +1,8 @@
 """Targets and teachers on a built-in data set (`shapes` by default): every target's tiny recipe trained for the same number of steps, then
 linear-probe and kNN accuracy, step time relative to pixel-MAE, and what its teacher cost.
 
+    OMP_NUM_THREADS=1 python benchmarks/targets.py --steps 3000 --batch-size 128 --lr 2e-3 --arg depth=6 \
+        --position-task 1.0 --out runs/bench-targets-pos        # the recipes' defaults (docs/targets.md)
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/targets.py --epochs 5 --out runs/bench-targets
     python benchmarks/targets.py --data faces --epochs 100 --out runs/bench-targets-faces
     python benchmarks/targets.py --steps 3000 --batch-size 128 --lr 2e-3 --arg dim=192 --arg depth=6 \
@@ -128,6 +130,10 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--arg", action="append", metavar="KEY=VALUE",
                         help="shared encoder/decoder setting, e.g. dim=192, depth=6, decoder_dim=128 (repeatable)")
+    parser.add_argument("--position-task", type=float, default=0.0, metavar="W",
+                        help="MP3's position task with weight W on every row but MP3 (its own task), as the "
+                             "recipes' defaults have it (1.0); the encoders, random init included, then get no "
+                             "position embedding. Default 0: each target alone, as its paper has it")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/bench-targets")
@@ -147,6 +153,8 @@ def main() -> None:
     results = []
     for name, recipe, extra, target, teachers in wanted:
         recipe_args = {**ENCODER, **extra} if name != LARGE_TEACHER[0] else larger_teacher_args()
+        if recipe != "mp3_vit_tiny":  # MP3 is the position task itself
+            recipe_args["position_task"] = args.position_task
         for t in teachers:
             if t not in runs:
                 raise SystemExit(f"{name}: teacher {t} must come earlier in ROWS")
@@ -176,6 +184,8 @@ def main() -> None:
         if r["name"].startswith(("EMA", "LUT")):
             r["teacher_cost"] = "EMA copy of the student: no training (its update is in the step time)"
     budget = f"{args.epochs} epochs, " if epochs else ""
+    if args.position_task > 0:
+        budget += f"position task weight {args.position_task:g} on every row, "
     lines = [f"{args.data}, {steps} steps of batch {args.batch_size} each ({budget}lr {args.lr:g}), encoder "
              f"{ENCODER['dim']}x{ENCODER['depth']}, {ENCODER['patch_size']}x{ENCODER['patch_size']} patches of "
              f"{ENCODER['image_size']}x{ENCODER['image_size']}; random init of that encoder: linear "

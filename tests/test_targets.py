@@ -19,6 +19,7 @@ from anymae.tokenizers import PatchTokenizer, Tokens
 
 SMALL = dict(image_size=16, patch_size=4, dim=32, depth=2, heads=2)
 DEC = dict(decoder_dim=32, decoder_depth=1, decoder_heads=2)
+PAPER = dict(position_task=0.0)  # a target recipe as its paper has it: no position task on top
 
 
 def images(n=4, size=16, seed=0):
@@ -70,7 +71,7 @@ def test_frequency_masker_zeroes_the_hidden_band_and_is_registered():
 
 
 def test_spectrum_loss_counts_the_hidden_band_only():
-    model = anymae.create("mfm_vit_tiny", **SMALL, **DEC)
+    model = anymae.create("mfm_vit_tiny", **SMALL, **PAPER, **DEC)
     x = images(2)
     _, mask = model.masker.corrupt(x, gen(1))
     tokens = model.tokenizer(x)
@@ -130,6 +131,35 @@ def test_position_task_on_mae_blinds_the_encoder_and_scores_visible_tokens_only(
     assert not torch.allclose(again.terms["reconstruction"], out.terms["reconstruction"])
 
 
+TARGET_RECIPES = ["maskfeat_vit_tiny", "mfm_vit_tiny", "salt_vit_tiny", "latent_ema_vit_tiny", "maskalign_vit_tiny",
+                  "mrmae_vit_tiny", "dmae_vit_tiny", "hybrid_distill_vit_tiny", "cae_vit_tiny", "lut_vit_tiny",
+                  "dmjd_vit_tiny"]
+
+
+@pytest.mark.parametrize("name", TARGET_RECIPES)
+def test_every_target_recipe_takes_the_position_task(name):
+    """`position_task=w` on any target recipe: the student and every teacher copied from it (EMA, LUT) get
+    no positions, the term is w * CE of the head on the visible latents and part of the loss."""
+    import inspect
+    from anymae.recipes import get_recipe
+    accepted = inspect.signature(get_recipe(name).build).parameters
+    torch.manual_seed(0)
+    model = anymae.create(name, **SMALL, **{k: v for k, v in DEC.items() if k in accepted}, position_task=0.5)
+    if teacher_parts(model):
+        attach_teachers(model, [mae_teacher(), mae_teacher(seed=2)])
+    x = images(2)
+    tokens = model.tokenizer(x)
+    assert model.tokenizer.pos is None and torch.count_nonzero(tokens.pos) == 0
+    if not teacher_parts(model):                                # EMA copies of the student match it
+        assert all(t.pos is None for t in model.modules() if isinstance(t, PatchTokenizer))
+    out = model(x, generator=gen(0))
+    position = next(p for p in model.aux if type(p).__name__ == "PositionPrediction")
+    logits = position.head(out.latents[:, model.encoder.num_prefix:])
+    by_hand = torch.nn.functional.cross_entropy(logits.flatten(0, 1), out.mask.keep.flatten())
+    assert torch.allclose(out.terms["position"], 0.5 * by_hand, atol=1e-6)
+    assert torch.allclose(out.loss, sum(v for k, v in out.terms.items() if k != "target_std"), atol=1e-6)
+
+
 def test_mp3_predicts_positions_above_chance_after_training():
     from anymae.data import load_dataset
     raw = load_dataset("shapes", "train", image_size=16).images[:512].float() / 255.0
@@ -151,7 +181,7 @@ def test_mp3_predicts_positions_above_chance_after_training():
 
 # ------------------------------------------------------------------ frozen teacher (SALT, row 54)
 def test_frozen_teacher_gets_no_gradients_and_never_changes():
-    student = anymae.create("salt_vit_tiny", **SMALL, **DEC)
+    student = anymae.create("salt_vit_tiny", **SMALL, **PAPER, **DEC)
     attach_teachers(student, [mae_teacher()])
     teacher = student.target.teacher
     before = copy.deepcopy(teacher.state_dict())
@@ -168,7 +198,7 @@ def test_frozen_teacher_gets_no_gradients_and_never_changes():
 
 
 def test_teacher_that_does_not_fit_is_a_clear_error():
-    student = anymae.create("salt_vit_tiny", **SMALL, **DEC)
+    student = anymae.create("salt_vit_tiny", **SMALL, **PAPER, **DEC)
     with pytest.raises(ValueError, match="patch_size 8 does not fit the student's 4"):
         attach_teachers(student, [mae_teacher(patch_size=8)], ["runs/t"])
     # a wider teacher fits: the decoder's output is re-made at the teacher's width
@@ -207,7 +237,7 @@ def test_salt_stage_two_loads_stage_one_by_teacher_run(teacher_run, tmp_path, ca
 
 # ------------------------------------------------------------------ EMA teacher (JEPA / data2vec, row 26)
 def test_ema_teacher_update_formula_no_gradient_and_collapse_guard():
-    model = anymae.create("latent_ema_vit_tiny", **SMALL, **DEC, momentum=0.9)
+    model = anymae.create("latent_ema_vit_tiny", **SMALL, **PAPER, **DEC, momentum=0.9)
     teacher = model.target.teacher
     out = model(images(4), generator=gen(0))
     assert "target_std" in out.terms and float(out.terms["target_std"]) > 0      # logged, not added
@@ -246,7 +276,7 @@ def run_with_fixed_mask(model, x, seed=0):
 
 
 def test_maskalign_uses_visible_tokens_only():
-    model = anymae.create("maskalign_vit_tiny", **SMALL)
+    model = anymae.create("maskalign_vit_tiny", **SMALL, **PAPER)
     attach_teachers(model, [mae_teacher()])
     x = images(2)
     mask, out = run_with_fixed_mask(model, x)
@@ -261,7 +291,7 @@ def test_maskalign_uses_visible_tokens_only():
 
 
 def test_mrmae_pixels_on_hidden_and_teacher_features_on_visible():
-    model = anymae.create("mrmae_vit_tiny", **SMALL, **DEC)
+    model = anymae.create("mrmae_vit_tiny", **SMALL, **PAPER, **DEC)
     attach_teachers(model, [mae_teacher()])
     x = images(2)
     mask, out = run_with_fixed_mask(model, x)
@@ -279,7 +309,7 @@ def test_mrmae_pixels_on_hidden_and_teacher_features_on_visible():
 
 def test_lut_visible_term_is_visible_only_and_weighted():
     torch.manual_seed(0)
-    a = anymae.create("lut_vit_tiny", **SMALL, **DEC, visible_weight=1.0)
+    a = anymae.create("lut_vit_tiny", **SMALL, **PAPER, **DEC, visible_weight=1.0)
     b = copy.deepcopy(a)
     b.aux[0].weight = 0.25
     x = images(2)
@@ -293,7 +323,7 @@ def test_lut_visible_term_is_visible_only_and_weighted():
 
 # ------------------------------------------------------------------ DMAE (row 29)
 def test_dmae_maps_student_layer_to_teacher_layer_and_runs_teacher_partially():
-    model = anymae.create("dmae_vit_tiny", **SMALL, **DEC, student_layer=0, teacher_layer=1)
+    model = anymae.create("dmae_vit_tiny", **SMALL, **PAPER, **DEC, student_layer=0, teacher_layer=1)
     big = mae_teacher(dim=48, depth=4, heads=2)
     attach_teachers(model, [big])
     part = model.aux[0]
@@ -322,7 +352,7 @@ def test_hybrid_has_both_terms_and_relation_compares_attention_maps():
     v = block.attn.qkv(y).reshape(2, 5, 3, 2, 16).permute(2, 0, 3, 1, 4)[2]
     assert torch.allclose(block.attn.proj((attn @ v).transpose(1, 2).reshape(2, 5, 32)), block.attn(y), atol=1e-5)
 
-    model = anymae.create("hybrid_distill_vit_tiny", **SMALL)
+    model = anymae.create("hybrid_distill_vit_tiny", **SMALL, **PAPER)
     mim = mae_teacher(seed=2)
     attach_teachers(model, [mae_teacher(seed=3), mim])
     x = images(2)
@@ -336,7 +366,7 @@ def test_hybrid_has_both_terms_and_relation_compares_attention_maps():
 
 # ------------------------------------------------------------------ CAE (row 5)
 def test_cae_regressor_reads_visible_latents_and_aligns_with_the_encoders_own():
-    model = anymae.create("cae_vit_tiny", **SMALL).eval()
+    model = anymae.create("cae_vit_tiny", **SMALL, **PAPER).eval()
     x = images(2)
     mask, out = run_with_fixed_mask(model, x)
     regressed = model.decoder.regressed.clone()
@@ -364,7 +394,7 @@ def test_disjoint_views_hide_disjoint_sets_at_the_ratio():
 
 
 def test_joint_distillation_couples_the_views():
-    model = anymae.create("dmjd_vit_tiny", **SMALL, **DEC)
+    model = anymae.create("dmjd_vit_tiny", **SMALL, **PAPER, **DEC)
     out = model(images(2), generator=gen(0))
     assert {"reconstruction", "views_reconstruction", "joint_distillation"} <= set(out.terms)
     part, views = model.aux[0], out.mask.views
