@@ -71,8 +71,9 @@ def test_print_config_shows_resolved_settings():
     assert config["recipe_args"]["channels"] == 1 and len(config["mean"]) == 1
 
 
-def test_bad_settings_fail_with_a_message():
-    proc = anymae("pretrain", "--data", "no-such-data", check=False)
+def test_bad_settings_fail_with_a_message(tmp_path):
+    proc = anymae("pretrain", "--data", "no-such-data", "--out", str(tmp_path / "run"), check=False)
     assert proc.returncode == 2 and "no-such-data" in proc.stderr
+    assert not (tmp_path / "run").exists()                      # no empty run folder left behind
     proc = anymae("pretrain", "--image-size", "30", "--patch-size", "4", "--print-config", check=False)
     assert proc.returncode == 2 and "not divisible" in proc.stderr

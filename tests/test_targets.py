@@ -429,6 +429,9 @@ def test_rae_decoder_on_frozen_encoder_improves_full_image_reconstructions(teach
                               DecodeConfig(steps=40, batch_size=32, dim=32, depth=1, heads=2, eval_every=20,
                                            eval_images=64), progress=False)
     assert rows[-1]["held_out_mse"] < 0.8 * rows[0]["held_out_mse"]
+    # the baseline: the same decoder, same batches, on the architecture at random init
+    assert rows[-1]["random_init_held_out_mse"] != rows[-1]["held_out_mse"]
+    assert "random_init_held_out_mse" in (tmp_path / "decode" / "decode_metrics.csv").read_text()
     assert all(p.grad is None and not p.requires_grad for p in rae.encoder.parameters())
     assert all(torch.equal(v, rae.encoder.state_dict()[k]) for k, v in encoder_before.items())
     assert (tmp_path / "decode" / "decode.png").exists()

@@ -414,7 +414,8 @@ def add_decode(sub) -> None:
     p = sub.add_parser("decode", help="train a pixel decoder on a run's frozen encoder (representation autoencoder)",
                        epilog=EPILOG,
                        description="RAE: freeze RUN's encoder, train a fresh decoder to reconstruct the full, "
-                                   "unmasked image from its latents; reports held-out reconstruction error.")
+                                   "unmasked image from its latents; reports held-out reconstruction error, and "
+                                   "that of the same decoder on the architecture at random init (the baseline).")
     p.add_argument("run", help="run folder whose encoder is frozen")
     p.add_argument("--steps", type=int, default=300, help="decoder training steps")
     p.add_argument("--batch-size", type=int, default=64)
@@ -423,6 +424,8 @@ def add_decode(sub) -> None:
     p.add_argument("--depth", type=int, default=2, help="decoder blocks")
     p.add_argument("--heads", type=int, default=4, help="decoder attention heads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-baseline", action="store_true",
+                   help="skip the baseline: the same decoder trained on the architecture at random init")
     p.add_argument("--out", help="output folder (default RUN/decode)")
     p.set_defaults(handler=run_decode)
 
@@ -431,10 +434,13 @@ def run_decode(args) -> int:
     from .train.decode import DecodeConfig, train_decoder
     out = Path(args.out) if args.out else Path(args.run) / "decode"
     config = DecodeConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, dim=args.dim, depth=args.depth,
-                          heads=args.heads, seed=args.seed, eval_every=max(1, args.steps // 6))
+                          heads=args.heads, seed=args.seed, eval_every=max(1, args.steps // 6),
+                          random_init=not args.no_baseline)
     _, rows = train_decoder(args.run, out, config)
     print(f"held-out reconstruction MSE (full image): {rows[0]['held_out_mse']:.4f} at step 0 -> "
           f"{rows[-1]['held_out_mse']:.4f} at step {rows[-1]['step']}")
+    if "random_init_held_out_mse" in rows[-1]:
+        print(f"the same decoder on the random-init encoder: {rows[-1]['random_init_held_out_mse']:.4f}")
     print(f"run folder: {out}")
     return 0
 

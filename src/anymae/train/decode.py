@@ -31,6 +31,7 @@ class DecodeConfig:
     eval_every: int = 50
     eval_images: int = 256
     seed: int = 0
+    random_init: bool = True  # also train the decoder on the random-init encoder (the baseline)
 
 
 def every_token(batch_size: int, num_tokens: int, device) -> Mask:
@@ -79,10 +80,13 @@ def held_out_error(rae: RepresentationAutoencoder, images: torch.Tensor, batch_s
 
 def train_decoder(run: str | Path, out: str | Path, config: DecodeConfig | None = None, progress: bool = True):
     """Train a pixel decoder on the frozen encoder of `run`; write decoder, metrics and pictures to `out`.
+    With `config.random_init`, the same decoder is also trained on the run's architecture at random init
+    (the baseline, as `anymae probe` has one): its held-out error is the `random_init_held_out_mse` column.
 
     -> (RepresentationAutoencoder, list of metric rows).
     """
     from ..data import MODALITIES, load_dataset
+    from ..io.checkpoint import build_untrained
     from ..train.config import PretrainConfig
     config = config or DecodeConfig()
     out = Path(out)
@@ -91,9 +95,6 @@ def train_decoder(run: str | Path, out: str | Path, config: DecodeConfig | None 
     run_config = PretrainConfig.from_dict(raw)
     if run_config.modality != "image":
         raise ValueError(f"{run}: anymae decode handles image runs; this one is {run_config.modality}")
-    torch.manual_seed(config.seed)
-    rae = RepresentationAutoencoder(model.tokenizer, model.encoder,
-                                    MAEDecoder(dim=config.dim, depth=config.depth, heads=config.heads)).train()
     modality = MODALITIES["image"]
     train = load_dataset(run_config.data, "train", image_size=model.tokenizer.image_size,
                          channels=run_config.channels).with_transform(modality.pretrain_transform(model, run_config),
@@ -102,14 +103,48 @@ def train_decoder(run: str | Path, out: str | Path, config: DecodeConfig | None 
                         image_size=model.tokenizer.image_size, channels=run_config.channels)
     test = test.with_transform(modality.eval_transform(model, run_config))
     held_out = torch.stack([test[i][0] for i in range(min(config.eval_images, len(test)))])
+    start = time.time()
+    rae = fresh_decoder(model, config)
+    rows = fit_decoder(rae, train, held_out, config, "decode" if progress else None)
+    fieldnames = ["step", "train_mse", "held_out_mse"]
+    summary = {"held_out_mse_start": rows[0]["held_out_mse"], "held_out_mse_end": rows[-1]["held_out_mse"]}
+    if config.random_init:
+        baseline = fit_decoder(fresh_decoder(build_untrained(raw), config), train, held_out, config,
+                               "decode (random init)" if progress else None)
+        for row, base in zip(rows, baseline):
+            row["random_init_held_out_mse"] = base["held_out_mse"]
+        fieldnames.append("random_init_held_out_mse")
+        summary["random_init_held_out_mse_end"] = baseline[-1]["held_out_mse"]
+    with open(out / "decode_metrics.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+    save_weights({k: v for k, v in rae.decoder.state_dict().items()}, out / "decoder.safetensors")
+    write_text(out / "decode.yaml", yaml.safe_dump({"run": str(run), **asdict(config),
+                                                    "train_seconds": round(time.time() - start, 1), **summary},
+                                                   sort_keys=False))
+    picture(rae, held_out[:8], test.transform, out / "decode.png")
+    return rae, rows
+
+
+def fresh_decoder(model, config: DecodeConfig) -> RepresentationAutoencoder:
+    """`model`'s tokenizer and encoder, frozen, under a new decoder (seeded: equal for every encoder)."""
+    torch.manual_seed(config.seed)
+    return RepresentationAutoencoder(model.tokenizer, model.encoder,
+                                     MAEDecoder(dim=config.dim, depth=config.depth, heads=config.heads)).train()
+
+
+def fit_decoder(rae: RepresentationAutoencoder, train, held_out: torch.Tensor, config: DecodeConfig,
+                desc: str | None) -> list[dict]:
+    """Train `rae`'s decoder for `config.steps` on `train` (the same batches for every encoder);
+    -> rows of step, train MSE and held-out MSE (every `eval_every` steps and at step 0)."""
     params = [p for p in rae.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.05)
     warmup = max(1, config.steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, config.steps, warmup))
     g = torch.Generator().manual_seed(config.seed)
     rows = [{"step": 0, "train_mse": "", "held_out_mse": held_out_error(rae, held_out)}]
-    start = time.time()
-    bar = tqdm(range(1, config.steps + 1), desc="decode", disable=not progress)
+    bar = tqdm(range(1, config.steps + 1), desc=desc, disable=desc is None)
     for step in bar:
         idx = torch.randint(len(train), (config.batch_size,), generator=g)
         x = torch.stack([train[int(i) + (step * len(train))][0] for i in idx])
@@ -122,17 +157,7 @@ def train_decoder(run: str | Path, out: str | Path, config: DecodeConfig | None 
         bar.set_postfix(loss=f"{loss.item():.4f}")
         if step % config.eval_every == 0 or step == config.steps:
             rows.append({"step": step, "train_mse": loss.item(), "held_out_mse": held_out_error(rae, held_out)})
-    with open(out / "decode_metrics.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["step", "train_mse", "held_out_mse"])
-        writer.writeheader()
-        writer.writerows(rows)
-    save_weights({k: v for k, v in rae.decoder.state_dict().items()}, out / "decoder.safetensors")
-    write_text(out / "decode.yaml", yaml.safe_dump({"run": str(run), **asdict(config),
-                                                    "train_seconds": round(time.time() - start, 1),
-                                                    "held_out_mse_start": rows[0]["held_out_mse"],
-                                                    "held_out_mse_end": rows[-1]["held_out_mse"]}, sort_keys=False))
-    picture(rae, held_out[:8], test.transform, out / "decode.png")
-    return rae, rows
+    return rows
 
 
 def picture(rae, images: torch.Tensor, transform, path: Path) -> None:

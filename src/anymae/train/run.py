@@ -123,8 +123,8 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
             raise ValueError(f"{run_dir}: nothing to resume, no checkpoints/last.ckpt")
         remove_stale_temporaries(ckpt.parent)
         load_checkpoint_file(ckpt)  # refuses a tampered or truncated file before anything is built
+    model, data = resolve(config)  # bad data fails here, before a run folder exists
     run_dir.mkdir(parents=True, exist_ok=True)
-    model, data = resolve(config)
     write_config(config, run_dir)
 
     # each rank reads its own shard (perm[rank::world]); --batch-size is per device
