@@ -12,7 +12,7 @@ from anymae.cli import main
 from anymae.decoders.mae import gather_tokens
 from anymae.io.checkpoint import build_model, load_run, read_config
 from anymae.masking import MASKERS, DisjointMasker, FrequencyMasker
-from anymae.targets import (HOGTarget, TARGETS, Teacher, attach_teachers, position_accuracy,
+from anymae.targets import (HOGTarget, PositionPrediction, TARGETS, Teacher, attach_teachers, position_accuracy,
                             teacher_parts)
 from anymae.targets.tap import attention_map
 from anymae.tokenizers import PatchTokenizer, Tokens
@@ -140,9 +140,8 @@ TARGET_RECIPES = ["maskfeat_vit_tiny", "mfm_vit_tiny", "salt_vit_tiny", "latent_
 def test_every_target_recipe_takes_the_position_task(name):
     """`position_task=w` on any target recipe: the student and every teacher copied from it (EMA, LUT) get
     no positions, the term is w * CE of the head on the visible latents and part of the loss."""
-    import inspect
     from anymae.recipes import get_recipe
-    accepted = inspect.signature(get_recipe(name).build).parameters
+    accepted = get_recipe(name).defaults()
     torch.manual_seed(0)
     model = anymae.create(name, **SMALL, **{k: v for k, v in DEC.items() if k in accepted}, position_task=0.5)
     if teacher_parts(model):
@@ -153,7 +152,7 @@ def test_every_target_recipe_takes_the_position_task(name):
     if not teacher_parts(model):                                # EMA copies of the student match it
         assert all(t.pos is None for t in model.modules() if isinstance(t, PatchTokenizer))
     out = model(x, generator=gen(0))
-    position = next(p for p in model.aux if type(p).__name__ == "PositionPrediction")
+    position = next(p for p in model.aux if isinstance(p, PositionPrediction))
     logits = position.head(out.latents[:, model.encoder.num_prefix:])
     by_hand = torch.nn.functional.cross_entropy(logits.flatten(0, 1), out.mask.keep.flatten())
     assert torch.allclose(out.terms["position"], 0.5 * by_hand, atol=1e-6)

@@ -61,11 +61,13 @@ class MaskedAutoencoder(nn.Module):
     - `masker.corrupts_input`: the masker corrupts the input (`masker.corrupt(x, generator) -> (x', Mask)`)
       instead of dropping tokens; the encoder then sees every token (SimMIM-style, frequency masking).
     - `aux`: extra loss parts, `term(StepContext) -> {name: weighted scalar}`, added to the loss.
-    - `target.bind(model)` (optional): called first, for targets that read the student (EMA teachers);
+    - `prepare(model)` on the target or an aux part (optional): called before any `bind`, for parts that
+      change the student (the position task removes the tokenizer's positions), so that parts which copy
+      the student at `bind` (EMA teachers) copy the final one.
+    - `target.bind(model)` (optional): called next, for targets that read the student (EMA teachers);
       `target.monitor(target) -> {name: scalar}`: logged, never added to the loss (collapse guards).
     - `loss.reads_mask`: the loss is called as `loss(pred, target, mask, tokens)` (per-modality losses).
     - `after_step()` on any submodule (EMA teachers) is called by the trainer after each optimizer step.
-    - `loss.reads_mask`: the loss is called as `loss(pred, target, mask, tokens)` (per-modality losses).
     """
 
     def __init__(self, tokenizer: nn.Module, masker: nn.Module, encoder: nn.Module, decoder: nn.Module,
@@ -79,6 +81,9 @@ class MaskedAutoencoder(nn.Module):
         self.decoder_keep_ratio = 1.0  # < 1: VideoMAE V2 decoder masking (masking/decoder.py, --decoder-keep-ratio)
         if hasattr(masker, "bind"):  # maskers that corrupt the input learn the token layout
             masker.bind(tokenizer)
+        for part in (target, *self.aux):
+            if hasattr(part, "prepare"):  # parts that change the student go before any part copies it
+                part.prepare(self)
         if hasattr(target, "bind"):  # targets that read the student (EMA teachers) see it first
             target.bind(self)
         decoder.bind(encoder.dim, target.dim(tokenizer), tokenizer.position(decoder.dim, decoder.learnable_pos))

@@ -28,7 +28,7 @@ def mae_vit(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix
         ([PositionPrediction(weight=position_task)] if position_task > 0 else [])
     return MaskedAutoencoder(
         tokenizer=PatchTokenizer(image_size, patch_size, channels, dim=dim, learnable_pos=learnable_pos,
-                                 stem_width=stem_width, use_pos=position_task <= 0),
+                                 stem_width=stem_width),
         masker=RandomMasker(mask_ratio, rounding=mask_rounding),
         encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path,
                            norm_eps=norm_eps),

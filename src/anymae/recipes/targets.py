@@ -31,7 +31,7 @@ def parts(image_size, patch_size, channels, dim, depth, heads, use_pos=True):
 
 def with_position_task(aux, position_task):
     """`aux` + MP3's position task (targets/position.py) when `position_task` > 0: the encoder then gets
-    no positions (the tokenizer is built without them, so EMA copies of the student match it)."""
+    no positions."""
     return list(aux or []) + ([PositionPrediction(weight=position_task)] if position_task > 0 else [])
 
 
@@ -43,7 +43,7 @@ def random_masked_mae(image_size, patch_size, channels, mask_ratio, dim, depth, 
                       decoder_heads, target, aux=None, position_task=0.0) -> MaskedAutoencoder:
     """MAE's layout (row 0) that recipes here vary by what they predict: patches, random masking, a ViT,
     an MAE decoder for the hidden tokens, MSE against `target` (+ `aux` terms, + the position task)."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads, use_pos=position_task <= 0)
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
     return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, mae_decoder(decoder_dim, decoder_depth, decoder_heads),
                              target, MSELoss(), aux=with_position_task(aux, position_task))
 
@@ -61,7 +61,7 @@ def maskfeat_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.75, 
 def mfm_vit_tiny(image_size=32, patch_size=8, channels=3, radius=0.4, low_prob=0.5, dim=64, depth=6, heads=4,
                  decoder_dim=64, decoder_depth=2, decoder_heads=4, position_task=1.0):
     """Masked Frequency Modeling: hide a low- or high-pass band of the spectrum, predict it (loss on that band)."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads, use_pos=position_task <= 0)
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
     return MaskedAutoencoder(tok, FrequencyMasker(radius, low_prob), enc,
                              mae_decoder(decoder_dim, decoder_depth, decoder_heads), FrequencyTarget(),
                              FrequencyTarget().make_loss(tok), aux=with_position_task(None, position_task))
@@ -96,7 +96,7 @@ def latent_ema_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.75
 def maskalign_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.7, dim=64, depth=6, heads=4,
                        align_weight=1.0, position_task=1.0):
     """MaskAlign: no decoder on hidden tokens; visible features aligned to a frozen teacher (+ Dynamic Alignment)."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads, use_pos=position_task <= 0)
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
     return MaskedAutoencoder(tok, PredictVisible(RandomMasker(mask_ratio)), enc, LinearHead(),
                              TeacherLatentTarget(), MSELoss(),
                              aux=with_position_task([DynamicAlignment(weight=align_weight)], position_task))
@@ -126,7 +126,7 @@ def dmae_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.75, dim=
 def hybrid_distill_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.5, dim=64, depth=6, heads=4,
                             relation_weight=1.0, relation_layer=-1, position_task=1.0):
     """Hybrid Distillation: features of teacher 1 + attention relations of MIM teacher 2 (--teacher A --teacher B)."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads, use_pos=position_task <= 0)
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
     return MaskedAutoencoder(tok, PredictVisible(RandomMasker(mask_ratio)), enc, LinearHead(),
                              TeacherLatentTarget(teacher_index=0), MSELoss(),
                              aux=with_position_task([TokenRelation(relation_layer, relation_weight, teacher_index=1)],
@@ -137,7 +137,7 @@ def hybrid_distill_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=
 def cae_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.5, dim=64, depth=6, heads=4,
                  regressor_depth=2, decoder_depth=2, alignment_weight=2.0, position_task=1.0):
     """CAE: a latent regressor predicts hidden latents from visible ones, aligned with the encoder's own."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads, use_pos=position_task <= 0)
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
     return MaskedAutoencoder(tok, RandomMasker(mask_ratio), enc, CAEDecoder(dim, regressor_depth, decoder_depth, heads),
                              PixelTarget(norm=True), MSELoss(),
                              aux=with_position_task([LatentAlignment(alignment_weight)], position_task))
@@ -157,7 +157,7 @@ def lut_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.75, dim=6
 def dmjd_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.5, views=2, dim=64, depth=6, heads=4,
                   decoder_dim=64, decoder_depth=2, decoder_heads=4, distill_weight=1.0, position_task=1.0):
     """DMJD: k views with disjoint hidden sets, each reconstructed, coupled by joint distillation."""
-    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads, use_pos=position_task <= 0)
+    tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
     return MaskedAutoencoder(tok, DisjointMasker(mask_ratio, views), enc,
                              mae_decoder(decoder_dim, decoder_depth, decoder_heads), PixelTarget(norm=True), MSELoss(),
                              aux=with_position_task([JointDistillation(distill_weight)], position_task))

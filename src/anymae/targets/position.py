@@ -50,8 +50,10 @@ class PositionPrediction(nn.Module):
         self.head: nn.Module | None = None
         self.loss = CrossEntropyLoss()
 
+    def prepare(self, model) -> None:
+        drop_positions(model.tokenizer)  # before EMA teachers copy the student (MaskedAutoencoder's order)
+
     def bind(self, model) -> None:
-        drop_positions(model.tokenizer)
         self.head = nn.Linear(model.encoder.dim, model.tokenizer.num_tokens)
 
     def forward(self, ctx) -> dict[str, Tensor]:
