@@ -73,10 +73,10 @@ def time_hpm_head(batch: int, spatial: tuple[int, int], reps: int = 3) -> dict:
     """ViT-Ti/16 with MAE's light decoder: (a) the plain MAE training forward (random masks), (b) the same
     with HPM's loss-predictor term, (c) HPM's scoring pass (encoder on every token + head). Medians, ms."""
     import anymae
-    from anymae.masking import RandomMasker, install_masker
+    from anymae.masking import RandomMasker
     torch.manual_seed(0)
     model = anymae.create("mae_vit_tiny", image_size=spatial[0] * 16, patch_size=16).eval()
-    install_masker(model, make_masker("hard_patch", 0.75))
+    model.set_masker(make_masker("hard_patch", 0.75))
     hpm_masker, random_masker = model.masker, RandomMasker(0.75)
     head = list(model.aux)
     x = torch.randn(batch, 3, spatial[0] * 16, spatial[1] * 16)

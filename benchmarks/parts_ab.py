@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     x = torch.randn(w.batch, 3, w.image_size, w.image_size)
     g = torch.Generator().manual_seed(0)
     tokens = model.tokenizer(x)
-    mask = model.make_mask(tokens, g)
+    mask = model.draw_mask(tokens, g)
     latents = torch.randn(w.batch, 1 + mask.num_visible, w.dim, requires_grad=True)
     tokens.embed, tokens.pos = tokens.embed.detach(), tokens.pos.detach()
     dec = model.decoder

@@ -2,7 +2,7 @@
 import torch
 
 import anymae
-from anymae.losses import info_nce, second_view
+from anymae.terms import info_nce, second_view
 
 
 def test_info_nce_prefers_matching_rows():

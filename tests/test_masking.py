@@ -12,10 +12,11 @@ import yaml
 from scipy.stats import chi2
 
 import anymae
-from anymae.masking import (MASKERS, BlockMasker, GridMasker, GuidedMasker, HardPatchMasker, LossPredictor,
-                            Mask, NoiseMasker, RandomMasker, install_masker, make_masker, make_schedule)
+from anymae.masking import (MASKERS, BlockMasker, GridMasker, GuidedMasker, HardPatchMasker,
+                            Mask, NoiseMasker, RandomMasker, make_masker, make_schedule)
 from anymae.masking.block import draw_blocks, valid_shapes
-from anymae.masking.hard_patch import relative_loss
+from anymae.terms import LossPredictor
+from anymae.terms.loss_prediction import relative_loss
 from anymae.masking.noise import radial_power, spectrum_summary
 
 GRID = (14, 14)
@@ -278,9 +279,9 @@ def tiny_model():
 
 def test_hpm_head_is_an_aux_term_and_the_masker_reads_its_scores():
     model = tiny_model()
-    install_masker(model, HardPatchMasker(0.75))
+    model.set_masker(HardPatchMasker(0.75))
     assert isinstance(model.aux[0], LossPredictor)
-    install_masker(model, HardPatchMasker(0.5))  # a second install adds no second head
+    model.set_masker(HardPatchMasker(0.5))  # a second install adds no second head
     assert len(model.aux) == 1
     x = torch.randn(4, 3, 16, 16)
     tokens = model.tokenizer(x)
@@ -329,13 +330,13 @@ def test_guided_breaks_ties_at_random():
 
 def test_guided_reads_model_side_scores():
     model = tiny_model()
-    install_masker(model, GuidedMasker(0.5, source="extra:saliency"))
+    model.set_masker(GuidedMasker(0.5, source="extra:saliency"))
     x = torch.randn(2, 3, 16, 16)
     with pytest.raises(ValueError, match="saliency"):
         model(x, generator=gen(0))
-    install_masker(model, GuidedMasker(0.5))  # contrast: the flattest patches stay visible
+    model.set_masker(GuidedMasker(0.5))  # contrast: the flattest patches stay visible
     tokens = model.tokenizer(x)
-    mask = model.make_mask(tokens, gen(0))
+    mask = model.draw_mask(tokens, gen(0))
     contrast = tokens.values.std(-1)
     assert (contrast.gather(1, mask.hidden).min(1).values >= contrast.gather(1, mask.keep).max(1).values).all()
 
@@ -369,7 +370,7 @@ def test_trainer_tells_the_masker_its_progress():
     from anymae.train.config import PretrainConfig
     from anymae.train.module import PretrainModule
     model = tiny_model()
-    install_masker(model, make_masker("random", 0.75, schedule="linear", ratio_start=0.25))
+    model.set_masker(make_masker("random", 0.75, schedule="linear", ratio_start=0.25))
     module = PretrainModule(model, PretrainConfig(), steps_total=100, lr=1e-3)
     module._trainer = SimpleNamespace(global_step=50)
     module.on_train_batch_start(None, 0)

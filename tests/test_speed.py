@@ -44,7 +44,7 @@ def decoder_inputs(model, batch=4, seed=1):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, 3, 16, 16, generator=g)
     tokens = model.tokenizer(x)
-    mask = model.make_mask(tokens, g)
+    mask = model.draw_mask(tokens, g)
     latents = torch.randn(batch, 1 + mask.num_visible, 32, generator=g)
     return tokens, mask, latents, g
 

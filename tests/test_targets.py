@@ -10,11 +10,13 @@ import torch
 import anymae
 from anymae.cli import main
 from anymae.decoders.mae import gather_tokens
-from anymae.io.checkpoint import build_model, load_run, read_config
+from anymae.io.checkpoint import load_run, read_config
+from anymae.spec import ModelSpec, build_model
 from anymae.masking import MASKERS, DisjointMasker, FrequencyMasker
-from anymae.targets import (HOGTarget, PositionPrediction, TARGETS, Teacher, attach_teachers, position_accuracy,
+from anymae.terms import PositionPrediction
+from anymae.targets import (HOGTarget, TARGETS, Teacher, attach_teachers, position_accuracy,
                             teacher_parts)
-from anymae.targets.tap import attention_map
+from anymae.terms.tap import attention_map
 from anymae.tokenizers import PatchTokenizer, Tokens
 
 SMALL = dict(image_size=16, patch_size=4, dim=32, depth=2, heads=2)
@@ -270,7 +272,7 @@ def corrupt_teacher_at(teacher: Teacher, index: torch.Tensor, seed: int = 0):
 
 def run_with_fixed_mask(model, x, seed=0):
     tokens = model.tokenizer(x)
-    mask = model.make_mask(tokens, gen(seed))
+    mask = model.draw_mask(tokens, gen(seed))
     return mask, model(x, mask=mask)
 
 
@@ -412,10 +414,10 @@ def test_joint_distillation_couples_the_views():
 # ------------------------------------------------------------------ --target swaps; runs reload
 def test_target_swap_on_any_recipe_and_reload_from_config():
     config = {"recipe": "mae_vit_tiny", "recipe_args": {**SMALL, **DEC}, "target": "hog", "target_args": {}}
-    model = build_model(config)
+    model = build_model(ModelSpec.from_config(config))
     assert isinstance(model.target, HOGTarget) and model.decoder.pred.out_features == 36
     assert model(images(2), generator=gen(0)).pred.shape[-1] == 36
-    mp3 = build_model({**config, "target": "position"})
+    mp3 = build_model(ModelSpec.from_config({**config, "target": "position"}))
     assert mp3.tokenizer.pos is None and torch.equal(*(lambda o: (o.mask.predict, o.mask.keep))(mp3(images(2))))
     assert {"pixel", "hog", "frequency", "position", "ema", "teacher"} <= set(TARGETS)
 

@@ -93,69 +93,31 @@ def add_pretrain(sub) -> None:
     p.set_defaults(handler=run_pretrain)
 
 
-FLAG_TO_CONFIG = {"epochs": "epochs", "steps": "steps", "batch_size": "batch_size", "lr": "lr", "blr": "blr", "warmup": "warmup",
-                  "accumulate": "accumulate", "precision": "precision", "workers": "workers", "seed": "seed",
-                  "save_every_n_steps": "save_every_n_steps", "recipe": "recipe", "data": "data",
-                  "max_nonfinite_steps": "max_nonfinite_steps",
-                  "accelerator": "accelerator", "devices": "devices", "num_nodes": "num_nodes", "strategy": "strategy",
-                  "compile": "compile", "grad_checkpointing": "grad_checkpointing",
-                  "decoder_keep_ratio": "decoder_keep_ratio"}
+# flags that set a training setting of the same name (anymae.config.PretrainConfig)
+TRAINING_FLAGS = ("epochs", "steps", "batch_size", "lr", "blr", "warmup", "accumulate", "precision", "workers", "seed",
+                  "save_every_n_steps", "recipe", "data", "max_nonfinite_steps", "accelerator", "devices",
+                  "num_nodes", "strategy", "compile", "grad_checkpointing", "decoder_keep_ratio")
 # settings a resumed run may change: where and how it runs, not what it trains
 RESUME_OVERRIDES = ("accelerator", "devices", "num_nodes", "strategy", "precision", "workers", "epochs",
                     "batch_size", "accumulate", "compile", "grad_checkpointing", "save_every_n_steps")
-FLAG_TO_RECIPE = {"image_size": "image_size", "patch_size": "patch_size", "mask_ratio": "mask_ratio"}
+RECIPE_FLAGS = ("image_size", "patch_size", "mask_ratio")  # flags that set a recipe argument
 
 
 def build_config(args):
+    from .config import make_config
     from .io.checkpoint import read_config
-    from .recipes import get_recipe
-    from .train.config import PretrainConfig
-    base = read_config(args.config) if args.config else {}
-    config = PretrainConfig.from_dict(base) if base else PretrainConfig()
-    for flag, key in FLAG_TO_CONFIG.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            setattr(config, key, value)
-    for key, value in get_recipe(config.recipe).train.items():  # the recipe's own training defaults
-        if key not in base and getattr(args, key, None) is None:
-            setattr(config, key, value)
-    recipe_args = dict(config.recipe_args)
-    for flag, key in FLAG_TO_RECIPE.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            recipe_args[key] = value
-    recipe_args.update(parse_assignments(args.arg, "--arg"))
-    if getattr(args, "target", None):
-        from .targets import TARGETS
-        if args.target not in TARGETS:
-            raise ValueError(f"unknown target {args.target!r}; known: {', '.join(sorted(TARGETS))}")
-        config.target = args.target
-    if getattr(args, "target_arg", None):
-        config.target_args = {**config.target_args, **parse_assignments(args.target_arg, "--target-arg")}
-    if getattr(args, "teacher", None):
-        config.teacher = list(args.teacher)
-    known = get_recipe(config.recipe).defaults()
-    unknown = sorted(set(recipe_args) - set(known))
-    if unknown:
-        raise ValueError(f"recipe {config.recipe!r} takes no argument(s) {unknown}; it takes {sorted(known)}")
-    config.recipe_args = recipe_args
-    if getattr(args, "masker", None):
-        if args.masker != config.masker:
-            config.masker_args = {}
-        config.masker = args.masker
-    masker_args = parse_assignments(getattr(args, "masker_arg", None), "--masker-arg")
-    if masker_args and not config.masker:
-        raise ValueError("--masker-arg needs --masker NAME (the masker the arguments are for)")
-    config.masker_args = {**config.masker_args, **masker_args}
-    if config.masker:
-        from .masking import make_masker
-        make_masker(config.masker, recipe_args.get("mask_ratio"), **config.masker_args)  # fails fast on bad args
-    return config
+    recipe_args = {key: getattr(args, key) for key in RECIPE_FLAGS if getattr(args, key, None) is not None}
+    return make_config(base=read_config(args.config) if args.config else {},
+                       settings={key: getattr(args, key, None) for key in TRAINING_FLAGS},
+                       recipe_args={**recipe_args, **parse_assignments(args.arg, "--arg")},
+                       masker=args.masker, masker_args=parse_assignments(args.masker_arg, "--masker-arg"),
+                       target=args.target, target_args=parse_assignments(args.target_arg, "--target-arg"),
+                       teacher=args.teacher)
 
 
 def run_pretrain(args) -> int:
     import yaml
-    from .train.config import PretrainConfig
+    from .config import PretrainConfig
     from .train.run import pretrain, resolve
     from .io.checkpoint import read_config
     if args.resume:
@@ -229,7 +191,7 @@ def run_reconstruct(args) -> int:
     from .data.folder import read_image
     from .io.checkpoint import load_run
     from .masking import num_visible
-    from .train.config import PretrainConfig
+    from .config import PretrainConfig
     from .viz.reconstruct import reconstruction_picture
     model, raw = load_run(args.run)
     config = PretrainConfig.from_dict(raw)
@@ -270,7 +232,7 @@ def run_recipes(args) -> int:
     recipes = list_recipes()
     width = max(len(r.name) for r in recipes)
     for r in recipes:
-        print(f"{r.name:<{width}}  row {r.paper:>2}  {r.modality:<10}  {r.summary}")
+        print(f"{r.name:<{width}}  row {r.paper:>2}  {r.modality:<10}  {r.line()}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""MaskedAutoencoder: Tokenizer -> Masker -> Encoder(visible only) -> Decoder, Target -> Loss."""
+"""MaskedAutoencoder: Tokenizer -> Masker -> Encoder(visible only) -> Decoder, Target -> Loss (+ extra terms)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,18 +6,24 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from .decoders.mae import gather_tokens
+from .decoders.base import Decoder
 from .encoders.vit import encode_tokens
-from .masking.base import Mask
+from .losses.base import Loss
+from .masking.base import Mask, Masker
 from .masking.decoder import decoder_subset
-from .tokenizers.base import Tokens
+from .targets.base import Target
+from .terms import TERMS
+from .terms.base import ExtraTerm, StepContext
+from .tokenizers.base import Tokens, gather_tokens
+
+__all__ = ["MaskedAutoencoder", "MAEOutput", "StepContext"]
 
 
 @dataclass
 class MAEOutput:
     """What one forward pass gives.
 
-    loss        scalar: mean of `token_loss` plus any extra weighted terms
+    loss        scalar: mean of `token_loss` plus every extra term
     token_loss  [B,Np] per predicted token
     pred        [B,Np,T] predictions for `mask.predict`
     target      [B,Np,T] targets for the same tokens
@@ -37,136 +43,172 @@ class MAEOutput:
     terms: dict[str, Tensor] = field(default_factory=dict)
 
 
-@dataclass
-class StepContext:
-    """Everything one forward pass made, for auxiliary loss terms (LUT, MR-MAE, CAE, HPM, ...)."""
-
-    model: "MaskedAutoencoder"
-    x: Tensor
-    tokens: Tokens
-    mask: Mask
-    latents: Tensor
-    pred: Tensor
-    target: Tensor
-    token_loss: Tensor
-    generator: torch.Generator | None = None
+def check_part(part, base: type, role: str) -> None:
+    if not isinstance(part, base):
+        raise TypeError(f"{role} {type(part).__name__} must subclass {base.__module__}.{base.__name__}")
 
 
 class MaskedAutoencoder(nn.Module):
-    """Wires the six parts of DESIGN.md; nothing else knows how a recipe is built.
+    """Wires the parts of DESIGN.md: tokenizer, masker, encoder, decoder, target, loss and extra terms
+    (`aux`, the terms/ stage). Each step of `forward` is a method that parts and tools call when they
+    need part of a forward pass (more views, pictures, imputation) instead of rebuilding it.
 
-    Optional hooks, each used by the parts that need them and ignored otherwise:
-    - `masker.scorer(model, tokens) -> [B,N]`: per-token scores the masker reads (HPM, guided masking).
-    - `masker.bind(tokenizer)` (optional): called at construction.
-    - `masker.corrupts_input`: the masker corrupts the input (`masker.corrupt(x, generator) -> (x', Mask)`)
-      instead of dropping tokens; the encoder then sees every token (SimMIM-style, frequency masking).
-    - `aux`: extra loss parts, `term(StepContext) -> {name: weighted scalar}`, added to the loss.
-    - `prepare(model)` on the target or an aux part (optional): called before any `bind`, for parts that
-      change the student (the position task removes the tokenizer's positions), so that parts which copy
-      the student at `bind` (EMA teachers) copy the final one.
-    - `target.bind(model)` (optional): called next, for targets that read the student (EMA teachers);
-      `target.monitor(target) -> {name: scalar}`: logged, never added to the loss (collapse guards).
-    - `loss.reads_mask`: the loss is called as `loss(pred, target, mask, tokens)` (per-modality losses).
-    - `after_step()` on any submodule (EMA teachers) is called by the trainer after each optimizer step.
+    Order at construction: the masker learns the token layout (`masker.bind`); the target and extra terms
+    `prepare` the student (the position task drops positions) before anything copies it; the target
+    binds (EMA teachers copy the student); the decoder is sized; the extra terms bind.
     """
 
-    def __init__(self, tokenizer: nn.Module, masker: nn.Module, encoder: nn.Module, decoder: nn.Module,
-                 target: nn.Module, loss: nn.Module, aux: list[nn.Module] | None = None):
+    def __init__(self, tokenizer: nn.Module, masker: Masker, encoder: nn.Module, decoder: Decoder,
+                 target: Target, loss: Loss, aux: list[ExtraTerm] | None = None):
         super().__init__()
         if tokenizer.dim != encoder.dim:
             raise ValueError(f"tokenizer width {tokenizer.dim} != encoder width {encoder.dim}")
+        for part, base, role in ((masker, Masker, "masker"), (decoder, Decoder, "decoder"), (target, Target, "target"),
+                                 (loss, Loss, "loss"), *((t, ExtraTerm, "extra term") for t in aux or [])):
+            check_part(part, base, role)
         self.tokenizer, self.masker, self.encoder = tokenizer, masker, encoder
         self.decoder, self.target, self.loss = decoder, target, loss
         self.aux = nn.ModuleList(aux or [])
         self.decoder_keep_ratio = 1.0  # < 1: VideoMAE V2 decoder masking (masking/decoder.py, --decoder-keep-ratio)
-        if hasattr(masker, "bind"):  # maskers that corrupt the input learn the token layout
-            masker.bind(tokenizer)
+        masker.bind(tokenizer)
         for part in (target, *self.aux):
-            if hasattr(part, "prepare"):  # parts that change the student go before any part copies it
-                part.prepare(self)
-        if hasattr(target, "bind"):  # targets that read the student (EMA teachers) see it first
-            target.bind(self)
-        decoder.bind(encoder.dim, target.dim(tokenizer), tokenizer.position(decoder.dim, decoder.learnable_pos))
+            part.prepare(self)
+        target.bind(self)
+        self.bind_decoder()
         for part in self.aux:
-            if hasattr(part, "bind"):
-                part.bind(self)
+            part.bind(self)
 
-    def make_mask(self, tokens: Tokens, generator: torch.Generator | None = None, noise: Tensor | None = None) -> Mask:
-        """Draw this step's mask (reading per-token scores when the masker asks for them)."""
+    # ------------------------------------------------------------ wiring a built model
+    def bind_decoder(self) -> None:
+        """Size the decoder's in/out layers for the encoder width, the target width and the token layout."""
+        self.decoder.bind(self.encoder.dim, self.target.dim(self.tokenizer),
+                          self.tokenizer.position(self.decoder.dim, self.decoder.learnable_pos))
+
+    def add_term(self, term: ExtraTerm) -> None:
+        check_part(term, ExtraTerm, "extra term")
+        term.bind(self)
+        self.aux.append(term)
+
+    def set_masker(self, masker: Masker) -> None:
+        """Swap the masker, adding the extra terms it needs (HPM's loss predictor) unless present."""
+        check_part(masker, Masker, "masker")
+        masker.bind(self.tokenizer)
+        self.masker = masker
+        for name, args in masker.term_specs():
+            if self.term_named(name) is None:
+                self.add_term(TERMS.build(name, **args))
+
+    def set_target(self, target: Target) -> None:
+        """Swap the target and its loss; the decoder's output layer is re-made at the target's width."""
+        check_part(target, Target, "target")
+        self.target = target
+        target.install(self)
+        target.bind(self)
+        self.loss = target.make_loss(self.tokenizer)
+        self.bind_decoder()
+
+    def term_named(self, name: str) -> ExtraTerm | None:
+        """The extra term registered as `name` (terms/ registry), or None."""
+        return next((t for t in self.aux if getattr(t, "registered_name", None) == name), None)
+
+    # ------------------------------------------------------------ the named steps of one forward pass
+    def tokenize(self, x) -> Tokens:
+        return self.tokenizer(x)
+
+    def draw_mask(self, tokens: Tokens, generator: torch.Generator | None = None, noise: Tensor | None = None) -> Mask:
+        """This step's mask: from the token grid, or from per-token scores when the masker reads them;
+        `noise` [B,N]: random masking by argsort of this noise (HF ViTMAE's `noise`)."""
         if noise is not None:
             return self.masker.sample(tokens.batch_size, tokens.grid, generator, tokens.embed.device, noise=noise)
-        scorer = getattr(self.masker, "scorer", None)
-        if scorer is not None:
-            with torch.no_grad():
-                return self.masker(tokens, generator, scores=scorer(self, tokens))
-        return self.masker(tokens, generator)
-
-    def forward(self, x: Tensor, generator: torch.Generator | None = None, mask: Mask | None = None,
-                noise: Tensor | None = None) -> MAEOutput:
-        """x: a batch of the tokenizer's modality (images [B,C,H,W], ...).
-
-        noise [B,N] optional: random masking by argsort of this noise (HF ViTMAE's `noise`).
-        """
-        clean = x
-        if getattr(self.masker, "corrupts_input", False) and mask is None:
-            x, mask = self.masker.corrupt(x, generator)
-        tokens = self.tokenizer(x)
-        if mask is None:
-            mask = decoder_subset(self.make_mask(tokens, generator, noise), self.decoder_keep_ratio, generator)
-        latents = encode_tokens(self.encoder, tokens, mask.keep)  # hidden tokens are dropped
-        pred = self.decoder(latents, mask, tokens, self.encoder.num_prefix)
+        if not self.masker.reads_scores:
+            return self.masker(tokens, generator)
         with torch.no_grad():
-            target_tokens = tokens if clean is x else self.tokenizer(clean)
-            target = gather_tokens(self.target(clean, target_tokens), mask.predict)
-        if getattr(self.loss, "reads_mask", False):  # per-modality losses, frequency-domain losses
-            token_loss = self.loss(pred, target, mask, tokens)
-        else:
-            token_loss = self.loss(pred, target)
+            return self.masker(tokens, generator, scores=self.masker.scorer(self, tokens))
+
+    def grid_mask(self, batch_size: int, generator: torch.Generator | None, device) -> Mask | None:
+        """A mask drawn from the token grid alone (with decoder masking), or None when the masker reads
+        the sample's content (scores, input corruption): the trainer draws those per rank."""
+        if self.masker.reads_content or not hasattr(self.tokenizer, "grid"):
+            return None
+        mask = self.masker.sample(batch_size, self.tokenizer.grid, generator, device)
+        return decoder_subset(mask, self.decoder_keep_ratio, generator)
+
+    def encode_visible(self, tokens: Tokens, keep: Tensor | None = None) -> Tensor:
+        """The encoder on the tokens at `keep` [B,Nv] (every token when None): latents [B,P+Nv,D]."""
+        return encode_tokens(self.encoder, tokens, keep)
+
+    def decode(self, latents: Tensor, mask: Mask, tokens: Tokens) -> Tensor:
+        """latents [B,P+Nv,D] -> predictions [B,Np,T] for `mask.predict`."""
+        return self.decoder(latents, mask, tokens, self.encoder.num_prefix)
+
+    @torch.no_grad()
+    def targets_for(self, x, tokens: Tokens, predict: Tensor | None = None) -> Tensor:
+        """Targets of the tokens `predict` [B,Np] -> [B,Np,T] (of every token [B,N,T] when None)."""
+        target = self.target(x, tokens)
+        return target if predict is None else gather_tokens(target, predict)
+
+    def token_loss(self, pred: Tensor, target: Tensor, mask: Mask, tokens: Tokens) -> Tensor:
+        return self.loss.token_loss(pred, target, mask, tokens)
+
+    def forward(self, x, generator: torch.Generator | None = None, mask: Mask | None = None,
+                noise: Tensor | None = None) -> MAEOutput:
+        """x: a batch of the tokenizer's modality (images [B,C,H,W], ...); noise [B,N] optional."""
+        clean = x
+        if self.masker.corrupts_input and mask is None:  # SimMIM-style: the encoder sees every (corrupted) token
+            x, mask = self.masker.corrupt(x, generator)
+        tokens = self.tokenize(x)
+        if mask is None:
+            mask = decoder_subset(self.draw_mask(tokens, generator, noise), self.decoder_keep_ratio, generator)
+        latents = self.encode_visible(tokens, mask.keep)  # hidden tokens are dropped
+        pred = self.decode(latents, mask, tokens)
+        target = self.targets_for(clean, tokens if clean is x else self.tokenize(clean), mask.predict)
+        token_loss = self.token_loss(pred, target, mask, tokens)
         loss = token_loss.mean()
-        terms = {"reconstruction": loss.detach()}
-        monitor = getattr(self.target, "monitor", None)
-        if monitor is not None:  # logged, never added to the loss (collapse guards)
-            terms.update({k: v.detach() for k, v in monitor(target).items()})
-        if len(self.aux):
-            ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss, generator)
-            for part in self.aux:
-                for name, value in part(ctx).items():
-                    loss = loss + value
-                    terms[name] = value.detach()
+        terms = {"reconstruction": loss.detach(), **{k: v.detach() for k, v in self.target.monitor(target).items()}}
+        ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss, generator)
+        for part in self.aux:
+            for name, value in part(ctx).items():
+                loss = loss + value
+                terms[name] = value.detach()
         return MAEOutput(loss=loss, token_loss=token_loss, pred=pred, target=target, mask=mask,
                          latents=latents, tokens=tokens, terms=terms)
 
     def after_step(self) -> None:
-        """Called after each optimizer step: parts with an `after_step` (EMA teachers) update."""
-        for module in self.modules():
-            if module is not self and hasattr(module, "after_step"):
-                module.after_step()
+        """Called after each optimizer step: the target and extra terms with EMA teachers update."""
+        for part in (self.target, *self.aux):
+            part.after_step()
 
-    def encode(self, x: Tensor) -> Tensor:
+    # ------------------------------------------------------------ features and predictions
+    def encode(self, x) -> Tensor:
         """x -> latents of every token, no masking: [B,P+N,D] (P prefix tokens first)."""
-        tokens = self.tokenizer(x)
-        return encode_tokens(self.encoder, tokens)
+        return self.encode_visible(self.tokenize(x))
 
-    def encode_layers(self, x: Tensor, layers) -> list[Tensor]:
+    def encode_layers(self, x, layers) -> list[Tensor]:
         """x -> outputs of the given encoder blocks, no masking: each [B,P+N,D]."""
-        tokens = self.tokenizer(x)
-        return encode_tokens(self.encoder, tokens, return_layers=layers)[1]
+        return encode_tokens(self.encoder, self.tokenize(x), return_layers=layers)[1]
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor, generator: torch.Generator | None = None, mask: Mask | None = None):
-        """-> (mask, predicted values of every token [B,N,P] in the tokenizer's value space).
+    def predict_every_token(self, x, mask: Mask) -> tuple[Tokens, Tensor]:
+        """The encoder sees `mask.keep`; the decoder predicts every token (visible ones too, as the MAE
+        paper's figures show) -> (tokens, predictions [B,N,T] in target space)."""
+        tokens = self.tokenize(x)
+        everything = torch.arange(tokens.num_tokens, device=tokens.embed.device).expand(tokens.batch_size, -1)
+        return tokens, self.decode(self.encode_visible(tokens, mask.keep), mask.with_predict(everything), tokens)
 
-        The decoder predicts every token (visible ones too, as the MAE paper's figures show);
-        norm-pix predictions are mapped back with each patch's own mean and std.
-        """
-        tokens = self.tokenizer(x)
+    @torch.no_grad()
+    def reconstruct(self, x, generator: torch.Generator | None = None, mask: Mask | None = None):
+        """-> (mask, predicted values of every token [B,N,P] in the tokenizer's value space)."""
         if mask is None:
-            mask = self.make_mask(tokens, generator)
-        everything = torch.arange(tokens.num_tokens, device=x.device).expand(tokens.batch_size, -1)
-        out = self.forward(x, mask=mask.with_predict(everything))
-        values = out.tokens.values
-        pred = out.pred
-        if getattr(self.target, "norm", False):
-            mean, var = values.mean(-1, keepdim=True), values.var(-1, keepdim=True)
-            pred = pred * (var + self.target.eps) ** 0.5 + mean
-        return mask, pred
+            mask = self.draw_mask(self.tokenize(x), generator)
+        tokens, pred = self.predict_every_token(x, mask)
+        return mask, self.target.invert(pred, tokens.values)
+
+    @torch.no_grad()
+    def predict_modalities(self, sample: dict, mask: Mask) -> dict[str, Tensor]:
+        """Multi-modal models: {name: prediction shaped as the sample's modality} for every token of every
+        modality (norm-pix undone per patch, class maps as class ids)."""
+        if not hasattr(self.decoder, "predict_all"):
+            raise ValueError(f"{type(self.decoder).__name__} has no per-modality heads (a MultiMAE-style model)")
+        tokens = self.tokenize(sample)
+        parts = self.decoder.predict_all(self.encode_visible(tokens, mask.keep), mask, tokens, self.encoder.num_prefix)
+        return self.target.invert_modalities(parts, tokens, self.tokenizer)

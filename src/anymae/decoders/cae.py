@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from ..encoders.vit import init_mae_weights, make_blocks
 from ..masking.base import Mask
 from .mae import gather_tokens
+from .base import Decoder
 
 
 class CrossBlock(nn.Module):
@@ -34,7 +35,7 @@ class CrossBlock(nn.Module):
         return x + self.mlp(self.norm_mlp(x))
 
 
-class CAEDecoder(nn.Module):
+class CAEDecoder(Decoder):
     """latents [B,P+Nv,D] -> pixel predictions [B,Np,out] for `mask.predict` (the hidden tokens).
 
     Works at the encoder's width `dim` (the regressor predicts encoder latents). The regressed

@@ -7,9 +7,10 @@ from torch import Tensor, nn
 
 from ..masking.base import Mask
 from .mae import gather_tokens
+from .base import Decoder
 
 
-class LinearHead(nn.Module):
+class LinearHead(Decoder):
     """latents [B,P+Nv,D] -> predictions [B,Np,out_dim] for `mask.predict`, which must be visible tokens.
 
     It adds no position information (MP3 needs that); `dim` is only the width of the position

@@ -7,9 +7,10 @@ from torch import Tensor, nn
 from ..encoders.vit import init_mae_weights, make_blocks
 from ..masking.base import Mask
 from ..tokenizers.base import gather_tokens
+from .base import Decoder
 
 
-class MAEDecoder(nn.Module):
+class MAEDecoder(Decoder):
     """Projects latents to the decoder width, adds a learnable mask token for each hidden token,
     adds the decoder's own position embedding, runs `depth` blocks and predicts `out_dim` values
     for each token in `mask.predict`.

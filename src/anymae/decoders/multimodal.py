@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from ..encoders.vit import init_mae_weights, make_blocks
 from ..masking.base import Mask
 from .mae import gather_tokens
+from .base import Decoder
 
 
 class CrossAttentionBlock(nn.Module):
@@ -53,7 +54,7 @@ class ModalityHead(nn.Module):
         return self.pred(self.norm(x))
 
 
-class MultiModalDecoder(nn.Module):
+class MultiModalDecoder(Decoder):
     """latents [B,P+Nv,E] -> predictions [B,Np,T] for `mask.predict`, each token predicted by the head of
     its own modality. `outputs` = {name: prediction width}; predictions narrower than T (the widest)
     are zero-padded, so one tensor holds every modality (the loss reads each one's width).

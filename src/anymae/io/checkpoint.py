@@ -7,7 +7,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from ..masking import apply_masker_config
+from ..spec import ModelSpec, build_model
 from .files import atomic_path
 
 
@@ -54,31 +54,11 @@ def read_config(path: str | Path) -> dict:
     return config
 
 
-TEACHER_KEYS = ("recipe", "recipe_args", "target", "target_args")
-
-
-def build_model(config: dict):
-    """A run config -> its model at init: the recipe, the swapped target (`target`) and the skeletons of
-    its frozen teachers (`teacher_configs`; their weights are in the run's own model.safetensors)."""
-    from ..recipes import create
-    from ..targets import attach_teachers, swap_target
-    model = create(config["recipe"], **config.get("recipe_args", {}))
-    apply_masker_config(model, config.get("masker"), config.get("masker_args"))
-    if config.get("target"):
-        swap_target(model, config["target"], config.get("target_args") or {})
-    teacher_configs = config.get("teacher_configs") or []
-    if teacher_configs:
-        teachers = [build_model({k: c.get(k) for k in TEACHER_KEYS if c.get(k) is not None}) for c in teacher_configs]
-        names = config.get("teacher") or []
-        attach_teachers(model, teachers, names if isinstance(names, list) else [names])
-    return model
-
-
 def load_run(run: str | Path, weights: str = "model.safetensors"):
     """A run folder -> (model with its trained weights, config dict)."""
     run = Path(run)
     config = read_config(run / "config.yaml")
-    model = build_model(config)
+    model = build_model(ModelSpec.from_config(config))
     state = load_weights(run / weights)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -89,5 +69,4 @@ def load_run(run: str | Path, weights: str = "model.safetensors"):
 
 def build_untrained(config: dict, seed: int = 0):
     """The run's architecture at random init (the probe's baseline)."""
-    torch.manual_seed(seed)
-    return build_model(config).eval()
+    return build_model(ModelSpec.from_config(config), seed=seed).eval()

@@ -130,8 +130,8 @@ def import_checkpoint(src: str | Path, fmt: str, out: str | Path, image_size=Non
                       overrides: dict | None = None, seed: int = 0, data: str | None = None,
                       force: bool = False, progress: bool = True) -> tuple[Path, dict]:
     """Read `src` in format `fmt`, write an anymae run folder `out`; -> (run folder, import summary)."""
-    from ..recipes import create, get_recipe
-    from ..train.config import PretrainConfig
+    from ..config import PretrainConfig
+    from ..spec import ModelSpec, build_model
     if fmt not in READERS:
         raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     out = Path(out)
@@ -168,13 +168,10 @@ def import_checkpoint(src: str | Path, fmt: str, out: str | Path, image_size=Non
 
     recipe = choose_recipe(target)
     args = recipe_args(target, learnable, dec_learnable)
-    known = get_recipe(recipe).defaults()
-    unknown = sorted(set(overrides) - set(known))
-    if unknown:
-        raise ValueError(f"recipe {recipe!r} takes no argument(s) {unknown}; it takes {sorted(known)}")
-    args.update(overrides)
-    torch.manual_seed(seed)
-    model = create(recipe, **args)
+    spec = ModelSpec(recipe, {**args, **overrides})
+    spec.validate()
+    args = spec.recipe_args
+    model = build_model(spec, seed=seed)
     bar.update()
 
     expected = anymae_to_official(model, encoder_only=not target.has_decoder)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from .base import Loss
 
 # The largest pairwise-distance block held at once, in elements (4M floats = 16 MB).
 MAX_PAIRS = 1 << 22
@@ -36,7 +37,7 @@ def chamfer_distance(a: Tensor, b: Tensor, max_pairs: int = MAX_PAIRS) -> Tensor
     return a_to_b.mean(1) + b_to_a.mean(1)
 
 
-class ChamferLoss(nn.Module):
+class ChamferLoss(Loss):
     """pred, target [B,M,k*3] (each token a group of k points, flattened (k,3)) -> per-token Chamfer [B,M].
 
     The mean over tokens equals Point-MAE's loss: L2 Chamfer between each predicted and true

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from .base import Loss
 
 
-class CrossEntropyLoss(nn.Module):
+class CrossEntropyLoss(Loss):
     """logits [B,M,K], target [B,M,1] (class index stored as a float) -> per-token cross-entropy [B,M]."""
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from .base import Loss
 
 
-class MSELoss(nn.Module):
+class MSELoss(Loss):
     """pred, target [B,M,T] -> per-token mean squared error [B,M]."""
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         return (pred - target).pow(2).mean(dim=-1)
 
 
-class SmoothL1Loss(nn.Module):
+class SmoothL1Loss(Loss):
     """pred, target [B,M,T] -> per-token smooth-L1 [B,M] (CAE, row 5)."""
 
     def __init__(self, beta: float = 1.0):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from .base import Loss
 
 
-class PixelCrossEntropy(nn.Module):
+class PixelCrossEntropy(Loss):
     """pred [B,M,p*p*K] class scores laid out (pixel, class), target [B,M,p*p] class ids -> [B,M] mean CE."""
 
     def __init__(self, classes: int):
@@ -20,14 +21,12 @@ class PixelCrossEntropy(nn.Module):
         return ce.view(b, m, area).mean(-1)
 
 
-class MultiModalLoss(nn.Module):
+class MultiModalLoss(Loss):
     """{name: loss} in the tokenizer's modality order -> per-token loss [B,Np].
 
     `pred_widths` / `target_widths` give each modality's slice of the padded tensors. The model passes
-    the mask and tokens (`reads_mask`), so each predicted token is scored by the loss of its group.
+    the mask and tokens (`token_loss`), so each predicted token is scored by the loss of its group.
     """
-
-    reads_mask = True
 
     def __init__(self, parts: dict[str, nn.Module], pred_widths: dict[str, int], target_widths: dict[str, int],
                  weights: dict[str, float] | None = None):
@@ -36,16 +35,6 @@ class MultiModalLoss(nn.Module):
         self.names = list(parts)
         self.pred_widths, self.target_widths = dict(pred_widths), dict(target_widths)
         self.weights = {n: float((weights or {}).get(n, 1.0)) for n in self.names}
-
-    def per_modality(self, pred: Tensor, target: Tensor, group: Tensor) -> dict[str, Tensor]:
-        """-> {name: mean loss over that modality's predicted tokens} (for logging and reports)."""
-        token_loss = self.forward_group(pred, target, group)
-        out = {}
-        for m, name in enumerate(self.names):
-            sel = group == m
-            if bool(sel.any()):
-                out[name] = token_loss[sel].mean()
-        return out
 
     def forward_group(self, pred: Tensor, target: Tensor, group: Tensor) -> Tensor:
         token_loss = pred.new_zeros(group.shape)
@@ -57,6 +46,9 @@ class MultiModalLoss(nn.Module):
             value = self.parts[name](p.unsqueeze(0), t.unsqueeze(0)).squeeze(0)                       # [S]
             token_loss = token_loss.masked_scatter(sel, self.weights[name] * value)
         return token_loss
+
+    def token_loss(self, pred: Tensor, target: Tensor, mask, tokens) -> Tensor:
+        return self(pred, target, mask, tokens)
 
     def forward(self, pred: Tensor, target: Tensor, mask=None, tokens=None) -> Tensor:
         if mask is None or tokens is None or tokens.group is None:

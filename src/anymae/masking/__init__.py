@@ -8,7 +8,7 @@ import pkgutil
 
 from .base import Mask, Masker, MaskerExample, num_visible, order_by_scores
 from .random import RandomMasker
-from .registry import MASKERS, apply_masker_config, install_masker, make_masker, register_masker
+from .registry import MASKERS, make_masker, register_masker
 from .schedule import SCHEDULES, make_schedule
 
 for _module in pkgutil.iter_modules(__path__):
@@ -18,7 +18,7 @@ for _module in pkgutil.iter_modules(__path__):
 from .block import BlockMasker  # noqa: E402
 from .grid import GridMasker  # noqa: E402
 from .guided import GuidedMasker  # noqa: E402
-from .hard_patch import HardPatchMasker, LossPredictor  # noqa: E402
+from .hard_patch import HardPatchMasker  # noqa: E402
 from .noise import NoiseMasker  # noqa: E402
 from .channel_patch import ChannelPatchMasker  # noqa: E402
 from .modality import ModalityMasker, modality_mask, present_mask  # noqa: E402
@@ -30,7 +30,7 @@ from .frequency import FrequencyMask, FrequencyMasker  # noqa: E402
 from .visible import PredictVisible  # noqa: E402
 
 __all__ = ["Mask", "Masker", "MaskerExample", "RandomMasker", "BlockMasker", "GridMasker", "NoiseMasker",
-           "HardPatchMasker", "LossPredictor", "GuidedMasker", "ChannelPatchMasker", "ModalityMasker",
+           "HardPatchMasker", "GuidedMasker", "ChannelPatchMasker", "ModalityMasker",
            "modality_mask", "present_mask", "TubeMasker", "RunningCellMasker", "DualMasker",
            "DisjointMasker", "MultiViewMask", "FrequencyMasker", "FrequencyMask", "PredictVisible", "num_visible", "order_by_scores", "MASKERS",
-           "make_masker", "register_masker", "install_masker", "apply_masker_config", "SCHEDULES", "make_schedule"]
+           "make_masker", "register_masker", "SCHEDULES", "make_schedule"]

@@ -131,8 +131,12 @@ class Masker(nn.Module):
     - `set_progress(fraction)`: the trainer tells the masker how far training is (0..1) before each
       step; a mask-ratio `schedule` (masking/schedule.py) then sets `ratio`, and maskers with their
       own curriculum (HPM's easy-to-hard) read `progress`.
-    - `aux_parts()`: loss parts the masker needs in `model.aux` (HPM's loss predictor); added when
-      the masker is swapped into a recipe with `install_masker`.
+    - `bind(tokenizer)`: learn the token layout (maskers that corrupt the input before tokenizing).
+    - `scorer(model, tokens) -> [B,N] | None`: per-token scores `forward` reads (HPM, guided masking).
+    - `corrupts_input` / `corrupt(x, generator) -> (x', Mask)`: the masker corrupts the input instead of
+      dropping tokens; the encoder then sees every token (SimMIM-style, frequency masking).
+    - `term_specs()`: extra terms the masker needs in the model, as (registered name, arguments) of the
+      terms/ registry (HPM's loss predictor); `MaskedAutoencoder.set_masker` adds them.
     """
 
     ratio: float
@@ -149,8 +153,27 @@ class Masker(nn.Module):
         if self.schedule is not None:
             self.ratio = self.schedule(self.progress)
 
-    def aux_parts(self) -> list[nn.Module]:
+    corrupts_input = False
+
+    def bind(self, tokenizer) -> None:
+        """Learn the token layout (default: nothing to learn)."""
+
+    def scorer(self, model, tokens) -> Tensor | None:
+        """Per-token scores [B,N] for `forward`, or None (default: the masker reads no scores)."""
+        return None
+
+    def term_specs(self) -> list[tuple[str, dict]]:
+        """Extra terms this masker needs: [(name in anymae.terms.TERMS, arguments)]."""
         return []
+
+    @property
+    def reads_scores(self) -> bool:
+        return type(self).scorer is not Masker.scorer
+
+    @property
+    def reads_content(self) -> bool:
+        """The mask depends on the sample (scores, corruption, its own `forward`), not the grid alone."""
+        return self.reads_scores or self.corrupts_input or type(self).forward is not Masker.forward
 
     def forward(self, tokens, generator: torch.Generator | None = None, scores: Tensor | None = None) -> Mask:
         return self.sample(tokens.batch_size, tokens.grid, generator=generator, device=tokens.embed.device)

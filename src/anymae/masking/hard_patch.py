@@ -1,11 +1,8 @@
 """Hard patches mining (HPM, row 24): a loss-predictor head learns which tokens are hard to
 reconstruct, and the masker hides the hardest ones, easy-to-hard over training.
 
-- `LossPredictor` is an auxiliary loss part (`model.aux`): a light decoder over the encoder's
-  latents (mask tokens at hidden slots, as the MAE decoder) that predicts a loss score per token.
-  It is trained with HPM's relative objective: for every pair (i, j) of predicted tokens, a binary
-  cross-entropy on sigmoid(s_j - s_i) against [loss_j > loss_i], so it learns the order of the
-  losses, not their values. Its gradient also reaches the encoder, as in HPM.
+- The head is the extra term `loss_prediction` (terms/loss_prediction.py), which this masker asks the
+  model for (`term_specs`); it is trained with HPM's relative objective.
 - `HardPatchMasker.scorer(model, tokens)` runs the encoder on every token and the head on the
   result (HPM scores the unmasked image), giving scores [B,N].
 - The easy-to-hard schedule: of the Nh hidden tokens, the int(Nh * a) with the highest scores are
@@ -17,84 +14,10 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..encoders.vit import encode_tokens, init_mae_weights, make_blocks
 from .base import Mask, Masker, MaskerExample, mask_from_permutation, num_visible, uniform, check_sample_args
 from .registry import register_masker
-
-
-def relative_loss(pred: Tensor, target: Tensor) -> Tensor:
-    """HPM's relative objective. pred, target [B,M] -> scalar: mean over ordered pairs (i, j) with
-    target_i != target_j of BCE(sigmoid(pred_j - pred_i), target_j > target_i)."""
-    target = target.detach()
-    above = target.unsqueeze(1) > target.unsqueeze(2)   # [B,i,j]: target_j > target_i
-    valid = above | (target.unsqueeze(1) < target.unsqueeze(2))
-    logits = pred.unsqueeze(1) - pred.unsqueeze(2)      # pred_j - pred_i
-    per_pair = F.binary_cross_entropy_with_logits(logits, above.to(logits.dtype), reduction="none")
-    return (per_pair * valid).sum() / valid.sum().clamp_min(1)
-
-
-def gather_rows(x: Tensor, index: Tensor) -> Tensor:
-    """x [B,N,D], index [B,M] -> [B,M,D]."""
-    return torch.gather(x, 1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
-
-
-class LossPredictor(nn.Module):
-    """HPM's auxiliary loss predictor (row 24): latents -> a score per token, trained with `relative_loss`
-    on the reconstruction losses of the tokens the decoder predicted. Term name: `loss_prediction`.
-
-    dim / heads: width and heads of its blocks (default: the model decoder's); depth: its blocks
-    (HPM uses the decoder's depth; 1 keeps it cheap); weight: factor on the term (HPM: 1).
-    """
-
-    def __init__(self, dim: int | None = None, depth: int = 1, heads: int | None = None, weight: float = 1.0):
-        super().__init__()
-        if depth < 1:
-            raise ValueError(f"loss predictor: depth must be >= 1, got {depth}")
-        self.dim, self.depth, self.heads, self.weight = dim, depth, heads, weight
-        self.num_prefix = 1
-
-    def bind(self, model) -> None:
-        decoder = model.decoder
-        self.dim = self.dim or getattr(decoder, "dim", model.encoder.dim)
-        self.heads = self.heads or getattr(decoder, "heads", 1)
-        if self.dim % self.heads:
-            self.heads = 1
-        self.num_prefix = model.encoder.num_prefix
-        self.embed = nn.Linear(model.encoder.dim, self.dim)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, self.dim))
-        self.blocks = make_blocks(self.dim, self.depth, self.heads)
-        self.norm = nn.LayerNorm(self.dim, eps=1e-6)
-        self.pred = nn.Linear(self.dim, 1)
-        self.pos = model.tokenizer.position(self.dim, False)
-        self.apply(init_mae_weights)
-        nn.init.normal_(self.mask_token, std=0.02)
-
-    def predict(self, latents: Tensor, mask: Mask, tokens) -> Tensor:
-        """latents [B,P+Nv,E] -> predicted loss score of every token [B,N], in token order."""
-        x = self.embed(latents)
-        prefix, visible = x[:, :self.num_prefix], x[:, self.num_prefix:]
-        b, n = mask.restore.shape
-        fill = self.mask_token.expand(b, n - visible.shape[1], -1)
-        x = gather_rows(torch.cat([visible, fill], dim=1), mask.restore) + self.pos(tokens)
-        x = torch.cat([prefix, x], dim=1)
-        for block in self.blocks:
-            x = block(x)
-        return self.pred(self.norm(x[:, self.num_prefix:])).squeeze(-1)
-
-    def forward(self, ctx) -> dict[str, Tensor]:
-        scores = torch.gather(self.predict(ctx.latents, ctx.mask, ctx.tokens), 1, ctx.mask.predict)  # [B,Np]
-        return {"loss_prediction": self.weight * relative_loss(scores, ctx.token_loss)}
-
-
-def find_loss_predictor(model) -> LossPredictor:
-    for part in getattr(model, "aux", []):
-        if isinstance(part, LossPredictor):
-            return part
-    raise ValueError("hard_patch masker needs a LossPredictor in model.aux (install the masker with "
-                     "anymae.masking.install_masker, or `anymae pretrain --masker hard_patch`)")
 
 
 @register_masker("hard_patch")
@@ -102,7 +25,7 @@ class HardPatchMasker(Masker):
     """HPM masking: hide the int(Nh * a) tokens with the highest predicted loss plus random others,
     a = hard_start -> hard_end linearly over training; exact count; ties broken at random.
 
-    head_dim / head_depth / weight configure the `LossPredictor` it adds to the model (`aux_parts`).
+    head_dim / head_depth / weight configure the loss predictor it asks the model for (`term_specs`).
     Before the trainer sets a progress (`set_progress`), the end of the schedule is used.
     """
 
@@ -121,8 +44,8 @@ class HardPatchMasker(Masker):
         return MaskerExample(grid=tuple(spatial), scores=True, progress=1.0,
                              note="end of schedule; scores: patch contrast standing in for predicted loss")
 
-    def aux_parts(self) -> list[nn.Module]:
-        return [LossPredictor(dim=self.head_dim, depth=self.head_depth, weight=self.weight)]
+    def term_specs(self) -> list[tuple[str, dict]]:
+        return [("loss_prediction", {"dim": self.head_dim, "depth": self.head_depth, "weight": self.weight})]
 
     def hard_fraction(self) -> float:
         """a: the share of the hidden tokens chosen by score at the current progress."""
@@ -132,11 +55,14 @@ class HardPatchMasker(Masker):
     def scorer(self, model, tokens) -> Tensor | None:
         """Predicted loss of every token [B,N]: the encoder on all tokens, then the loss predictor.
         None while the schedule still picks no token by score (no scoring pass is spent then)."""
-        head = find_loss_predictor(model)
+        head = model.term_named("loss_prediction")
+        if head is None:
+            raise ValueError("hard_patch masker needs the loss_prediction term (LossPredictor) in the model "
+                             "(MaskedAutoencoder.set_masker adds it, as `anymae pretrain --masker hard_patch` does)")
         num_keep = num_visible(tokens.num_tokens, self.ratio)
         if int((tokens.num_tokens - num_keep) * self.hard_fraction()) == 0:
             return None
-        latents = encode_tokens(model.encoder, tokens)
+        latents = model.encode_visible(tokens)
         everything = torch.arange(tokens.num_tokens, device=latents.device).expand(tokens.batch_size, -1)
         return head.predict(latents, Mask.from_order(everything, tokens.num_tokens), tokens)
 

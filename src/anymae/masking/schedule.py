@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..registry import Registry
+
 
 @dataclass(frozen=True)
 class RatioSchedule:
@@ -70,18 +72,19 @@ class ProgressiveSchedule(RatioSchedule):
         return stage / (self.stages - 1)
 
 
-SCHEDULES = {"constant": ConstantSchedule, "linear": LinearSchedule, "cosine": CosineSchedule,
-             "progressive": ProgressiveSchedule}
+SCHEDULES = Registry("mask-ratio schedule")
+for _name, _schedule in (("constant", ConstantSchedule), ("linear", LinearSchedule), ("cosine", CosineSchedule),
+                         ("progressive", ProgressiveSchedule)):
+    SCHEDULES.register(_name, _schedule)
 
 
 def make_schedule(name: str, start: float | None, end: float, stages: int | None = None) -> RatioSchedule:
     """A schedule by name; `start` defaults to `end` for constant and to end - 0.25 (at least 0.05) otherwise."""
-    if name not in SCHEDULES:
-        raise ValueError(f"unknown mask-ratio schedule {name!r}; known: {', '.join(SCHEDULES)}")
+    schedule = SCHEDULES.get(name)
     if start is None:
         start = end if name == "constant" else max(0.05, end - 0.25)
     if name == "progressive":
         return ProgressiveSchedule(start, end, stages if stages is not None else 4)
     if stages is not None:
         raise ValueError(f"mask-ratio schedule {name!r} takes no `stages` (only progressive does)")
-    return SCHEDULES[name](start, end)
+    return schedule(start, end)

@@ -5,10 +5,11 @@ from functools import partial
 
 from ..decoders import MAEDecoder
 from ..encoders import ViTEncoder
-from ..losses import MSELoss, ViewInvariance
+from ..losses import MSELoss
 from ..masking import RandomMasker
 from ..model import MaskedAutoencoder
-from ..targets import PixelTarget, PositionPrediction
+from ..targets import PixelTarget
+from ..terms import PositionPrediction, ViewInvariance
 from ..tokenizers import PatchTokenizer
 from .registry import register
 

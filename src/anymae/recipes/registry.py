@@ -5,7 +5,9 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
-RECIPES: dict[str, "Recipe"] = {}
+from ..registry import Registry
+
+RECIPES = Registry("recipe")
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,15 @@ class Recipe:
         return {k: p.default for k, p in inspect.signature(self.build).parameters.items()
                 if p.default is not inspect.Parameter.empty}
 
+    @property
+    def adds_position_task(self) -> bool:
+        """A laptop variant that adds MP3's position task to its paper's objective by default."""
+        return self.paper != 42 and (self.defaults().get("position_task") or 0) > 0
+
+    def line(self) -> str:
+        """Its `anymae recipes` summary, with `+MP3` where the position task is added to the paper's objective."""
+        return f"{self.summary} [+MP3 position task]" if self.adds_position_task else self.summary
+
 
 def register(name: str, paper: int, modality: str = "image", summary: str | None = None, train: dict | None = None):
     """Decorator: register a function (or partial) that builds a MaskedAutoencoder under `name`.
@@ -31,18 +42,14 @@ def register(name: str, paper: int, modality: str = "image", summary: str | None
     or --config sets them.
     """
     def wrap(fn):
-        if name in RECIPES:
-            raise ValueError(f"recipe {name!r} is registered twice")
         text = summary if summary is not None else (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        RECIPES[name] = Recipe(name, fn, paper, modality, text, dict(train or {}))
+        RECIPES.register(name, Recipe(name, fn, paper, modality, text, dict(train or {})))
         return fn
     return wrap
 
 
 def get_recipe(name: str) -> Recipe:
-    if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; known: {', '.join(sorted(RECIPES))}")
-    return RECIPES[name]
+    return RECIPES.get(name)
 
 
 def create(name: str, **overrides):

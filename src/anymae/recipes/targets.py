@@ -13,9 +13,9 @@ from ..encoders import ViTEncoder
 from ..losses import CrossEntropyLoss, MSELoss
 from ..masking import DisjointMasker, FrequencyMasker, PredictVisible, RandomMasker
 from ..model import MaskedAutoencoder
-from ..targets import (DynamicAlignment, EMALatentTarget, FrequencyTarget, HOGTarget, IntermediateDistill,
-                       JointDistillation, LatentAlignment, PixelTarget, PositionPrediction, PositionTarget,
-                       TeacherLatentTarget, TokenRelation, VisibleMimic, VisibleTokenTerm)
+from ..targets import EMALatentTarget, FrequencyTarget, HOGTarget, PixelTarget, PositionTarget, TeacherLatentTarget
+from ..terms import (DynamicAlignment, IntermediateDistill, JointDistillation, LatentAlignment, PositionPrediction,
+                     TokenRelation, VisibleMimic, VisibleTokenTerm)
 from ..tokenizers import PatchTokenizer
 from .registry import register
 

@@ -10,15 +10,15 @@ import torch
 from torch import Tensor, nn
 
 from .registry import register_target
+from ..losses.base import Loss
+from .base import Target
 
 
-class SpectrumLoss(nn.Module):
+class SpectrumLoss(Loss):
     """pred, target [B,Np,P] (pixel tokens), mask -> per-sample mean |FFT(error image)|^2 on the hidden band [B,1].
 
-    `reads_mask`: MaskedAutoencoder passes the Mask. Tokens not predicted count as zero error.
+    It reads the Mask (`token_loss`). Tokens not predicted count as zero error.
     """
-
-    reads_mask = True
 
     def __init__(self, tokenizer: nn.Module):
         super().__init__()
@@ -32,6 +32,9 @@ class SpectrumLoss(nn.Module):
         error.scatter_(1, mask.predict.unsqueeze(-1).expand(-1, -1, pred.shape[-1]), (pred - target).float())
         return torch.fft.fft2(tok.unpatchify(error), norm="ortho")
 
+    def token_loss(self, pred: Tensor, target: Tensor, mask, tokens) -> Tensor:
+        return self(pred, target, mask, tokens)
+
     def forward(self, pred: Tensor, target: Tensor, mask, tokens=None) -> Tensor:
         power = self.error_spectrum(pred, target, mask).abs() ** 2                      # [B,C,H,W]
         band = getattr(mask, "band", None)
@@ -42,7 +45,7 @@ class SpectrumLoss(nn.Module):
 
 
 @register_target("frequency")
-class FrequencyTarget(nn.Module):
+class FrequencyTarget(Target):
     """The clean image's own values per token [B,N,P]; its loss (`SpectrumLoss`) compares spectra."""
 
     def dim(self, tokenizer) -> int:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..losses import MSELoss
 from .registry import register_target
+from .base import Target
 
 
 def patch_hog(patches: Tensor, cells: int = 2, orientations: int = 9, eps: float = 1e-5) -> Tensor:
@@ -40,7 +41,7 @@ def patch_hog(patches: Tensor, cells: int = 2, orientations: int = 9, eps: float
 
 
 @register_target("hog")
-class HOGTarget(nn.Module):
+class HOGTarget(Target):
     """tokens.values [B,N,p*p*C] -> HOG of each patch's grey image [B,N,cells^2*orientations] (MaskFeat)."""
 
     pixel_space = False  # predictions are not pixels: no reconstruction pictures

@@ -8,10 +8,11 @@ from torch import Tensor, nn
 
 from ..tokenizers.base import Tokens
 from .registry import register_target
+from .base import Target
 
 
 @register_target("class")
-class ClassTarget(nn.Module):
+class ClassTarget(Target):
     """tokens.values [B,N,p*p] holding class ids -> the same ids; predictions are [B,N,p*p*classes] scores."""
 
     def __init__(self, classes: int):
@@ -27,11 +28,16 @@ class ClassTarget(nn.Module):
     def forward(self, x, tokens) -> Tensor:
         return tokens.values
 
+    def invert(self, pred: Tensor, values: Tensor) -> Tensor:
+        """Class scores [B,N,p*p*classes] -> class ids [B,N,p*p] (float, as the tokens' values)."""
+        b, n, _ = pred.shape
+        return pred.view(b, n, -1, self.classes).argmax(-1).float()
+
     def extra_repr(self) -> str:
         return f"classes={self.classes}"
 
 
-class MultiModalTarget(nn.Module):
+class MultiModalTarget(Target):
     """{name: target} -> per-token targets [B,N,T] (T = the widest; narrower ones zero-padded).
 
     `widths` = the tokenizer's value width per modality (MultiModalTokenizer.widths).
@@ -65,3 +71,13 @@ class MultiModalTarget(nn.Module):
                 raise ValueError(f"modality {name!r}: target width {target.shape[-1]} exceeds the token width {width}")
             out.append(F.pad(target, (0, width - target.shape[-1])))
         return torch.cat(out, dim=1)
+
+    def invert_modalities(self, preds: dict[str, Tensor], tokens: Tokens, tokenizer) -> dict[str, Tensor]:
+        """{name: predictions [B,Nm,Tm]} -> {name: sample-shaped values} (class maps as long ids)."""
+        out = {}
+        for name, pred in preds.items():
+            tok, part = tokenizer.parts[name], self.parts[name]
+            s, e = tokens.extra["spans"][name]
+            values = part.invert(pred, tokens.values[:, s:e, :tok.patch_dim])
+            out[name] = tok.unpatchify(values).long() if isinstance(part, ClassTarget) else tok.unpatchify(values)
+        return out

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ..encoders.vit import encode_tokens, encoder_inputs
 from ..losses import MSELoss
 from .registry import register_target
+from .base import Target
 
 
 class Teacher(nn.Module):
@@ -116,7 +117,7 @@ class FrozenTeacherPart(nn.Module):
 
 
 @register_target("teacher")
-class TeacherLatentTarget(FrozenTeacherPart):
+class TeacherLatentTarget(FrozenTeacherPart, Target):
     """SALT (row 54) stage 2: the frozen teacher's latents of each token [B,N,Dt], layer-normed.
 
     `layer=None` reads the teacher's output; an int reads that block. The teacher sees the whole,
@@ -154,7 +155,7 @@ class TeacherLatentTarget(FrozenTeacherPart):
 
 
 @register_target("ema")
-class EMALatentTarget(nn.Module):
+class EMALatentTarget(Target):
     """Latent prediction with an EMA teacher (data2vec / JEPA; row 26): the average of the teacher's
     last `top_k` block outputs, each layer-normed, for every token of the whole sample [B,N,D].
 

@@ -13,7 +13,6 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..decoders import MAEDecoder
-from ..encoders.vit import encode_tokens
 from ..io.checkpoint import load_run, save_weights
 from ..io.files import write_text
 from ..masking.base import Mask
@@ -41,26 +40,26 @@ def every_token(batch_size: int, num_tokens: int, device) -> Mask:
 
 
 class RepresentationAutoencoder(nn.Module):
-    """x [B,C,H,W] -> frozen encoder latents of every token -> trained decoder -> pixels [B,N,P]."""
+    """x [B,C,H,W] -> a run's frozen model's latents of every token -> trained decoder -> pixels [B,N,P]."""
 
-    def __init__(self, tokenizer: nn.Module, encoder: nn.Module, decoder: MAEDecoder):
+    def __init__(self, model: nn.Module, decoder: MAEDecoder):
         super().__init__()
-        self.tokenizer, self.encoder, self.decoder = tokenizer, encoder, decoder
-        self.tokenizer.requires_grad_(False)
-        self.encoder.requires_grad_(False)
-        decoder.bind(encoder.dim, tokenizer.patch_dim, tokenizer.position(decoder.dim, decoder.learnable_pos))
+        self.model, self.decoder = model, decoder
+        self.tokenizer, self.encoder = model.tokenizer, model.encoder
+        model.requires_grad_(False)
+        decoder.bind(self.encoder.dim, self.tokenizer.patch_dim,
+                     self.tokenizer.position(decoder.dim, decoder.learnable_pos))
 
     def train(self, mode: bool = True) -> "RepresentationAutoencoder":
         super().train(mode)
-        self.tokenizer.eval()
-        self.encoder.eval()
+        self.model.eval()
         return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """-> (predicted patch values [B,N,P], true patch values [B,N,P])."""
-        tokens = self.tokenizer(x)
+        tokens = self.model.tokenize(x)
         with torch.no_grad():
-            latents = encode_tokens(self.encoder, tokens)
+            latents = self.model.encode_visible(tokens)
         mask = every_token(tokens.batch_size, tokens.num_tokens, x.device)
         return self.decoder(latents, mask, tokens, self.encoder.num_prefix), tokens.values
 
@@ -87,7 +86,7 @@ def train_decoder(run: str | Path, out: str | Path, config: DecodeConfig | None 
     """
     from ..data import MODALITIES, load_dataset
     from ..io.checkpoint import build_untrained
-    from ..train.config import PretrainConfig
+    from ..config import PretrainConfig
     config = config or DecodeConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,10 +127,9 @@ def train_decoder(run: str | Path, out: str | Path, config: DecodeConfig | None 
 
 
 def fresh_decoder(model, config: DecodeConfig) -> RepresentationAutoencoder:
-    """`model`'s tokenizer and encoder, frozen, under a new decoder (seeded: equal for every encoder)."""
+    """`model` (its tokenizer and encoder), frozen, under a new decoder (seeded: equal for every encoder)."""
     torch.manual_seed(config.seed)
-    return RepresentationAutoencoder(model.tokenizer, model.encoder,
-                                     MAEDecoder(dim=config.dim, depth=config.depth, heads=config.heads)).train()
+    return RepresentationAutoencoder(model, MAEDecoder(dim=config.dim, depth=config.depth, heads=config.heads)).train()
 
 
 def fit_decoder(rae: RepresentationAutoencoder, train, held_out: torch.Tensor, config: DecodeConfig,

@@ -7,10 +7,9 @@ import lightning as L
 import torch
 from torch import nn
 
-from ..masking.base import Masker
-from ..masking.decoder import decoder_subset, select_rows
+from ..masking.decoder import select_rows
 from ..model import MaskedAutoencoder
-from .config import PretrainConfig
+from ..config import PretrainConfig
 from .guard import NonFiniteGuard
 
 NO_DECAY_NAMES = ("pos", "cls_token", "mask_token", "memory", "register")
@@ -79,19 +78,17 @@ class PretrainModule(L.LightningModule):
         Maskers that draw from the token grid alone draw once for the global batch from (seed, step)
         and each rank takes rows rank::world (the rows of the samples the EpochSampler gave it): ranks
         never share a mask and the run is the same whatever the number of processes. Maskers that read
-        token content (scorers, input corruption, their own `forward`) and dict batches draw on each
-        rank from (seed, rank, step) instead.
+        the sample (`MaskedAutoencoder.grid_mask` gives None) and dict batches draw on each rank from
+        (seed, rank, step) instead.
         """
-        model, world = self.model, max(1, self.trainer.world_size)
-        masker = model.masker
-        if (not torch.is_tensor(x) or getattr(masker, "scorer", None) is not None
-                or getattr(masker, "corrupts_input", False) or type(masker).forward is not Masker.forward
-                or not hasattr(model.tokenizer, "grid")):
+        if not torch.is_tensor(x):
             return None
+        world = max(1, self.trainer.world_size)
         generator = step_generator(self.config.seed, 0, self.global_step, x.device)
-        mask = masker.sample(x.shape[0] * world, model.tokenizer.grid, generator, x.device)
-        mask = decoder_subset(mask, model.decoder_keep_ratio, generator)
-        return select_rows(mask, slice(self.global_rank % world, None, world)) if world > 1 else mask
+        mask = self.model.grid_mask(x.shape[0] * world, generator, x.device)
+        if mask is None or world == 1:
+            return mask
+        return select_rows(mask, slice(self.global_rank % world, None, world))
 
     def training_step(self, batch, batch_idx):
         x = batch[0]

@@ -15,23 +15,19 @@ from torch.utils.data import DataLoader
 
 from ..data import load_dataset, modality_of
 from ..errors import RunError
-from ..io.checkpoint import save_weights
+from ..io.checkpoint import load_run, save_weights
 from ..io.files import write_text
-from ..masking import apply_masker_config
-from ..recipes import create, get_recipe
+from ..recipes import get_recipe
+from ..spec import TEACHER_KEYS, build_model
 from .callbacks import MetricsCSV, SamplerResume
 from .checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, remove_stale_temporaries
-from .config import PretrainConfig
+from ..config import PretrainConfig
 from .module import PretrainModule
 from .sampler import EpochSampler
 from .speed import apply_speed_options, resolve_precision
 from .validate import validate_config, validate_data
 
 log = logging.getLogger("anymae.train")
-
-
-def default_precision(accelerator: str) -> str:
-    return resolve_precision(None, accelerator)
 
 
 def process_layout(config: PretrainConfig) -> tuple[int, int]:
@@ -63,15 +59,23 @@ def resolve(config: PretrainConfig):
     if config.mean is None or config.std is None:
         config.mean, config.std = modality.stats(data)
     validate_data(config, data, config.data)
-    torch.manual_seed(config.seed)
-    try:
-        model = create(config.recipe, **config.recipe_args)
-    except ValueError as err:
-        raise ValueError(f"recipe {config.recipe!r} with {config.recipe_args}: {err}") from None
-    apply_masker_config(model, config.masker, config.masker_args)
-    attach_targets_and_teachers(model, config)
+    model = build_model(config.model_spec(), teachers=lambda: load_teachers(config), seed=config.seed)
     apply_speed_options(model, config)
     return model, data.with_transform(modality.pretrain_transform(model, config), seed=config.seed)
+
+
+def load_teachers(config: PretrainConfig) -> list:
+    """`--teacher RUN` (repeatable): the frozen teachers' trained models; their settings are recorded in
+    the config, so this run reloads without them."""
+    teachers, configs = [], []
+    for run in config.teacher:
+        if not (Path(run) / "config.yaml").exists():
+            raise ValueError(f"--teacher {run}: not an anymae run folder (no config.yaml)")
+        teacher, teacher_config = load_run(run)
+        teachers.append(teacher)
+        configs.append({k: teacher_config.get(k) for k in TEACHER_KEYS})
+    config.teacher_configs = configs
+    return teachers
 
 
 def tensorboard_logger(run_dir: Path):
@@ -82,28 +86,6 @@ def tensorboard_logger(run_dir: Path):
         return False
     from lightning.pytorch.loggers import TensorBoardLogger
     return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="")
-
-
-def attach_targets_and_teachers(model, config: PretrainConfig) -> None:
-    """`--target NAME` swaps the recipe's target; `--teacher RUN` (repeatable) loads frozen teachers from
-    earlier runs and records their settings in the config, so this run reloads without them."""
-    from ..io.checkpoint import TEACHER_KEYS, load_run
-    from ..targets import attach_teachers, swap_target, teacher_parts
-    if config.target:
-        swap_target(model, config.target, config.target_args)
-    if config.teacher:
-        teachers, configs = [], []
-        for run in config.teacher:
-            if not (Path(run) / "config.yaml").exists():
-                raise ValueError(f"--teacher {run}: not an anymae run folder (no config.yaml)")
-            teacher, teacher_config = load_run(run)
-            teachers.append(teacher)
-            configs.append({k: teacher_config.get(k) for k in TEACHER_KEYS})
-        attach_teachers(model, teachers, [str(r) for r in config.teacher])
-        config.teacher_configs = configs
-    elif teacher_parts(model):
-        raise ValueError(f"recipe {config.recipe!r} (target {config.target or 'its own'}) reads a frozen teacher: "
-                         "pass --teacher RUN, a finished anymae run folder (e.g. a pixel-MAE run)")
 
 
 def write_config(config: PretrainConfig, run_dir: Path, summary: dict | None = None) -> None:

@@ -10,7 +10,7 @@ from numbers import Integral, Real
 
 import torch
 
-from .config import PretrainConfig
+from ..config import PretrainConfig
 
 
 def _is_int(v) -> bool:

@@ -6,10 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..encoders.vit import encode_tokens
+from .base import ExtraTerm
+from .registry import TERMS
 
 
-class LatentAlignment(nn.Module):
+@TERMS.register("latent_alignment")
+class LatentAlignment(ExtraTerm):
     """weight * || regressed - sg(encoder(hidden patches)) ||^2; reads `model.decoder.regressed`."""
 
     def __init__(self, weight: float = 2.0, name: str = "alignment"):
@@ -20,7 +22,7 @@ class LatentAlignment(nn.Module):
     def encoder_latents(model, tokens, index: Tensor) -> Tensor:
         """The encoder's own latents of the tokens `index` [B,M] (it sees only those) -> [B,M,D]."""
         with torch.no_grad():
-            z = encode_tokens(model.encoder, tokens, index)
+            z = model.encode_visible(tokens, index)
         return z[:, model.encoder.num_prefix:].detach()
 
     def forward(self, ctx) -> dict[str, Tensor]:

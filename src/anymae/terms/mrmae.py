@@ -5,11 +5,14 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..decoders.mae import gather_tokens
-from .teacher import FrozenTeacherPart, normalise
+from ..tokenizers.base import gather_tokens
+from ..targets.teacher import FrozenTeacherPart, normalise
+from .base import ExtraTerm
+from .registry import TERMS
 
 
-class VisibleMimic(FrozenTeacherPart):
+@TERMS.register("mimic_visible")
+class VisibleMimic(FrozenTeacherPart, ExtraTerm):
     """weight * mean over visible tokens of || proj(student latent) - LN(teacher feature) ||^2.
 
     The teacher sees the whole sample; its features are read at `mask.keep` only, and the student's

@@ -6,12 +6,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..decoders.mae import gather_tokens
+from ..tokenizers.base import gather_tokens
 from .tap import LayerTap
-from .teacher import FrozenTeacherPart, normalise
+from ..targets.teacher import FrozenTeacherPart, normalise
+from .base import ExtraTerm
+from .registry import TERMS
 
 
-class DynamicAlignment(FrozenTeacherPart):
+@TERMS.register("dynamic_alignment")
+class DynamicAlignment(FrozenTeacherPart, ExtraTerm):
     """For each teacher layer j: prediction_j = sum_i softmax(w_j)_i * adapter_i(student layer i),
     over visible tokens only; loss = weight * mean_j || prediction_j - LN(teacher layer j) ||^2.
 

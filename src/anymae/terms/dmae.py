@@ -7,10 +7,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .tap import LayerTap
-from .teacher import FrozenTeacherPart
+from ..targets.teacher import FrozenTeacherPart
+from .base import ExtraTerm
+from .registry import TERMS
 
 
-class IntermediateDistill(FrozenTeacherPart):
+@TERMS.register("intermediate_distill")
+class IntermediateDistill(FrozenTeacherPart, ExtraTerm):
     """weight * mean over pairs (i -> j) of || proj_i(student block i) - LN(teacher block j) ||^2 on
     the visible tokens (and the cls token).
 

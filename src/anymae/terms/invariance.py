@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..encoders.vit import encode_tokens
+from .base import ExtraTerm
+from .registry import TERMS
 
 
 def rand(shape, generator: torch.Generator | None, device) -> Tensor:
@@ -50,7 +51,8 @@ def info_nce(a: Tensor, b: Tensor, temperature: float) -> Tensor:
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
 
 
-class ViewInvariance(nn.Module):
+@TERMS.register("invariance")
+class ViewInvariance(ExtraTerm):
     """Aux term: InfoNCE between mean-pooled visible latents of the step's view and of a second view."""
 
     def __init__(self, weight: float = 1.0, temperature: float = 0.2, proj_dim: int = 128, hidden: int = 512,
@@ -70,9 +72,8 @@ class ViewInvariance(nn.Module):
     def forward(self, ctx) -> dict[str, Tensor]:
         model = ctx.model
         view = second_view(ctx.x, ctx.generator, self.scale, self.colour)
-        tokens = model.tokenizer(view)
-        mask = model.make_mask(tokens, ctx.generator)
-        latents = encode_tokens(model.encoder, tokens, mask.keep)
+        tokens = model.tokenize(view)
+        latents = model.encode_visible(tokens, model.draw_mask(tokens, ctx.generator).keep)
         prefix = model.encoder.num_prefix
         loss = info_nce(self.proj(self.pooled(ctx.latents, prefix)), self.proj(self.pooled(latents, prefix)),
                         self.temperature)

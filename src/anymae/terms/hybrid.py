@@ -7,10 +7,13 @@ from torch import Tensor
 
 from ..encoders.vit import encoder_inputs
 from .tap import LayerTap, attention_map
-from .teacher import FrozenTeacherPart
+from ..targets.teacher import FrozenTeacherPart
+from .base import ExtraTerm
+from .registry import TERMS
 
 
-class TokenRelation(FrozenTeacherPart):
+@TERMS.register("token_relation")
+class TokenRelation(FrozenTeacherPart, ExtraTerm):
     """weight * KL(teacher attention || student attention) at block `layer`, over the visible tokens.
 
     Both attention maps are head-averaged [B,P+Nv,P+Nv]; the MIM teacher (`teacher_index`, default 1:

@@ -10,12 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..decoders.mae import gather_tokens
-from ..encoders.vit import encode_tokens
+from ..tokenizers.base import gather_tokens
 from .tap import LayerTap
+from .base import ExtraTerm
+from .registry import TERMS
 
 
-class JointDistillation(nn.Module):
+@TERMS.register("joint_distillation")
+class JointDistillation(ExtraTerm):
     """Adds `views_reconstruction` (the other views' target loss) and weight * `joint_distillation`."""
 
     def __init__(self, weight: float = 1.0, name: str = "joint_distillation"):
@@ -29,14 +31,11 @@ class JointDistillation(nn.Module):
         self._tap = LayerTap([model.decoder.norm])
 
     @staticmethod
-    def run_view(model, x: Tensor, tokens, mask, full_target: Tensor):
-        """One more masked view through encoder and decoder -> (latents, pred, per-token loss)."""
-        latents = encode_tokens(model.encoder, tokens, mask.keep)
-        pred = model.decoder(latents, mask, tokens, model.encoder.num_prefix)
-        target = gather_tokens(full_target, mask.predict)
-        if getattr(model.loss, "reads_mask", False):
-            return latents, pred, model.loss(pred, target, mask, tokens)
-        return latents, pred, model.loss(pred, target)
+    def run_view(model, tokens, mask, full_target: Tensor):
+        """One more masked view through the model's encode and decode steps -> (latents, per-token loss)."""
+        latents = model.encode_visible(tokens, mask.keep)
+        pred = model.decode(latents, mask, tokens)
+        return latents, model.token_loss(pred, gather_tokens(full_target, mask.predict), mask, tokens)
 
     def coupling(self, model, views, latents, states) -> Tensor:
         """views: k Masks; latents[v] [B,P+Nv,D]; states[v] [B,Nh,Dd] the decoder's (normalised) states of
@@ -69,10 +68,9 @@ class JointDistillation(nn.Module):
                 return {}  # a mask given from outside (reconstruction pictures): one view, nothing to couple
             raise ValueError("JointDistillation needs the `disjoint` masker with at least 2 views")
         states, latents, extra = [self._tap[0]], [ctx.latents], []
-        with torch.no_grad():
-            full_target = model.target(ctx.x, ctx.tokens)
+        full_target = model.targets_for(ctx.x, ctx.tokens)
         for mask in views[1:]:
-            z, _, token_loss = self.run_view(model, ctx.x, ctx.tokens, mask, full_target)
+            z, token_loss = self.run_view(model, ctx.tokens, mask, full_target)
             latents.append(z)
             states.append(self._tap[0])
             extra.append(token_loss.mean())

@@ -8,11 +8,14 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..decoders.mae import gather_tokens
-from .teacher import EMATeacher
+from ..tokenizers.base import gather_tokens
+from ..targets.teacher import EMATeacher
+from .base import ExtraTerm
+from .registry import TERMS
 
 
-class VisibleTokenTerm(nn.Module):
+@TERMS.register("visible_tokens")
+class VisibleTokenTerm(ExtraTerm):
     """weight * mean over visible tokens of (1 - cos(proj(student latent), EMA teacher latent))."""
 
     def __init__(self, weight: float = 0.5, momentum: float = 0.996, name: str = "visible_tokens"):
