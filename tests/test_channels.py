@@ -186,7 +186,7 @@ def test_each_decoder_predicts_only_its_modality_hidden_tokens():
     x = multimodal_batch()
     g = torch.Generator().manual_seed(5)
     tokens = model.tokenizer(x)
-    mask = model.make_mask(tokens, g)
+    mask = model.draw_mask(tokens, g)
     out = model(x, mask=mask)
     predicted_group = tokens.group[mask.predict]                            # [B,Np]
     assert bool(torch.gather(mask.bool, 1, mask.predict).all()), "only hidden tokens are predicted"

@@ -9,10 +9,11 @@ import torch
 
 import anymae
 from anymae.data import load_dataset, read_points
-from anymae.data.points import (PointTransform, d2_histogram, linear_svm_probe, pca_features, point_shapes,
-                                primitive_meshes, sample_shape)
+from anymae.data.points import PointTransform, point_shapes, primitive_meshes, sample_shape
 from anymae.decoders.mae import gather_tokens
 from anymae.encoders.vit import encode_tokens
+from anymae.eval.baselines import d2_histogram, pca_features
+from anymae.eval.svm import linear_svm_probe
 from anymae.losses import ChamferLoss, chamfer_distance
 from anymae.masking import Mask
 from anymae.tokenizers import PointGroupTokenizer, farthest_point_sample, knn_indices

@@ -6,7 +6,7 @@ from pathlib import Path
 from .builtin import BUILTIN, builtin
 from .datasets import TensorImageDataset, stratified_split
 from .folder import IMAGE_SUFFIXES, load_image_folder
-from .image import ImageModality, channel_stats, hog_features
+from .image import ImageModality, channel_stats
 from .modality import MODALITIES, Modality, modality_of, register_modality
 from .points import POINT_SUFFIXES, PointCloudDataset, PointsModality, load_point_folder, read_points
 from .transforms import EvalTransform, PretrainTransform, sample_generator
@@ -89,7 +89,7 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
     return loader(path, image_size=image_size, channels=channels, split=split)
 
 
-__all__ = ["register_folder_loader", "FOLDER_LOADERS", "MODALITIES", "Modality", "modality_of", "register_modality", "ImageModality", "hog_features", "BUILTIN", "builtin", "load_dataset", "channel_stats", "TensorImageDataset",
+__all__ = ["register_folder_loader", "FOLDER_LOADERS", "MODALITIES", "Modality", "modality_of", "register_modality", "ImageModality", "BUILTIN", "builtin", "load_dataset", "channel_stats", "TensorImageDataset",
            "stratified_split", "load_image_folder", "EvalTransform", "PretrainTransform", "sample_generator",
            "DictDataset", "MultiChannelDataset", "load_array_folder", "load_modality_folder",
            "TensorVideoDataset", "VideoModality", "load_video_folder",

@@ -1,5 +1,5 @@
-"""Multi-channel images whose channels are not colours (ChA-MAEViT, row 45): per-channel pictures and
-the real immunohistochemistry stains scikit-image ships."""
+"""Multi-channel images whose channels are not colours (ChA-MAEViT, row 45): their modality and the real
+immunohistochemistry stains scikit-image ships."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -9,45 +9,15 @@ import torch
 
 from .arrays import MultiChannelDataset
 from .builtin import builtin
-from .image import ImageModality, hog_features, stretch
+from .image import ImageModality
 from .modality import register_modality
 
 
 @register_modality
 class MultiChannelModality(ImageModality):
-    """Images [C,H,W] with any C; pictures show every channel on its own (grey), baselines read
-    normalised values (no clamping to [0,1])."""
+    """Images [C,H,W] with any C (channels are not colours): the image transforms and per-channel stats."""
 
     name = "multichannel"
-
-    def baselines(self, train, test):
-        pixels = [torch.stack([d[i][0] for i in range(len(d))]) for d in (train, test)]  # normalised
-        grey = [stretch(p) for p in pixels]
-        return [("raw pixels", pixels[0].flatten(1).numpy(), pixels[1].flatten(1).numpy()),
-                ("HOG", hog_features(grey[0]), hog_features(grey[1]))]
-
-    def picture(self, model, config, dataset, path, count=8, seed=0, images=None, max_channels=6):
-        from ..viz.grid import image_grid
-        from ..viz.reconstruct import hidden_map
-        _, images = self.picture_inputs(model, config, dataset, count, seed, images)
-        model.eval()
-        mask, pred = model.reconstruct(images, generator=torch.Generator().manual_seed(seed))
-        prediction = model.tokenizer.unpatchify(pred)
-        hidden = hidden_map(model.tokenizer, mask.bool)
-        channels = min(images.shape[1], max_channels)
-        lo = images.amin((0, 2, 3), keepdim=True)[0]
-        span = (images.amax((0, 2, 3), keepdim=True)[0] - lo).clamp_min(1e-6)
-        titles, rows = [], []
-        for c in range(channels):
-            titles += [f"ch{c}", f"ch{c} masked", f"ch{c} pred"]
-        for i in range(images.shape[0]):
-            row = []
-            for c in range(channels):
-                view = lambda x: ((x[c:c + 1] - lo[c:c + 1]) / span[c:c + 1]).clamp(0, 1)
-                original = view(images[i])
-                row += [original, original * (1 - hidden[i, c:c + 1]) + 0.5 * hidden[i, c:c + 1], view(prediction[i])]
-            rows.append(row)
-        return image_grid(rows, titles, path)
 
 
 @lru_cache(maxsize=1)

@@ -1,15 +1,11 @@
-"""How one kind of sample (image, video, points, ...) flows through training, probes and pictures.
+"""How one kind of sample (image, video, points, ...) enters the model: its sample size, normalisation
+statistics and transforms.
 
 Each data set names its modality (`dataset.modality`, default "image"); training, the probe and the
-pictures ask the matching `Modality` for transforms, normalisation, baselines and drawings, so a new
-modality is one file here and nothing else changes.
+pictures ask the matching `Modality` for these, so a new modality is one file here (plus, when it
+has them, its picture in `viz.pictures` and its baselines in `eval.baselines`).
 """
 from __future__ import annotations
-
-from pathlib import Path
-
-import numpy as np
-import torch
 
 MODALITIES: dict[str, "Modality"] = {}
 
@@ -26,19 +22,10 @@ def modality_of(dataset) -> "Modality":
     return MODALITIES[name]
 
 
-def model_view(dataset) -> torch.Tensor:
-    """[M,...] in [0,1]: every sample of `dataset` through its (eval) transform and back, at the model's
-    size, before normalisation (what the encoder sees)."""
-    tf = dataset.transform
-    return torch.stack([tf.invert(tf(dataset.pixels(i))) for i in range(len(dataset))])
-
-
 class Modality:
-    """Base class; every method gets the model and the run's PretrainConfig."""
+    """Base class; methods get the model (read for its tokenizer's sizes) and the run's PretrainConfig."""
 
     name = "base"
-    probe_pool: str | None = None         # pooling the probe reads by default (None: the run's `features`)
-    probe_classifier: str | None = None   # name of `linear_probe` when a subclass defines one (None: logistic)
 
     def sample_size(self, model, config):
         """The sample size the model expects (passed to `load_dataset(image_size=...)`)."""
@@ -55,27 +42,3 @@ class Modality:
     def eval_transform(self, model, config):
         """-> callable(sample) giving the model's input without augmentation."""
         return None
-
-    def baselines(self, train, test) -> list[tuple[str, np.ndarray, np.ndarray]]:
-        """Hand-made features for the probe table: [(name, train [M,F], test [M',F])]."""
-        return []
-
-    # A subclass may define `linear_probe(train_x, train_y, test_x, test_y, seed) -> accuracy` to replace
-    # the probe's logistic regression with its papers' classifier (points: a linear SVM).
-
-    def picture_inputs(self, model, config, dataset, count: int, seed: int, images=None):
-        """-> (eval transform, the picture's model inputs): `images` when given, else `count` samples of
-        `dataset` drawn by `seed` through the transform, stacked [count,...] (dict samples: {name: [count,...]})."""
-        transform = self.eval_transform(model, config)
-        if images is not None:
-            return transform, images
-        g = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(len(dataset), generator=g)[:count].tolist()
-        samples = [transform(dataset.pixels(i)) for i in idx]
-        if isinstance(samples[0], dict):
-            return transform, {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
-        return transform, torch.stack(samples)
-
-    def picture(self, model, config, dataset, path: Path, count: int = 8, seed: int = 0) -> Path:
-        """Draw reconstructions of `count` samples of `dataset` into `path` (PNG)."""
-        raise NotImplementedError(f"no reconstruction picture for modality {self.name!r}")

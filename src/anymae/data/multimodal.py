@@ -1,5 +1,5 @@
 """Samples made of several named arrays (MultiMAE row 50, BM-MAE row 15): RGB + depth + segmentation,
-or spectral pixels + their bands. Aligned crops, per-modality normalisation, pictures of each modality."""
+or spectral pixels + their bands. Aligned crops, per-modality normalisation, built-in sets, folders."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..encoders.vit import encode_tokens
 from .builtin import SHAPES, _to_uint8, balanced_labels, builtin, render_shapes
 from .modality import Modality, register_modality
 from .datasets import SeededSamples
@@ -132,46 +131,6 @@ def modality_stats(dataset: DictDataset, max_samples: int = 2000) -> tuple[dict,
     return means, stds
 
 
-PALETTE = torch.tensor([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-                        [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
-                        [0, 128, 128], [220, 190, 255], [170, 110, 40], [255, 250, 200], [128, 0, 0]]) / 255.0
-
-
-def colour_classes(labels: Tensor) -> Tensor:
-    """Class map [H,W] or [1,H,W] -> [3,H,W] colours (class 0 black; the palette repeats past 16)."""
-    labels = labels.reshape(labels.shape[-2:]).long()
-    return PALETTE[labels % len(PALETTE)].permute(2, 0, 1)
-
-
-def scale_for_view(x: Tensor, lo: float, hi: float) -> Tensor:
-    """[C,H,W] in original units -> [0,1] for display, with a fixed range per modality."""
-    return ((x - lo) / max(hi - lo, 1e-6)).clamp(0, 1)
-
-
-@torch.no_grad()
-def predict_all(model, sample: dict, mask) -> tuple[object, dict[str, Tensor]]:
-    """Run a multi-modal model with `mask`, predicting every token -> (tokens, {name: sample-shaped prediction})."""
-    tokens = model.tokenizer(sample)
-    latents = encode_tokens(model.encoder, tokens, mask.keep)
-    parts = model.decoder.predict_all(latents, mask, tokens, model.encoder.num_prefix)
-    out = {}
-    for name, pred in parts.items():
-        tok = model.tokenizer.parts[name]
-        target = model.target.parts[name]
-        if hasattr(target, "classes"):      # class scores -> class ids
-            b, n, _ = pred.shape
-            ids = pred.view(b, n, tok.patch_dim, target.classes).argmax(-1).float()
-            out[name] = tok.unpatchify(ids).long()
-        else:
-            s, e = tokens.extra["spans"][name]
-            values = tokens.values[:, s:e, :tok.patch_dim]
-            if getattr(target, "norm", False):  # norm-pix: back to pixels with each patch's own statistics
-                mean, var = values.mean(-1, keepdim=True), values.var(-1, keepdim=True)
-                pred = pred * (var + target.eps) ** 0.5 + mean
-            out[name] = tok.unpatchify(pred)
-    return tokens, out
-
-
 @register_modality
 class MultiModalModality(Modality):
     """Dict samples {rgb [3,H,W], depth [1,H,W], semseg [H,W]} for MultiMAE-style models."""
@@ -194,42 +153,6 @@ class MultiModalModality(Modality):
     def _stats(config) -> dict:
         mean, std = config.mean or {}, config.std or {}
         return {k: (mean[k], std[k]) for k in mean}
-
-    def baselines(self, train, test):
-        from .image import hog_features
-        out = []
-        rgb = [torch.stack([d.transform.invert("rgb", d[i][0]["rgb"]) for i in range(len(d))]).clamp(0, 1)
-               for d in (train, test)] if "rgb" in train.names else None
-        if rgb is not None:
-            out.append(("raw pixels (rgb)", rgb[0].flatten(1).numpy(), rgb[1].flatten(1).numpy()))
-            out.append(("HOG (rgb)", hog_features(rgb[0]), hog_features(rgb[1])))
-        return out
-
-    def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
-        from ..viz.grid import image_grid
-        transform, images = self.picture_inputs(model, config, dataset, count, seed, images)
-        model.eval()
-        tokens = model.tokenizer(images)
-        mask = model.make_mask(tokens, torch.Generator().manual_seed(seed))
-        _, pred = predict_all(model, images, mask)
-        hidden = mask.bool
-        titles, columns = [], []
-        for name, (s, e) in tokens.extra["spans"].items():
-            tok = model.tokenizer.parts[name]
-            hid = tok.unpatchify(hidden[:, s:e].float().unsqueeze(-1).expand(-1, -1, tok.patch_dim))[:, :1]  # [B,1,H,W]
-            truth = images[name]
-            if name == "semseg":
-                view = lambda x: colour_classes(x)
-            else:
-                t = transform.invert(name, truth)
-                lo, hi = float(t.min()), float(t.max())
-                view = (lambda x, lo=lo, hi=hi: scale_for_view(transform.invert(name, x), lo, hi))
-            columns.append([view(truth[i]) for i in range(len(truth))])
-            columns.append([view(truth[i]) * (1 - hid[i]) + 0.5 * hid[i] for i in range(len(truth))])
-            columns.append([view(pred[name][i]) for i in range(len(truth))])
-            titles += [name, f"{name} masked", f"{name} pred"]
-        rows = [[col[i] for col in columns] for i in range(len(columns[0]))]
-        return image_grid(rows, titles, path)
 
 
 # ---------------------------------------------------------------- built-in multi-modal data

@@ -7,7 +7,6 @@ Point-MAE's scale-and-translate when pretraining, the first points otherwise).
 from __future__ import annotations
 
 import io
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -250,55 +249,12 @@ class PointTransform:
         return cloud[index] * scale + shift
 
 
-def d2_histogram(clouds: Tensor, bins: int = 32, pairs: int = 4096, seed: int = 0) -> np.ndarray:
-    """Osada et al.'s D2 shape distribution: histogram of distances between random point pairs
-    (the same pair indices for every cloud) over [0, 2], normalised: clouds [M,P,3] -> [M,bins]."""
-    g = torch.Generator().manual_seed(seed)
-    i, j = torch.randint(0, clouds.shape[1], (2, pairs), generator=g)
-    dist = (clouds[:, i] - clouds[:, j]).norm(dim=-1)                              # [M,pairs]
-    which = (dist / 2 * bins).long().clamp(0, bins - 1)
-    hist = torch.zeros(clouds.shape[0], bins).scatter_add_(1, which, torch.ones_like(dist))
-    return (hist / pairs).numpy()
-
-
-def pca_features(clouds: Tensor) -> np.ndarray:
-    """Covariance eigenvalues per cloud: [M,P,3] -> [M,6] = eigenvalues / their sum (3, descending),
-    linearity (l1-l2)/l1, planarity (l2-l3)/l1, sphericity l3/l1."""
-    centred = clouds - clouds.mean(1, keepdim=True)
-    cov = centred.transpose(1, 2) @ centred / clouds.shape[1]
-    ev = torch.linalg.eigvalsh(cov.double()).flip(-1).clamp_min(1e-12)              # [M,3] descending
-    l1, l2, l3 = ev.unbind(-1)
-    return torch.cat([ev / ev.sum(-1, keepdim=True),
-                      torch.stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1], -1)], -1).float().numpy()
-
-
-def linear_svm_probe(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
-    """Accuracy of a linear SVM on standardised features (Point-MAE's protocol); C picked on 20% of train."""
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
-    scaler = StandardScaler().fit(train_x)
-    train_x, test_x = scaler.transform(train_x), scaler.transform(test_x)
-    order = np.random.default_rng(seed).permutation(len(train_x))
-    cut = max(1, len(order) // 5)
-    val, fit = order[:cut], order[cut:]
-    best_c, best = 0.01, -1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning at the largest C is expected and harmless here
-        for c in (0.001, 0.01, 0.1):
-            score = LinearSVC(C=c, max_iter=5000, random_state=seed).fit(train_x[fit], train_y[fit]).score(
-                train_x[val], train_y[val])
-            if score > best:
-                best_c, best = c, score
-        return float(LinearSVC(C=best_c, max_iter=5000, random_state=seed).fit(train_x, train_y).score(test_x, test_y))
-
-
 @register_modality
 class PointsModality(Modality):
-    """Point clouds [N,3] (Point-MAE, row 10): linear SVM on max+mean pooled tokens, D2/PCA baselines."""
+    """Point clouds [N,3] (Point-MAE, row 10): a random subset, scaled and shifted, for pretraining; the
+    first `num_points` otherwise."""
 
     name = "points"
-    probe_pool = "max+mean"
-    probe_classifier = "linear SVM"
 
     def sample_size(self, model, config):
         return model.tokenizer.num_points
@@ -311,17 +267,3 @@ class PointsModality(Modality):
 
     def eval_transform(self, model, config):
         return PointTransform(model.tokenizer.num_points)
-
-    def linear_probe(self, train_x, train_y, test_x, test_y, seed: int = 0) -> float:
-        return linear_svm_probe(train_x, train_y, test_x, test_y, seed)
-
-    def baselines(self, train, test):
-        clouds = [torch.stack([d[i][0] for i in range(len(d))]) for d in (train, test)]
-        d2 = [d2_histogram(c) for c in clouds]
-        both = [np.concatenate([h, pca_features(c)], axis=1) for h, c in zip(d2, clouds)]
-        return [("D2 shape histogram", d2[0], d2[1]), ("D2 + PCA eigenvalues", both[0], both[1])]
-
-    def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
-        from ..viz.points import point_reconstruction_picture
-        _, images = self.picture_inputs(model, config, dataset, count, seed, images)
-        return point_reconstruction_picture(model, images, Path(path), seed=seed)

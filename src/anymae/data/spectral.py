@@ -10,7 +10,7 @@ import torch
 
 from .builtin import SHAPES, balanced_labels, builtin, render_shapes
 from .modality import Modality, register_modality
-from .multimodal import DictDataset, MultiModalTransform, scale_for_view
+from .multimodal import DictDataset, MultiModalTransform
 
 # (centre nm, width nm)
 SENTINEL2_LIKE = [(443, 20), (490, 65), (560, 35), (665, 30), (705, 15), (740, 15), (783, 20), (842, 115),
@@ -132,7 +132,7 @@ class SpectralTransform(MultiModalTransform):
 @register_modality
 class SpectralModality(Modality):
     """Samples {"pixels": [C,H,W], "bands": [C,2]}: one normalisation for all bands (so any sensor fits),
-    aligned crops, baselines from pixels and the mean spectrum."""
+    aligned crops."""
 
     name = "spectral"
 
@@ -152,45 +152,3 @@ class SpectralModality(Modality):
     def eval_transform(self, model, config):
         return MultiModalTransform(model.tokenizer.image_size, {"pixels": (config.mean["pixels"], config.std["pixels"])},
                                    augment=False)
-
-    def baselines(self, train, test):
-        from .image import hog_features, stretch
-        pixels = [torch.stack([d[i][0]["pixels"] for i in range(len(d))]) for d in (train, test)]
-        grey = [stretch(p.mean(1, keepdim=True)) for p in pixels]                  # [M,1,H,W] in [0,1]
-        return [("raw pixels", pixels[0].flatten(1).numpy(), pixels[1].flatten(1).numpy()),
-                ("mean spectrum", pixels[0].mean((2, 3)).numpy(), pixels[1].mean((2, 3)).numpy()),
-                ("HOG (band mean)", hog_features(grey[0]), hog_features(grey[1]))]
-
-    def picture(self, model, config, dataset, path, count=8, seed=0, images=None, show_bands=4):
-        from ..viz.grid import image_grid
-        _, images = self.picture_inputs(model, config, dataset, count, seed, images)
-        model.eval()
-        with torch.no_grad():
-            tokens = model.tokenizer(images)
-            mask = model.make_mask(tokens, torch.Generator().manual_seed(seed))
-            everything = torch.arange(tokens.num_tokens).expand(tokens.batch_size, -1)
-            out = model(images, mask=mask.with_predict(everything))
-        pred = out.pred
-        if getattr(model.target, "norm", False):
-            values = tokens.values
-            pred = pred * (values.var(-1, keepdim=True) + model.target.eps) ** 0.5 + values.mean(-1, keepdim=True)
-        x = images["pixels"]
-        prediction = model.tokenizer.unpatchify(pred)
-        hidden = model.tokenizer.unpatchify(mask.bool.float().unsqueeze(-1).expand(-1, -1, tokens.values.shape[-1]))
-        bands = images["bands"][0]
-        chosen = torch.linspace(0, x.shape[1] - 1, min(show_bands, x.shape[1])).round().long().tolist()
-        lo, hi = float(x.min()), float(x.max())
-        view = lambda t: scale_for_view(t, lo, hi)
-        titles = []
-        for c in chosen:
-            nm = int(bands[c, 0])
-            titles += [f"{nm}nm", "masked", "pred"]
-        rows = []
-        for i in range(x.shape[0]):
-            row = []
-            for c in chosen:
-                original = view(x[i, c:c + 1])
-                row += [original, original * (1 - hidden[i, c:c + 1]) + 0.5 * hidden[i, c:c + 1],
-                        view(prediction[i, c:c + 1])]
-            rows.append(row)
-        return image_grid(rows, titles, path)

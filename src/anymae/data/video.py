@@ -1,5 +1,5 @@
 """The video modality (VideoMAE, row 12; VideoMAE V2, row 9): clips [C,T,H,W], built-in moving digits,
-folders of video files decoded with PyAV, seeded clip sampling and crops, baselines and picture strips.
+folders of video files decoded with PyAV, seeded clip sampling and crops.
 
 A video sample is a whole decoded video `[C,F,H,W]` (F frames); the transforms take T frames at the
 model's stride from it (a random start for pretraining, the middle for probes) and crop every frame
@@ -15,9 +15,9 @@ import torch
 from torch import Tensor
 
 from .builtin import balanced_labels, builtin
-from .datasets import (SeededSamples, check_split, folder_files, folder_labels, folder_split, list_files, read_each,
+from .datasets import (SeededSamples, check_split, folder_files, folder_labels, folder_split, read_each,
                        stratified_split)
-from .modality import Modality, model_view, register_modality
+from .modality import Modality, register_modality
 from .transforms import crop_box, resize
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".gif", ".mov", ".mkv")
@@ -183,10 +183,6 @@ def moving_digits(split: str = "train", image_size=32, seed: int = 0, train_coun
 
 
 # ---------------------------------------------------------------- folders of video files
-def list_videos(root: Path) -> list[Path]:
-    return list_files(root, VIDEO_SUFFIXES)
-
-
 def read_video(path: str | Path, channels: int = 3, size: tuple[int, int] | None = None,
                max_frames: int = 128) -> Tensor:
     """Decode (up to `max_frames` of) a video file with PyAV -> uint8 [C,F,H,W], every frame resized to
@@ -244,26 +240,6 @@ def load_video_folder(root: str | Path, image_size=32, channels: int | None = No
     return folder_split(data, root, split, test_fraction)
 
 
-# ---------------------------------------------------------------- baselines
-def clip_hog(frame: np.ndarray) -> np.ndarray:
-    """frame [H,W] -> HOG (9 orientations, 4 x 4 cells, 2 x 2 blocks)."""
-    from skimage.feature import hog
-    cell = max(2, frame.shape[-1] // 4)
-    return hog(frame, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2), feature_vector=True)
-
-
-def motion_features(clips: Tensor) -> np.ndarray:
-    """clips [M,C,T,H,W] in [0,1] -> HOG of the mean frame + HOG of the mean absolute frame difference.
-
-    The mean frame shows what is where (and the blur of a moving thing); the frame-difference image
-    is the trail that motion leaves, whose orientation is the direction of travel.
-    """
-    grey = clips.float().mean(1)                                   # [M,T,H,W]
-    mean_frame = grey.mean(1).numpy()
-    motion = (grey[:, 1:] - grey[:, :-1]).abs().mean(1).numpy()
-    return np.stack([np.concatenate([clip_hog(a), clip_hog(m)]) for a, m in zip(mean_frame, motion)])
-
-
 # ---------------------------------------------------------------- modality
 def video_stats(data, max_videos: int = 256) -> tuple[Tensor, Tensor]:
     """Per-channel mean and std over (up to `max_videos` of) a video data set: [C], [C]."""
@@ -302,19 +278,3 @@ class VideoModality(Modality):
         tok = model.tokenizer
         return VideoEvalTransform(tok.frames, tok.frame_stride, tok.image_size, torch.tensor(config.mean),
                                   torch.tensor(config.std))
-
-    def baselines(self, train, test):
-        clips = [model_view(d) for d in (train, test)]                # [M,C,T,H,W] in [0,1]
-        return [("raw pixels (clip)", clips[0].flatten(1).numpy(), clips[1].flatten(1).numpy()),
-                ("HOG mean frame + frame diff", motion_features(clips[0]), motion_features(clips[1]))]
-
-    def picture(self, model, config, dataset, path, count=8, seed=0, images=None):
-        """A PNG strip (rows: original / masked / prediction / prediction + visible of each clip; columns:
-        frames); a path ending in .gif gets an animation of the same panels instead."""
-        from ..viz.reconstruct import TITLES, reconstruction_rows
-        from ..viz.video import video_animation, video_strip
-        transform, images = self.picture_inputs(model, config, dataset, count, seed, images)
-        rows = reconstruction_rows(model, images, transform, seed=seed)
-        if Path(path).suffix.lower() == ".gif":
-            return video_animation(rows, TITLES, path)
-        return video_strip(rows, TITLES, path)

@@ -61,14 +61,13 @@ def impute_inputs(model, batch: dict, source: list[str]) -> dict:
 @torch.no_grad()
 def impute_batch(model, batch: dict, source: list[str], predict: list[str]) -> dict[str, torch.Tensor]:
     """batch {name: normalised [B,...]} -> {name: prediction in normalised units (class ids for class maps)}."""
-    from ..data.multimodal import predict_all
     from ..masking.modality import present_mask
     tok = model.tokenizer
     inputs = impute_inputs(model, batch, source)
     tokens = tok(inputs)
     ids = lambda names: [tok.names.index(n) for n in names]
     mask = present_mask(tokens.group, tokens.batch_size, visible=ids(source), predict=ids(predict))
-    _, pred = predict_all(model, inputs, mask)
+    pred = model.predict_modalities(inputs, mask)
     return {n: pred[n] for n in predict}
 
 
@@ -116,10 +115,10 @@ def impute(run: str | Path, out: str | Path | None = None, input_dir: str | None
            count: int | None = None, panel_rows: int = 8, progress: bool = True) -> ImputeReport:
     """Predict `predict` from `source` for every sample; write arrays, panel.png and metrics.json into `out`."""
     from ..data import MODALITIES, load_dataset
-    from ..data.multimodal import colour_classes
+    from ..viz.grid import colour_classes
     from ..io.checkpoint import load_run
     from ..tokenizers.multimodal import MultiModalTokenizer
-    from ..train.config import PretrainConfig
+    from ..config import PretrainConfig
     run = Path(run)
     model, raw = load_run(run)
     config = PretrainConfig.from_dict(raw)

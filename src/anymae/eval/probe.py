@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -13,6 +14,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from ..io.files import write_text
+from .baselines import baselines
+from .svm import linear_svm_probe
 
 
 @dataclass
@@ -40,6 +43,17 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
             best_c, best = c, score
     clf = LogisticRegression(C=best_c, max_iter=2000).fit(train_x, train_y)
     return float(clf.score(test_x, test_y))
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a modality's papers probe: the pooling read by default and the linear classifier."""
+    pool: str | None = None              # None: the run's `features`
+    classifier: str | None = None        # the linear classifier's name (None: logistic regression)
+    linear: Callable = linear_probe      # (train_x, train_y, test_x, test_y, seed) -> accuracy
+
+
+PROTOCOLS = {"points": Protocol(pool="max+mean", classifier="linear SVM", linear=linear_svm_probe)}  # Point-MAE
 
 
 def knn_probe(train_x, train_y, test_x, test_y, k: int = 20) -> float:
@@ -87,15 +101,16 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
               progress: bool = True) -> tuple[list[ProbeResult], str]:
     """Probe a run's encoder against random init and the modality's hand-made baselines; writes probe.json."""
     from ..io.checkpoint import build_untrained, load_run
-    from ..train.config import PretrainConfig
+    from ..config import PretrainConfig
     from .features import encoder_features
     run = Path(run)
     model, raw_config = load_run(run)
     config = PretrainConfig.from_dict(raw_config)
     spec = data or config.data
     modality, train, test = probe_splits(config, model, spec)
-    pool = pool or modality.probe_pool or config.features
-    linear = getattr(modality, "linear_probe", linear_probe)
+    protocol = PROTOCOLS.get(modality.name, Protocol())
+    pool = pool or protocol.pool or config.features
+    linear = protocol.linear
     train_y, test_y = train.labels.numpy(), test.labels.numpy()
     random_model = build_untrained(raw_config, seed=seed)
     rows = []
@@ -103,11 +118,12 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
         tr = encoder_features(m, train, pool, progress=progress, desc=f"{name} (train)")
         te = encoder_features(m, test, pool, progress=progress, desc=f"{name} (test)")
         rows.append(evaluate(f"{name} [{pool}]", tr, train_y, te, test_y, seed, linear))
-    for name, tr, te in modality.baselines(train, test):
+    for name, tr, te in baselines(modality.name, train, test):
         rows.append(evaluate(name, tr, train_y, te, test_y, seed, linear))
     title = f"probe on {spec}: {len(train_y)} train / {len(test_y)} test samples, {len(np.unique(train_y))} classes"
-    if modality.probe_classifier:
-        title += f"; linear = {modality.probe_classifier}"
+    if protocol.classifier:
+        title += f"; linear = {protocol.classifier}"
     write_results(rows, run / "probe.json", {"data": spec, "pool": pool,
-                                            "linear": modality.probe_classifier or "logistic regression", "train": len(train_y), "test": len(test_y)})
+                                            "linear": protocol.classifier or "logistic regression",
+                                            "train": len(train_y), "test": len(test_y)})
     return rows, format_table(rows, title)

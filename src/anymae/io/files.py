@@ -1,7 +1,6 @@
 """Atomic writes: every file the project makes is written to a temporary file beside it, flushed and renamed."""
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 from contextlib import contextmanager
@@ -73,7 +72,3 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     write_bytes(path, text.encode())
-
-
-def fsync_buffer(buffer: io.BytesIO, path: str | Path) -> None:
-    write_bytes(path, buffer.getvalue())

@@ -161,10 +161,6 @@ class MultiModalTokenizer(Tokenizer):
     def patchify(self, x: dict) -> Tensor:
         return self.forward(x).values
 
-    def unpatchify_modality(self, name: str, values: Tensor) -> Tensor:
-        """values [B,N_m,>=w] of modality `name` -> its sample [B,C,H,W]."""
-        return self.parts[name].unpatchify(values[..., :self.widths[name]])
-
     def split(self, tokens: Tokens) -> dict[str, Tokens]:
         """One Tokens per present modality (values trimmed to that modality's width)."""
         out = {}

@@ -39,3 +39,19 @@ def image_grid(rows: list[list[torch.Tensor]], titles: list[str], path: str | Pa
     canvas.save(buffer, format="PNG")
     write_bytes(path, buffer.getvalue())
     return Path(path)
+
+
+PALETTE = torch.tensor([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                        [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212],
+                        [0, 128, 128], [220, 190, 255], [170, 110, 40], [255, 250, 200], [128, 0, 0]]) / 255.0
+
+
+def colour_classes(labels: torch.Tensor) -> torch.Tensor:
+    """Class map [H,W] or [1,H,W] -> [3,H,W] colours (class 0 black; the palette repeats past 16)."""
+    labels = labels.reshape(labels.shape[-2:]).long()
+    return PALETTE[labels % len(PALETTE)].permute(2, 0, 1)
+
+
+def scale_for_view(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """[C,H,W] in original units -> [0,1] for display, with a fixed range per modality."""
+    return ((x - lo) / max(hi - lo, 1e-6)).clamp(0, 1)

@@ -1,0 +1,140 @@
+"""Hand-made features every probe table shows beside the encoder: one function per modality, each
+`(train, test) -> [(name, train features [M,F], test features [M',F])]` on the probe's data sets
+(items `(input, label, index)`, inputs through the eval transform)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+# ---------------------------------------------------------------- features
+def model_view(dataset) -> Tensor:
+    """[M,...] in [0,1]: every sample of `dataset` through its (eval) transform and back, at the model's
+    size, before normalisation (what the encoder sees)."""
+    tf = dataset.transform
+    return torch.stack([tf.invert(tf(dataset.pixels(i))) for i in range(len(dataset))])
+
+
+def model_inputs(dataset, key: str | None = None) -> Tensor:
+    """[M,...]: every transformed (normalised) input of `dataset`; `key` picks one entry of dict samples."""
+    return torch.stack([dataset[i][0] if key is None else dataset[i][0][key] for i in range(len(dataset))])
+
+
+def hog_features(images: Tensor) -> np.ndarray:
+    """images [M,C,H,W] in [0,1] -> HOG (9 orientations, 4x4 cells, 2x2 blocks) of the grey image."""
+    from skimage.feature import hog
+    grey = images.float().mean(1).numpy()
+    cell = max(2, grey.shape[-1] // 4)
+    return np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
+                         feature_vector=True) for g in grey])
+
+
+def stretch(x: Tensor) -> Tensor:
+    """x [M,...] -> each sample min-max scaled to [0,1] (normalised values made drawable for HOG)."""
+    dims = tuple(range(1, x.ndim))
+    low = x.amin(dims, keepdim=True)
+    return (x - low) / (x.amax(dims, keepdim=True) - low).clamp_min(1e-6)
+
+
+def clip_hog(frame: np.ndarray) -> np.ndarray:
+    """frame [H,W] -> HOG (9 orientations, 4 x 4 cells, 2 x 2 blocks)."""
+    from skimage.feature import hog
+    cell = max(2, frame.shape[-1] // 4)
+    return hog(frame, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2), feature_vector=True)
+
+
+def motion_features(clips: Tensor) -> np.ndarray:
+    """clips [M,C,T,H,W] in [0,1] -> HOG of the mean frame + HOG of the mean absolute frame difference.
+
+    The mean frame shows what is where (and the blur of a moving thing); the frame-difference image
+    is the trail that motion leaves, whose orientation is the direction of travel.
+    """
+    grey = clips.float().mean(1)                                   # [M,T,H,W]
+    mean_frame = grey.mean(1).numpy()
+    motion = (grey[:, 1:] - grey[:, :-1]).abs().mean(1).numpy()
+    return np.stack([np.concatenate([clip_hog(a), clip_hog(m)]) for a, m in zip(mean_frame, motion)])
+
+
+def d2_histogram(clouds: Tensor, bins: int = 32, pairs: int = 4096, seed: int = 0) -> np.ndarray:
+    """Osada et al.'s D2 shape distribution: histogram of distances between random point pairs
+    (the same pair indices for every cloud) over [0, 2], normalised: clouds [M,P,3] -> [M,bins]."""
+    g = torch.Generator().manual_seed(seed)
+    i, j = torch.randint(0, clouds.shape[1], (2, pairs), generator=g)
+    dist = (clouds[:, i] - clouds[:, j]).norm(dim=-1)                              # [M,pairs]
+    which = (dist / 2 * bins).long().clamp(0, bins - 1)
+    hist = torch.zeros(clouds.shape[0], bins).scatter_add_(1, which, torch.ones_like(dist))
+    return (hist / pairs).numpy()
+
+
+def pca_features(clouds: Tensor) -> np.ndarray:
+    """Covariance eigenvalues per cloud: [M,P,3] -> [M,6] = eigenvalues / their sum (3, descending),
+    linearity (l1-l2)/l1, planarity (l2-l3)/l1, sphericity l3/l1."""
+    centred = clouds - clouds.mean(1, keepdim=True)
+    cov = centred.transpose(1, 2) @ centred / clouds.shape[1]
+    ev = torch.linalg.eigvalsh(cov.double()).flip(-1).clamp_min(1e-12)              # [M,3] descending
+    l1, l2, l3 = ev.unbind(-1)
+    return torch.cat([ev / ev.sum(-1, keepdim=True),
+                      torch.stack([(l1 - l2) / l1, (l2 - l3) / l1, l3 / l1], -1)], -1).float().numpy()
+
+
+def flat(pair: list[Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """[train [M,...], test [M',...]] -> their samples flattened to numpy rows."""
+    return pair[0].flatten(1).numpy(), pair[1].flatten(1).numpy()
+
+
+# ---------------------------------------------------------------- one function per modality
+def image_baselines(train, test):
+    """Raw pixels and HOG of what the encoder sees (in [0,1])."""
+    pixels = [model_view(d) for d in (train, test)]
+    return [("raw pixels", *flat(pixels)), ("HOG", hog_features(pixels[0]), hog_features(pixels[1]))]
+
+
+def multichannel_baselines(train, test):
+    """Raw normalised values (no clamping to [0,1]) and HOG of each sample stretched to [0,1]."""
+    pixels = [model_inputs(d) for d in (train, test)]
+    grey = [stretch(p) for p in pixels]
+    return [("raw pixels", *flat(pixels)), ("HOG", hog_features(grey[0]), hog_features(grey[1]))]
+
+
+def spectral_baselines(train, test):
+    """Raw band values, the mean spectrum [M,C], and HOG of the band mean."""
+    pixels = [model_inputs(d, "pixels") for d in (train, test)]
+    grey = [stretch(p.mean(1, keepdim=True)) for p in pixels]                  # [M,1,H,W] in [0,1]
+    return [("raw pixels", *flat(pixels)),
+            ("mean spectrum", pixels[0].mean((2, 3)).numpy(), pixels[1].mean((2, 3)).numpy()),
+            ("HOG (band mean)", hog_features(grey[0]), hog_features(grey[1]))]
+
+
+def multimodal_baselines(train, test):
+    """Raw pixels and HOG of the RGB modality (none when the samples have no RGB)."""
+    if "rgb" not in train.names:
+        return []
+    rgb = [torch.stack([d.transform.invert("rgb", d[i][0]["rgb"]) for i in range(len(d))]).clamp(0, 1)
+           for d in (train, test)]
+    return [("raw pixels (rgb)", *flat(rgb)), ("HOG (rgb)", hog_features(rgb[0]), hog_features(rgb[1]))]
+
+
+def video_baselines(train, test):
+    """Raw clip pixels and HOG of the mean frame + the mean frame difference."""
+    clips = [model_view(d) for d in (train, test)]                # [M,C,T,H,W] in [0,1]
+    return [("raw pixels (clip)", *flat(clips)),
+            ("HOG mean frame + frame diff", motion_features(clips[0]), motion_features(clips[1]))]
+
+
+def points_baselines(train, test):
+    """D2 shape histograms, alone and with the covariance eigenvalue features."""
+    clouds = [model_inputs(d) for d in (train, test)]
+    d2 = [d2_histogram(c) for c in clouds]
+    both = [np.concatenate([h, pca_features(c)], axis=1) for h, c in zip(d2, clouds)]
+    return [("D2 shape histogram", d2[0], d2[1]), ("D2 + PCA eigenvalues", both[0], both[1])]
+
+
+BASELINES = {"image": image_baselines, "multichannel": multichannel_baselines, "spectral": spectral_baselines,
+             "multimodal": multimodal_baselines, "video": video_baselines, "points": points_baselines}
+
+
+def baselines(modality: str, train, test) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The hand-made features of `modality` for the probe table (none for a modality without any)."""
+    make = BASELINES.get(modality)
+    return make(train, test) if make is not None else []
