@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..registry import Registry
 from .builtin import BUILTIN, builtin
 from .datasets import TensorImageDataset, stratified_split
 from .folder import IMAGE_SUFFIXES, load_image_folder
@@ -12,7 +13,7 @@ from .points import POINT_SUFFIXES, PointCloudDataset, PointsModality, load_poin
 from .transforms import EvalTransform, PretrainTransform, sample_generator
 
 
-FOLDER_LOADERS: list[tuple[frozenset, object, object]] = []
+FOLDER_LOADERS = Registry("folder loader")  # loader name -> (suffixes, loader, accepts)
 
 
 def register_folder_loader(suffixes, loader, accepts=None) -> None:
@@ -20,7 +21,7 @@ def register_folder_loader(suffixes, loader, accepts=None) -> None:
 
     `accepts(path) -> bool`, when given, looks inside one file to tell formats that share a suffix
     apart (`.npy` point clouds [N,3|6] vs multi-channel arrays [C,H,W])."""
-    FOLDER_LOADERS.append((frozenset(s.lower() for s in suffixes), loader, accepts))
+    FOLDER_LOADERS.register(loader.__name__, (frozenset(s.lower() for s in suffixes), loader, accepts))
 
 
 from .video import VIDEO_SUFFIXES, TensorVideoDataset, VideoModality, load_video_folder  # noqa: E402
@@ -51,7 +52,7 @@ def folder_loader(root: Path):
             counts[p.suffix.lower()] = counts.get(p.suffix.lower(), 0) + 1
             sample.setdefault(p.suffix.lower(), p)
     best, best_count = load_image_folder, 0
-    for suffixes, loader, accepts in FOLDER_LOADERS:
+    for suffixes, loader, accepts in FOLDER_LOADERS.values():
         n = sum(counts.get(s, 0) for s in suffixes)
         if accepts is not None and n and not all(accepts(sample[s]) for s in suffixes if s in sample):
             continue

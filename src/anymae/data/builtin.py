@@ -11,17 +11,15 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..registry import Registry
 from .datasets import TensorImageDataset, check_split, stratified_split
 
-BUILTIN: dict[str, Callable] = {}
+BUILTIN = Registry("built-in data set")
 
 
 def builtin(name: str):
     """Register a built-in data set loader `fn(split, image_size, seed) -> Dataset` (it names its modality)."""
-    def wrap(fn):
-        BUILTIN[name] = fn
-        return fn
-    return wrap
+    return BUILTIN.register(name)
 
 
 def balanced_labels(count: int, classes: int, rng: np.random.Generator) -> np.ndarray:

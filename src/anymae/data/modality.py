@@ -7,19 +7,18 @@ has them, its picture in `viz.pictures` and its baselines in `eval.baselines`).
 """
 from __future__ import annotations
 
-MODALITIES: dict[str, "Modality"] = {}
+from ..registry import Registry
+
+MODALITIES = Registry("modality")
 
 
 def register_modality(cls):
-    MODALITIES[cls.name] = cls()
+    MODALITIES.register(cls.name, cls())
     return cls
 
 
 def modality_of(dataset) -> "Modality":
-    name = getattr(dataset, "modality", "image")
-    if name not in MODALITIES:
-        raise ValueError(f"no modality {name!r} registered (known: {', '.join(sorted(MODALITIES))})")
-    return MODALITIES[name]
+    return MODALITIES.get(getattr(dataset, "modality", "image"))
 
 
 class Modality:
