@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from .base import Loss
 
 # The largest pairwise-distance block held at once, in elements (4M floats = 16 MB).

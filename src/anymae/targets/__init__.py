@@ -6,8 +6,7 @@ from .hog import HOGTarget, patch_hog
 from .multimodal import ClassTarget, MultiModalTarget
 from .pixel import PixelTarget
 from .position import PositionTarget, position_accuracy
-from .registry import TARGETS, register_target
-from .swap import make_target
+from .registry import TARGETS, make_target, register_target
 from .teacher import EMALatentTarget, EMATeacher, Teacher, TeacherLatentTarget, attach_teachers, teacher_parts
 
 __all__ = ["Target", "PixelTarget", "HOGTarget", "patch_hog", "FrequencyTarget", "SpectrumLoss", "PositionTarget",

@@ -45,10 +45,17 @@ class RepresentationAutoencoder(nn.Module):
     def __init__(self, model: nn.Module, decoder: MAEDecoder):
         super().__init__()
         self.model, self.decoder = model, decoder
-        self.tokenizer, self.encoder = model.tokenizer, model.encoder
         model.requires_grad_(False)
         decoder.bind(self.encoder.dim, self.tokenizer.patch_dim,
                      self.tokenizer.position(decoder.dim, decoder.learnable_pos))
+
+    @property
+    def tokenizer(self) -> nn.Module:
+        return self.model.tokenizer
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.model.encoder
 
     def train(self, mode: bool = True) -> "RepresentationAutoencoder":
         super().train(mode)

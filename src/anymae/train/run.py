@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import lightning as L
-import torch
 import yaml
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from torch.utils.data import DataLoader
