@@ -427,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"anymae {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in COMMANDS:
+    from .commands import command_adders
+    for add in [*COMMANDS, *command_adders()]:
         add(sub)
     return parser
 
