@@ -60,6 +60,9 @@ PAPER_SETTINGS = {
                           regressor_depth=4, mask_ratio=0.5, masker="BlockMasker", **PIXEL_MSE),
     "lut_vit_base": vit_b(7, mask_ratio=0.75, masker="RandomMasker", **PIXEL_MSE),
     "dmjd_vit_base": vit_b(33, mask_ratio=0.5, masker="DisjointMasker", target="HOGTarget", loss="MSELoss"),
+    # new modalities and encoders (recipes/crate.py, ...)
+    "crate_mae_base": vit_b(8, decoder="CRATEDecoder", decoder_dim=768, decoder_depth=12, decoder_heads=12,
+                            mask_ratio=0.75, masker="RandomMasker", **PIXEL_MSE),
 }
 
 # the extra terms each paper has (class names in model.aux); MP3's position term is in none of them
