@@ -69,6 +69,10 @@ from .multimodal import DictDataset, load_modality_folder  # noqa: E402
 
 register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
 
+from .audio import AUDIO_SUFFIXES, AudioDataset, AudioModality, load_audio_folder, read_audio  # noqa: E402
+
+register_folder_loader(AUDIO_SUFFIXES, load_audio_folder)
+
 
 def load_dataset(spec: str, split: str = "train", image_size=32, channels: int | None = None, seed: int = 0):
     """A built-in name (`anymae.data.BUILTIN`) or a folder path -> the split's data set.
@@ -94,4 +98,5 @@ __all__ = ["register_folder_loader", "FOLDER_LOADERS", "MODALITIES", "Modality",
            "stratified_split", "load_image_folder", "EvalTransform", "PretrainTransform", "sample_generator",
            "DictDataset", "MultiChannelDataset", "load_array_folder", "load_modality_folder",
            "TensorVideoDataset", "VideoModality", "load_video_folder",
-           "PointCloudDataset", "PointsModality", "load_point_folder", "read_points"]
+           "PointCloudDataset", "PointsModality", "load_point_folder", "read_points",
+           "AudioDataset", "AudioModality", "load_audio_folder", "read_audio"]

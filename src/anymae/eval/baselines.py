@@ -130,8 +130,29 @@ def points_baselines(train, test):
     return [("D2 shape histogram", d2[0], d2[1]), ("D2 + PCA eigenvalues", both[0], both[1])]
 
 
+def mfcc_statistics(waves: Tensor, sample_rate: int, coefficients: int = 13, mels: int = 40) -> np.ndarray:
+    """The classical clip descriptor: MFCCs (DCT-II of the log-mel, 25 ms windows, 10 ms hop, 40 mels) and their
+    deltas, each summarised by mean and standard deviation over time: waves [M,S] -> [M,4*coefficients]."""
+    from scipy.fft import dct
+    from ..tokenizers.audio import log_mel
+    n_fft, hop = int(round(0.025 * sample_rate)), int(round(0.010 * sample_rate))
+    spec = log_mel(waves, sample_rate, n_fft, hop, mels).numpy()                   # [M,mels,T]
+    mfcc = dct(spec, type=2, axis=1, norm="ortho")[:, :coefficients]              # [M,c,T]
+    delta = np.gradient(mfcc, axis=2)
+    return np.concatenate([mfcc.mean(2), mfcc.std(2), delta.mean(2), delta.std(2)], axis=1)
+
+
+def audio_baselines(train, test):
+    """Raw waveform samples and MFCC statistics (mean and std of 13 MFCCs and their deltas)."""
+    waves = [model_inputs(d) for d in (train, test)]
+    rate = train.transform.sample_rate
+    return [("raw waveform", *flat(waves)),
+            ("MFCC statistics", mfcc_statistics(waves[0], rate), mfcc_statistics(waves[1], rate))]
+
+
 BASELINES = {"image": image_baselines, "multichannel": multichannel_baselines, "spectral": spectral_baselines,
              "multimodal": multimodal_baselines, "video": video_baselines, "points": points_baselines}
+BASELINES["audio"] = audio_baselines
 
 
 def baselines(modality: str, train, test) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -1,4 +1,5 @@
 """Tokenizers: a modality's raw tensor -> Tokens (values, embeddings, positions)."""
+from .audio import AudioTokenizer
 from .base import Tokenizer, Tokens
 from .channel import ChannelTokenizer
 from .multimodal import MultiModalTokenizer, SegmentationTokenizer
@@ -9,5 +10,5 @@ from .spectral import SpectralTokenizer
 from .tubelet import TubeletTokenizer
 
 __all__ = ["Tokens", "Tokenizer", "PatchTokenizer", "ChannelTokenizer", "SpectralTokenizer", "MultiModalTokenizer",
-           "SegmentationTokenizer", "TubeletTokenizer", "PointGroupTokenizer", "farthest_point_sample", "knn_indices",
+           "SegmentationTokenizer", "TubeletTokenizer", "AudioTokenizer", "PointGroupTokenizer", "farthest_point_sample", "knn_indices",
            "GridPosition", "sincos_1d", "sincos_grid"]

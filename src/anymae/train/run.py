@@ -49,7 +49,7 @@ def resolve(config: PretrainConfig):
     recipe = get_recipe(config.recipe)
     validate_config(config, recipe.defaults())
     args = {**recipe.defaults(), **config.recipe_args}
-    size = args.get("image_size", args.get("num_points", 32))  # pixels per side, or points per cloud
+    size = args.get("image_size", args.get("num_points", args.get("sample_rate", 32)))  # pixels, points or Hz
     data = load_dataset(config.data, split="train", image_size=size, channels=config.channels, seed=config.seed)
     modality = modality_of(data)
     config.modality = modality.name

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .audio import spectrogram_picture
 from .grid import colour_classes, image_grid, scale_for_view
 from .points import point_reconstruction_picture
 from .video import video_animation, video_strip
@@ -154,5 +155,11 @@ def points_picture(model, clouds: Tensor, transform, path: Path, seed: int = 0) 
     return point_reconstruction_picture(model, clouds, Path(path), seed=seed)
 
 
+def audio_picture(model, waves: Tensor, transform, path: Path, seed: int = 0) -> Path:
+    """waves [B,S]: log-mel spectrogram | masked | reconstruction | reconstruction + visible."""
+    return spectrogram_picture(model, waves, Path(path), seed=seed)
+
+
 PICTURES = {"image": image_picture, "multichannel": multichannel_picture, "spectral": spectral_picture,
             "multimodal": multimodal_picture, "video": video_picture, "points": points_picture}
+PICTURES["audio"] = audio_picture
