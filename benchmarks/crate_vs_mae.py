@@ -53,22 +53,26 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--time-steps", type=int, default=6)
     p.add_argument("--out", default="runs/crate_vs_mae")
+    p.add_argument("--no-probe", action="store_true", help="parameters and step time only (no pretraining)")
     args = p.parse_args()
     out = Path(args.out)
     cli = [sys.executable, "-m", "anymae"]
     rows = {}
     for name in RECIPES:
+        model = build_model(ModelSpec(name, {}), seed=0)
+        rows[name] = {"params": count(model), "encoder_params": count(model.encoder)}
+        if args.no_probe:
+            continue
         run = out / name
         if not (run / "encoder.safetensors").exists():
             subprocess.run(cli + ["pretrain", "--recipe", name, "--data", args.data, "--steps", str(args.steps),
                                   "--batch-size", str(args.batch), "--out", str(run)], check=True)
         probe = subprocess.run(cli + ["probe", str(run)], check=True, capture_output=True, text=True).stdout
         print(probe)
-        result = json.loads((run / "probe.json").read_text())["results"]
-        model = build_model(ModelSpec(name, {}), seed=0)
-        rows[name] = {"params": count(model), "encoder_params": count(model.encoder), "probe": result}
+        rows[name]["probe"] = json.loads((run / "probe.json").read_text())["results"]
     for name, (wall, cpu) in step_times(args.time_steps, args.batch).items():
         rows[name]["step_wall_s"], rows[name]["step_cpu_s"] = wall, cpu
+    out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(rows, indent=2))
     print(json.dumps(rows, indent=2))
 

@@ -93,6 +93,8 @@ class AudioTokenizer(Tokenizer):
                              f"got shape {tuple(x.shape)}")
         if not x.is_floating_point():
             raise ValueError(f"expected floating-point waveforms, got {x.dtype}")
+        if x.shape[0] == 0:
+            raise ValueError("expected at least one waveform, got an empty batch")
         check_finite(x, "waveforms")
 
     @classmethod
