@@ -29,6 +29,18 @@ def count(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def step_flops(name: str, batch: int) -> int:
+    """FLOPs of one forward + backward (torch.utils.flop_counter; attention through the math kernel)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+    model = build_model(ModelSpec(name, {}), seed=0)
+    x = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    counter = FlopCounterMode(display=False)
+    with counter, sdpa_kernel(SDPBackend.MATH):
+        model(x, generator=torch.Generator().manual_seed(0)).loss.backward()
+    return counter.get_total_flops()
+
+
 def step_times(steps: int, batch: int) -> dict[str, tuple[float, float]]:
     models = {n: build_model(ModelSpec(n, {}), seed=0) for n in RECIPES}
     opts = {n: torch.optim.AdamW(m.parameters(), lr=1e-4) for n, m in models.items()}
@@ -60,7 +72,8 @@ def main() -> None:
     rows = {}
     for name in RECIPES:
         model = build_model(ModelSpec(name, {}), seed=0)
-        rows[name] = {"params": count(model), "encoder_params": count(model.encoder)}
+        rows[name] = {"params": count(model), "encoder_params": count(model.encoder),
+                      "step_gflops": step_flops(name, args.batch) / 1e9}
         if args.no_probe:
             continue
         run = out / name
