@@ -99,6 +99,8 @@ def test_user_folder_of_wav_flac_ogg_is_resampled_labelled_and_bad_files_are_nam
     for path in bad.values():
         assert sum(str(path) in m for m in messages) == 1, path
     assert sorted(data.skipped) == sorted(str(p) for p in bad.values())
+    assert sum("resampled 12 of 12 audio files to the model's 8000 Hz (they were at 16000 Hz)" in m
+               for m in messages) == 1
     spec = log_mel(data.pixels(int((data.labels == 0).nonzero()[0]))[None], 8000, 200, 80, 64)
     spec_low = log_mel(data.pixels(int((data.labels == 1).nonzero()[0]))[None], 8000, 200, 80, 64)
     assert int(spec[0].mean(1).argmax()) > int(spec_low[0].mean(1).argmax())   # "high" sounds higher than "low"

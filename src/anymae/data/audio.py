@@ -8,6 +8,7 @@ their own rate and resampled (polyphase, scipy) to the rate the model asks for, 
 from __future__ import annotations
 
 import logging
+import warnings
 from functools import lru_cache
 from math import gcd
 from pathlib import Path
@@ -87,12 +88,14 @@ def _decode_av(path: Path) -> tuple[np.ndarray, int]:
     return wave, int(rate)
 
 
-def read_audio(path: str | Path, sample_rate: int = DEFAULT_RATE, min_seconds: float = 0.05) -> np.ndarray:
+def read_audio(path: str | Path, sample_rate: int = DEFAULT_RATE, min_seconds: float = 0.05,
+               rates: list | None = None) -> np.ndarray:
     """One file -> mono float32 [S] at `sample_rate`; ValueError naming the file when it cannot be used.
 
     .wav / .flac / .ogg through soundfile (multi-channel files averaged to mono); other containers with an
     audio track through PyAV. A file at another rate is resampled (logged); an empty, too short (under
-    `min_seconds`), silent or non-finite file is an error (the folder reader skips it).
+    `min_seconds`), silent or non-finite file is an error (the folder reader skips it). `rates`, when given,
+    gets the file's own sample rate appended.
     """
     import soundfile
     path = Path(path)
@@ -112,6 +115,8 @@ def read_audio(path: str | Path, sample_rate: int = DEFAULT_RATE, min_seconds: f
         raise ValueError(f"{path}: holds NaN or Inf samples")
     if float(np.abs(wave).max()) < 1e-5:
         raise ValueError(f"{path}: is silent (peak below 1e-5)")
+    if rates is not None:
+        rates.append(int(rate))
     if rate != sample_rate:
         log.info("%s: resampled from %d Hz to %d Hz", path, rate, sample_rate)
         wave = resample(wave, rate, sample_rate)
@@ -129,9 +134,16 @@ def load_audio_folder(root: str | Path, image_size=None, channels=None, split: s
     check_split(split)
     rate = rate_of(image_size)
     paths = folder_files(root, AUDIO_SUFFIXES, "audio")
-    files = read_each(root, paths, lambda i, path: torch.from_numpy(read_audio(path, rate)))
+    rates: list[int] = []
+    files = read_each(root, paths, lambda i, path: torch.from_numpy(read_audio(path, rate, rates=rates)))
     if not files.items:
         raise ValueError(f"{root}: none of the {len(paths)} audio files could be read")
+    other = sorted({r for r in rates if r != rate})
+    if other:
+        note = (f"{root}: resampled {sum(r != rate for r in rates)} of {len(rates)} audio files to the model's "
+                f"{rate} Hz (they were at {', '.join(map(str, other))} Hz)")
+        warnings.warn(note, stacklevel=2)
+        log.warning(note)
     classes, labels = folder_labels(files.folders)
     data = AudioDataset(files.items, labels, classes=classes, name=str(root), sample_rate=rate)
     data.skipped = files.skipped
