@@ -34,6 +34,8 @@ class CRATEDecoder(Decoder):
         self.pred = nn.Linear(self.dim, out_dim)
         self.pos = position
         self.apply(crate_init)
+        for block in self.blocks:  # dictionaries start as CRATE's (kaiming-uniform), not xavier
+            nn.init.kaiming_uniform_(block.dictionary.weight)
         nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(self, latents: Tensor, mask: Mask, tokens=None, num_prefix: int = 1) -> Tensor:
