@@ -97,7 +97,10 @@ def read_audio(path: str | Path, sample_rate: int = DEFAULT_RATE, min_seconds: f
     `min_seconds`), silent or non-finite file is an error (the folder reader skips it). `rates`, when given,
     gets the file's own sample rate appended.
     """
-    import soundfile
+    try:
+        import soundfile
+    except ImportError:
+        raise ValueError("reading audio files needs soundfile: pip install 'anymae[audio]'") from None
     path = Path(path)
     try:
         if path.suffix.lower() in AUDIO_SUFFIXES:
