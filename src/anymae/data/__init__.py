@@ -68,6 +68,9 @@ from . import channels, multimodal, spectral  # noqa: E402,F401  (register their
 from .multimodal import DictDataset, load_modality_folder  # noqa: E402
 
 register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
+from .text import TEXT_SUFFIXES, TextDataset, load_text_folder  # noqa: E402  (text: .txt/.md/.jsonl, BEIR)
+
+register_folder_loader(TEXT_SUFFIXES, load_text_folder)
 
 
 def load_dataset(spec: str, split: str = "train", image_size=32, channels: int | None = None, seed: int = 0):
