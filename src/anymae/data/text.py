@@ -56,7 +56,9 @@ class TextDataset(SeededSamples):
 # ---------------------------------------------------------------- vocabulary
 def train_wordpiece(texts: list[str], vocab_size: int):
     """A BERT-style WordPiece vocabulary (lower-cased, BERT pre-tokenizer) trained on `texts`;
-    [PAD] [UNK] [CLS] [SEP] [MASK] are ids 0..4. Deterministic for the same texts and size."""
+    [PAD] [UNK] [CLS] [SEP] [MASK] are ids 0..4, the rest in a canonical order. The same texts give the same
+    vocabulary unless merges tie at the size limit (then `tokenizers` breaks ties in hash order; the
+    vocabulary cache, keyed by the corpus, keeps a machine's runs on one file)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -65,6 +67,12 @@ def train_wordpiece(texts: list[str], vocab_size: int):
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
                                         min_frequency=2, show_progress=False)
     tok.train_from_iterator(texts, trainer)
+    # ids in a canonical order (the trainer numbers tokens in hash order, which changes from run to run)
+    learned = tok.get_vocab()
+    order = list(SPECIAL_TOKENS) + sorted((t for t in learned if t not in SPECIAL_TOKENS),
+                                          key=lambda t: (t.startswith("##"), len(t), t))
+    tok.model = models.WordPiece(vocab={t: i for i, t in enumerate(order)}, unk_token="[UNK]",
+                                 max_input_chars_per_word=100)
     tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
                                                        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
     return tok
