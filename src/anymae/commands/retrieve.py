@@ -1,7 +1,7 @@
 """`anymae retrieve RUN`: BEIR-style retrieval of a text run's encoder against random init and BM25."""
 from __future__ import annotations
 
-from ..cli import EPILOG
+EPILOG = "Every command writes what it makes into a run folder and prints its path."
 
 
 def add(sub) -> None:
