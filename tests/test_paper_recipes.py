@@ -63,6 +63,15 @@ PAPER_SETTINGS = {
     # new modalities and encoders (recipes/crate.py, ...)
     "crate_mae_base": vit_b(8, decoder="CRATEDecoder", decoder_dim=768, decoder_depth=12, decoder_heads=12,
                             mask_ratio=0.75, masker="RandomMasker", **PIXEL_MSE),
+    # text (recipes/text.py): BERT-base encoder, RetroMAE's one-layer enhanced decoder at the encoder's width
+    "retromae_base": {"paper": 2, "image_size": None, "patch_size": None, "dim": 768, "depth": 12, "heads": 12,
+                      "decoder": "EnhancedDecoder", "decoder_dim": 768, "decoder_depth": 1, "decoder_heads": 12,
+                      "mask_ratio": 0.3, "masker": "AsymmetricTextMasker", "target": "TokenIdTarget",
+                      "loss": "TokenCrossEntropy", "position_task": 0.0},
+    "dupmae_base": {"paper": 2, "image_size": None, "patch_size": None, "dim": 768, "depth": 12, "heads": 12,
+                    "decoder": "EnhancedDecoder", "decoder_dim": 768, "decoder_depth": 1, "decoder_heads": 12,
+                    "mask_ratio": 0.3, "masker": "AsymmetricTextMasker", "target": "TokenIdTarget",
+                    "loss": "TokenCrossEntropy", "position_task": 0.0},
 }
 
 # the extra terms each paper has (class names in model.aux); MP3's position term is in none of them
@@ -70,7 +79,7 @@ PAPER_TERMS = {
     "cae_vit_base": {"LatentAlignment"}, "maskalign_vit_base": {"DynamicAlignment"},
     "mrmae_vit_base": {"VisibleMimic"}, "dmae_vit_base": {"IntermediateDistill"},
     "hybrid_distill_vit_base": {"TokenRelation"}, "lut_vit_base": {"VisibleTokenTerm"},
-    "dmjd_vit_base": {"JointDistillation"},
+    "dmjd_vit_base": {"JointDistillation"}, "dupmae_base": {"BagOfWordsTerm"},
 }
 
 

@@ -28,7 +28,10 @@ from .video import VIDEO_SUFFIXES, TensorVideoDataset, VideoModality, load_video
 
 register_folder_loader(VIDEO_SUFFIXES, load_video_folder)
 def _is_point_array(path: Path) -> bool:
-    """A .npy of shape [N,3] or [N,6] is a point cloud; other suffixes are point formats anyway."""
+    """A .npy of shape [N,3] or [N,6] is a point cloud; a .txt one whose first line is numbers (else it is
+    text); other suffixes are point formats anyway."""
+    if path.suffix.lower() == ".txt":
+        return _numeric_first_line(path)
     if path.suffix.lower() != ".npy":
         return True
     try:
@@ -37,6 +40,19 @@ def _is_point_array(path: Path) -> bool:
     except (OSError, ValueError):
         return True  # unreadable: let the loader name the file
     return arr.ndim == 2 and arr.shape[1] in (3, 6)
+
+
+def _numeric_first_line(path: Path) -> bool:
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8", "replace")
+    except OSError:
+        return True
+    line = next((t for t in head.splitlines() if t.strip() and not t.lstrip().startswith("#")), "")
+    try:
+        [float(v) for v in line.replace(",", " ").split()]
+    except ValueError:
+        return False
+    return bool(line.strip())
 
 
 register_folder_loader(POINT_SUFFIXES, load_point_folder, accepts=_is_point_array)
@@ -68,6 +84,9 @@ from . import channels, multimodal, spectral  # noqa: E402,F401  (register their
 from .multimodal import DictDataset, load_modality_folder  # noqa: E402
 
 register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
+from .text import TEXT_SUFFIXES, TextDataset, load_text_folder  # noqa: E402  (text: .txt/.md/.jsonl, BEIR)
+
+register_folder_loader(TEXT_SUFFIXES, load_text_folder)
 
 from .audio import AUDIO_SUFFIXES, AudioDataset, AudioModality, load_audio_folder, read_audio  # noqa: E402
 

@@ -41,3 +41,7 @@ class Modality:
     def eval_transform(self, model, config):
         """-> callable(sample) giving the model's input without augmentation."""
         return None
+
+    def configure(self, config, data, args: dict) -> None:
+        """Settings read from the training data before the model is built (text: its vocabulary);
+        `args` are the recipe's arguments with their defaults."""

@@ -150,7 +150,15 @@ def audio_baselines(train, test):
             ("MFCC statistics", mfcc_statistics(waves[0], rate), mfcc_statistics(waves[1], rate))]
 
 
-BASELINES = {"image": image_baselines, "multichannel": multichannel_baselines, "spectral": spectral_baselines,
+def text_baselines(train, test):
+    """TF-IDF of words (fitted on the train documents), the field's classical text features."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    docs = [[d.pixels(i) for i in range(len(d))] for d in (train, test)]
+    tfidf = TfidfVectorizer(sublinear_tf=True, min_df=2, max_features=5000).fit(docs[0])
+    return [("TF-IDF words", tfidf.transform(docs[0]).toarray(), tfidf.transform(docs[1]).toarray())]
+
+
+BASELINES = {"text": text_baselines, "image": image_baselines, "multichannel": multichannel_baselines, "spectral": spectral_baselines,
              "multimodal": multimodal_baselines, "video": video_baselines, "points": points_baselines}
 BASELINES["audio"] = audio_baselines
 

@@ -39,7 +39,9 @@ def encoder_features(model, dataset, pool: str = "mean", batch_size: int = 256, 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for x, _, _ in tqdm(loader, desc=desc, disable=not progress, leave=False):
         x = x.to(device) if torch.is_tensor(x) else {k: v.to(device) for k, v in x.items()}
-        if pool == "mean-last4":
+        if hasattr(model, "text_features"):  # text: pads are never pooled (text_model.py)
+            feats = model.text_features(x, pool)
+        elif pool == "mean-last4":
             layers = model.encode_layers(x, [-4, -3, -2, -1])
             feats = torch.cat([pool_latents(torch.nn.functional.layer_norm(z, z.shape[-1:]), prefix, "mean")
                                for z in layers], dim=1)

@@ -53,6 +53,7 @@ class Protocol:
 
 
 PROTOCOLS = {"points": Protocol(pool="max+mean", classifier="linear SVM", linear=linear_svm_probe)}  # Point-MAE
+PROTOCOLS["text"] = Protocol(pool="cls")  # retrieval encoders: the [CLS] embedding
 
 
 def knn_probe(train_x, train_y, test_x, test_y, k: int = 20) -> float:

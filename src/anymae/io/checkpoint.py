@@ -58,6 +58,8 @@ def load_run(run: str | Path, weights: str = "model.safetensors"):
     """A run folder -> (model with its trained weights, config dict)."""
     run = Path(run)
     config = read_config(run / "config.yaml")
+    if (run / "tokenizer.json").is_file():  # text runs: their vocabulary, wherever the folder now is
+        config["tokenizer"] = str(run / "tokenizer.json")
     model = build_model(ModelSpec.from_config(config))
     state = load_weights(run / weights)
     missing, unexpected = model.load_state_dict(state, strict=False)

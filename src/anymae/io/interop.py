@@ -223,6 +223,12 @@ def export_run(run: str | Path, to: str, out: str | Path, naming: str | None = N
     out = Path(out)
     bar = tqdm(total=3, desc=f"export {to}", disable=not progress, leave=False)
     model, config = load_run(run)
+    if hasattr(model, "text_features"):  # a text encoder: a Hugging Face BertModel folder
+        if to != "hf":
+            raise ValueError(f"{run}: a text encoder exports --to hf (a BertModel folder), not {to!r}")
+        from .hf_bert import export_bert
+        bar.close()
+        return export_bert(model, config, Path(run), out)
     arch = arch_of(model)
     mean = config.get("mean") or IMAGENET_MEAN[:arch.channels]
     std = config.get("std") or IMAGENET_STD[:arch.channels]

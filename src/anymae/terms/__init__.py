@@ -18,3 +18,4 @@ from .registry import TERMS
 __all__ = ["ExtraTerm", "StepContext", "TERMS", "LatentAlignment", "IntermediateDistill", "JointDistillation",
            "TokenRelation", "ViewInvariance", "info_nce", "second_view", "LossPredictor", "relative_loss",
            "VisibleTokenTerm", "DynamicAlignment", "VisibleMimic", "PositionPrediction"]
+from .bow import BagOfWordsTerm  # noqa: E402,F401  (DupMAE, text)

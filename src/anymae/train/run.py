@@ -53,6 +53,7 @@ def resolve(config: PretrainConfig):
     data = load_dataset(config.data, split="train", image_size=size, channels=config.channels, seed=config.seed)
     modality = modality_of(data)
     config.modality = modality.name
+    modality.configure(config, data, args)  # text: the vocabulary, trained on this corpus
     if "channels" in recipe.defaults() and "channels" not in config.recipe_args and hasattr(data, "channels"):
         config.recipe_args["channels"] = data.channels
     if config.mean is None or config.std is None:
@@ -104,8 +105,15 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
             raise ValueError(f"{run_dir}: nothing to resume, no checkpoints/last.ckpt")
         remove_stale_temporaries(ckpt.parent)
         load_checkpoint_file(ckpt)  # refuses a tampered or truncated file before anything is built
+        if (run_dir / "tokenizer.json").is_file():
+            config.tokenizer = str(run_dir / "tokenizer.json")
     model, data = resolve(config)  # bad data fails here, before a run folder exists
     run_dir.mkdir(parents=True, exist_ok=True)
+    if config.tokenizer and not resume:  # text: the run keeps its own copy of the vocabulary
+        import shutil
+        if Path(config.tokenizer).resolve() != (run_dir / "tokenizer.json").resolve():
+            shutil.copyfile(config.tokenizer, run_dir / "tokenizer.json")
+        config.tokenizer = str(run_dir / "tokenizer.json")
     write_config(config, run_dir)
 
     # each rank reads its own shard (perm[rank::world]); --batch-size is per device
@@ -178,6 +186,8 @@ def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, s
                  run_dir / "encoder.safetensors")
     summary = {"steps": int(steps), "train_seconds": round(seconds, 1), "samples": len(data),
                "skipped_files": len(getattr(data, "skipped", [])), "skipped_steps": int(skipped_steps)}
+    if getattr(data, "truncated", 0):
+        summary["truncated_documents"] = int(data.truncated)  # text: cut to the model's length
     write_config(config, run_dir, summary)
     skipped = getattr(data, "skipped", [])
     if skipped:
