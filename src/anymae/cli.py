@@ -80,6 +80,9 @@ def add_pretrain(sub) -> None:
     p.add_argument("--target-arg", action="append", metavar="KEY=VALUE", help="an argument of --target")
     p.add_argument("--teacher", action="append", metavar="RUN",
                    help="a finished anymae run folder whose frozen encoder is the teacher (repeat for a second one)")
+    p.add_argument("--tokenizer", metavar="RUN",
+                   help="generator recipes (maskgit_tiny, enat_tiny): the finished tokenizer run (qlae_tiny) whose "
+                        "codes they learn to generate")
     p.add_argument("--config", help="a config.yaml to start from (flags override it)")
     p.add_argument("--out", help="run folder (default runs/<recipe>-<data>-<time>)")
     p.add_argument("--seed", type=int, help="run seed: data order, augmentations, masks, init")
@@ -96,7 +99,7 @@ def add_pretrain(sub) -> None:
 # flags that set a training setting of the same name (anymae.config.PretrainConfig)
 TRAINING_FLAGS = ("epochs", "steps", "batch_size", "lr", "blr", "warmup", "accumulate", "precision", "workers", "seed",
                   "save_every_n_steps", "recipe", "data", "max_nonfinite_steps", "accelerator", "devices",
-                  "num_nodes", "strategy", "compile", "grad_checkpointing", "decoder_keep_ratio")
+                  "num_nodes", "strategy", "compile", "grad_checkpointing", "decoder_keep_ratio", "tokenizer")
 # settings a resumed run may change: where and how it runs, not what it trains
 RESUME_OVERRIDES = ("accelerator", "devices", "num_nodes", "strategy", "precision", "workers", "epochs",
                     "batch_size", "accumulate", "compile", "grad_checkpointing", "save_every_n_steps")

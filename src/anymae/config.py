@@ -45,6 +45,7 @@ class PretrainConfig:
     target_args: dict = field(default_factory=dict)
     teacher: list = field(default_factory=list)          # run folders of frozen teachers (--teacher RUN)
     teacher_configs: list = field(default_factory=list)  # their recipe/target settings, so a run reloads alone
+    tokenizer: str | None = None  # generator recipes: the tokenizer run whose codes they generate (--tokenizer RUN)
 
     def model_spec(self):
         """The model part of this config (anymae.spec.ModelSpec), which `build_model` builds."""
