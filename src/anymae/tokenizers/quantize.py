@@ -43,7 +43,7 @@ class LatentQuantizer(nn.Module):
         q = self.lookup(codes)
         losses = {"quantize": self.quantize_weight * (q - z.detach()).pow(2).mean(),
                   "commit": self.commit_weight * (z - q.detach()).pow(2).mean()}
-        return z + (q - z).detach(), codes, losses
+        return q + (z - z.detach()), codes, losses   # exactly the codebook values; gradient straight to z
 
 
 class FiniteScalarQuantizer(nn.Module):
@@ -67,7 +67,7 @@ class FiniteScalarQuantizer(nn.Module):
         bounded = torch.tanh(z)
         codes = self.codes(z.detach())
         q = self.lookup(codes)
-        return bounded + (q - bounded).detach(), codes, {}
+        return q + (bounded - bounded.detach()), codes, {}
 
 
 QUANTIZERS = {"latent": LatentQuantizer, "fsq": FiniteScalarQuantizer}

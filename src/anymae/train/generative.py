@@ -176,8 +176,8 @@ def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: boo
         optimizer.step()
         schedule.step()
         model.after_step()
-        row = {"step": step, "loss": float(out.loss), "lr": optimizer.param_groups[0]["lr"],
-               **{k: float(v) for k, v in out.terms.items()}}
+        row = {"step": step, "loss": float(out.loss.detach()), "lr": optimizer.param_groups[0]["lr"],
+               **{k: float(v.detach()) for k, v in out.terms.items()}}
         rows.append(row)
         bar.set_postfix(loss=f"{row['loss']:.4f}")
         if step % 100 == 0 or step == steps - 1:

@@ -80,7 +80,7 @@ def train_joint_layer(generator, codes: Tensor, labels: Tensor | None, steps: in
         loss.backward()
         optimizer.step()
         if progress is not None:
-            progress(step, float(loss))
+            progress(step, float(loss.detach()))
     return layer.eval()
 
 
