@@ -33,16 +33,20 @@ def main() -> None:
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--downsample", type=int, default=4)
     p.add_argument("--guidance", default="0")
+    p.add_argument("--tok-steps", type=int, help="tokenizer steps (default: the recipe's)")
+    p.add_argument("--gen-steps", type=int, help="generator steps (default: the recipe's)")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
     q = a.quick
     tok, gen, enat = out / "tok", out / "maskgit", out / "enat"
     anymae("pretrain", "--recipe", "qlae_tiny", "--data", a.data, "--image-size", str(a.image_size),
-           "--arg", f"downsample={a.downsample}", "--out", str(tok), *(["--steps", "20"] if q else []))
+           "--arg", f"downsample={a.downsample}", "--out", str(tok), *(["--steps", "20"] if q else []),
+           *(["--steps", str(a.tok_steps)] if a.tok_steps and not q else []))
     for recipe, run in (("maskgit_tiny", gen), ("enat_tiny", enat)):
         anymae("pretrain", "--recipe", recipe, "--tokenizer", str(tok), "--data", a.data, "--out", str(run),
-               *(["--steps", "20", "--arg", "dim=32"] if q else []))
+               *(["--steps", "20", "--arg", "dim=32"] if q else []),
+               *(["--steps", str(a.gen_steps)] if a.gen_steps and not q else []))
     quick = ["--score-count", "100", "--classifier-steps", "30", "--joint-steps", "5"] if q else []
     anymae("generate", str(gen), "--steps", "8", "--guidance", a.guidance, "--out", str(out / "samples-maskgit.png"),
            "--score", "--score-steps", "4,8", *quick)
