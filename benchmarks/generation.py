@@ -10,6 +10,7 @@ a QLAE tokenizer, a MaskGIT generator and an ENAT generator over it, sample grid
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -20,7 +21,8 @@ def anymae(*args: str) -> None:
     cmd = [sys.executable, "-m", "anymae", *args]
     print("$ anymae " + " ".join(args), flush=True)
     start = time.time()
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}  # a shared CPU: one thread
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [l for l in (result.stdout + result.stderr).splitlines() if "it/s]" not in l and "s/it]" not in l]
     print("\n".join(lines[-40:]), flush=True)
     print(f"({time.time() - start:.0f} s, exit {result.returncode})", flush=True)
@@ -30,7 +32,7 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="shapes")
     p.add_argument("--out", required=True)
-    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=16)
     p.add_argument("--downsample", type=int, default=4)
     p.add_argument("--guidance", default="0")
     p.add_argument("--tok-steps", type=int, help="tokenizer steps (default: the recipe's)")

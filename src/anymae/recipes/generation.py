@@ -7,14 +7,15 @@ from ..generate import MaskedTokenGenerator
 from ..tokenizers.qlae import QuantizedAutoencoder
 from .registry import create, register
 
-TOKENIZER_TRAIN = {"lr": 1e-3, "weight_decay": 0.1, "steps": 1500, "batch_size": 64, "warmup": 0.02}
-GENERATOR_TRAIN = {"lr": 1e-3, "weight_decay": 0.05, "steps": 2000, "batch_size": 64, "warmup": 0.05}
+# laptop budgets (a few minutes each on 2 busy CPU cores; docs/generation.md)
+TOKENIZER_TRAIN = {"lr": 2e-3, "weight_decay": 0.1, "steps": 1000, "batch_size": 64, "warmup": 0.02}
+GENERATOR_TRAIN = {"lr": 1e-3, "weight_decay": 0.05, "steps": 1500, "batch_size": 64, "warmup": 0.05}
 
 
 @register("qlae_tiny", paper=52, modality="generation", train=TOKENIZER_TRAIN)
-def qlae_tiny(image_size: int = 32, channels: int = 3, width: int = 32, dims: int = 4, levels: int = 8,
+def qlae_tiny(image_size: int = 16, channels: int = 3, width: int = 16, dims: int = 4, levels: int = 8,
               downsample: int = 4, quantizer: str = "latent"):
-    """QLAE tokenizer, laptop size: conv AE (÷4), 4 latent dims x 8 learnable scalar values, weight decay 0.1"""
+    """QLAE tokenizer, laptop size: 16 px conv AE (÷4), 4 latent dims x 8 learnable scalar values, weight decay 0.1"""
     return QuantizedAutoencoder(image_size=image_size, channels=channels, width=width, dims=dims, levels=levels,
                                 downsample=downsample, quantizer=quantizer)
 
@@ -27,17 +28,17 @@ def tokenizer_from(tokenizer_recipe: str, tokenizer_args: dict | None):
 
 
 @register("maskgit_tiny", paper=21, modality="generation", train=GENERATOR_TRAIN)
-def maskgit_tiny(tokenizer_recipe: str = "qlae_tiny", tokenizer_args: dict | None = None, dim: int = 128,
+def maskgit_tiny(tokenizer_recipe: str = "qlae_tiny", tokenizer_args: dict | None = None, dim: int = 64,
                  depth: int = 4, heads: int = 4, num_classes: int = 10, class_dropout: float = 0.1,
                  schedule: str = "cosine"):
-    """MaskGIT-style generator (laptop size): 4 blocks x 128 over a tokenizer run's codes, class token + CFG"""
+    """MaskGIT-style generator (laptop size): 4 blocks x 64 over a tokenizer run's codes, class token + CFG"""
     return MaskedTokenGenerator(tokenizer_from(tokenizer_recipe, tokenizer_args), dim=dim, depth=depth,
                                 heads=heads, enc_depth=0, num_classes=num_classes, class_dropout=class_dropout,
                                 schedule=schedule)
 
 
 @register("enat_tiny", paper=47, modality="generation", train=GENERATOR_TRAIN)
-def enat_tiny(tokenizer_recipe: str = "qlae_tiny", tokenizer_args: dict | None = None, dim: int = 128,
+def enat_tiny(tokenizer_recipe: str = "qlae_tiny", tokenizer_args: dict | None = None, dim: int = 64,
               enc_depth: int = 3, depth: int = 1, heads: int = 4, num_classes: int = 10, class_dropout: float = 0.1,
               schedule: str = "cosine"):
     """ENAT generator (laptop size): visible tokens encoded alone (3 blocks), mask tokens decoded (1 block)"""
