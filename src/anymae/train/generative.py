@@ -71,7 +71,11 @@ def load_tokenizer_run(run: str | Path):
                          "`anymae pretrain --recipe qlae_tiny`)")
     if not (run / "model.safetensors").exists():
         raise ValueError(f"--tokenizer {run}: no model.safetensors (did its training finish?)")
-    model, config = load_run(run)
+    try:
+        model, config = load_run(run)
+    except RuntimeError as err:   # shapes that do not fit the recipe as built today
+        raise ValueError(f"--tokenizer {run}: its weights do not fit recipe {recipe!r} with "
+                         f"{config.get('recipe_args')}: {str(err).splitlines()[-1].strip()}") from None
     return model, config
 
 
@@ -107,7 +111,8 @@ def prepare(config: PretrainConfig):
         config.recipe_args.setdefault("num_classes", classes)
         if config.recipe_args["num_classes"] and int(labels.max()) >= config.recipe_args["num_classes"]:
             raise ValueError(f"num_classes={config.recipe_args['num_classes']}: the data has {classes} classes")
-    config.modality = "image"
+    config.recipe_args = {**recipe.defaults(), **config.recipe_args}   # every argument written down: the run
+    config.modality = "image"                                           # loads the same if defaults change
     config.mean, config.std = [0.5] * channels, [0.5] * channels   # [0,1] pixels -> [-1,1], as these models read
     model = build_model(config.model_spec(), seed=config.seed)
     if tokenizer is not None:
