@@ -19,6 +19,7 @@ distance from each image to its nearest training image (memorization: far below 
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -85,7 +86,9 @@ def frechet_distance(a: Tensor, b: Tensor) -> float:
     a, b = a.double().cpu().numpy(), b.double().cpu().numpy()
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = linalg.sqrtm(s1 @ s2)
+    with warnings.catch_warnings():   # dead ReLU features make the covariances singular; handled below
+        warnings.simplefilter("ignore")
+        covmean = linalg.sqrtm(s1 @ s2)
     if not np.isfinite(covmean).all():
         eps = np.eye(len(s1)) * 1e-6
         covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
