@@ -33,7 +33,7 @@ def main() -> None:
     p.add_argument("--data", default="shapes")
     p.add_argument("--out", required=True)
     p.add_argument("--image-size", type=int, default=16)
-    p.add_argument("--downsample", type=int, default=4)
+    p.add_argument("--downsample", type=int, default=2)
     p.add_argument("--guidance", default="0")
     p.add_argument("--tok-steps", type=int, help="tokenizer steps (default: the recipe's)")
     p.add_argument("--gen-steps", type=int, help="generator steps (default: the recipe's)")

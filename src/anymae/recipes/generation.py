@@ -14,8 +14,8 @@ GENERATOR_TRAIN = {"lr": 1e-3, "weight_decay": 0.05, "steps": 1500, "batch_size"
 
 @register("qlae_tiny", paper=52, modality="generation", train=TOKENIZER_TRAIN)
 def qlae_tiny(image_size: int = 16, channels: int = 3, width: int = 16, dims: int = 4, levels: int = 8,
-              downsample: int = 4, quantizer: str = "latent"):
-    """QLAE tokenizer, laptop size: 16 px conv AE (÷4), 4 latent dims x 8 learnable scalar values, weight decay 0.1"""
+              downsample: int = 2, quantizer: str = "latent"):
+    """QLAE tokenizer, laptop size: 16 px conv AE (÷2: 8x8 tokens), 4 latent dims x 8 learnable values, weight decay 0.1"""
     return QuantizedAutoencoder(image_size=image_size, channels=channels, width=width, dims=dims, levels=levels,
                                 downsample=downsample, quantizer=quantizer)
 
