@@ -3,8 +3,8 @@
 - `LatentQuantizer` (row 52, QLAE, "Disentanglement via Latent Quantization"): one *learnable* scalar
   codebook per dimension (V values each, initialised evenly over [-1, 1]); a latent is snapped to the nearest
   value dimension by dimension, with a straight-through gradient, a quantization loss (codebook values move to
-  the encoder's outputs) and a commitment loss (outputs move to the values), both weighted 0.1 as in the
-  paper's public code.
+  the encoder's outputs) and a commitment loss (outputs move to the values), both weighted 0.1 as in a
+  public port of the paper's JAX code.
 - `FiniteScalarQuantizer` (FSQ, Mentzer et al. 2023, the fixed-grid option): each dimension is bounded with
   tanh and rounded onto a fixed grid of V levels; nothing to learn, no auxiliary loss.
 
