@@ -80,8 +80,10 @@ def add_pretrain(sub) -> None:
     p.add_argument("--target-arg", action="append", metavar="KEY=VALUE", help="an argument of --target")
     p.add_argument("--teacher", action="append", metavar="RUN",
                    help="a finished anymae run folder whose frozen encoder is the teacher (repeat for a second one)")
-    p.add_argument("--tokenizer", help="text: a Hugging Face tokenizer.json (or a folder holding one) instead of "
-                                       "a WordPiece vocabulary trained on the corpus")
+    p.add_argument("--tokenizer", metavar="PATH",
+                   help="text recipes: a Hugging Face tokenizer.json (or a folder holding one) instead of a WordPiece "
+                        "vocabulary trained on the corpus; generator recipes (maskgit_tiny, enat_tiny): the finished "
+                        "tokenizer run (qlae_tiny) whose codes they learn to generate")
     p.add_argument("--config", help="a config.yaml to start from (flags override it)")
     p.add_argument("--out", help="run folder (default runs/<recipe>-<data>-<time>)")
     p.add_argument("--seed", type=int, help="run seed: data order, augmentations, masks, init")

@@ -45,7 +45,8 @@ class PretrainConfig:
     target_args: dict = field(default_factory=dict)
     teacher: list = field(default_factory=list)          # run folders of frozen teachers (--teacher RUN)
     teacher_configs: list = field(default_factory=list)  # their recipe/target settings, so a run reloads alone
-    tokenizer: str | None = None  # text: a tokenizer.json (--tokenizer); None: a WordPiece trained on the corpus
+    # text: a tokenizer.json (None: a WordPiece trained on the corpus); generators: the tokenizer run they generate
+    tokenizer: str | None = None
 
     def model_spec(self):
         """The model part of this config (anymae.spec.ModelSpec), which `build_model` builds."""

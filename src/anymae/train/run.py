@@ -46,6 +46,10 @@ def process_layout(config: PretrainConfig) -> tuple[int, int]:
 
 def resolve(config: PretrainConfig):
     """Load the training data, fill in channels / normalisation, build the model. -> (model, data)."""
+    from .generative import is_generative, prepare
+    if is_generative(config.recipe):  # tokenizers and generators (train/generative.py)
+        model, _, _, data = prepare(config)
+        return model, data
     recipe = get_recipe(config.recipe)
     validate_config(config, recipe.defaults())
     args = {**recipe.defaults(), **config.recipe_args}
@@ -99,6 +103,9 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     """Train `config.recipe` on `config.data`, writing everything into `run_dir`."""
     run_dir = Path(run_dir)
     validate_config(config, get_recipe(config.recipe).defaults())
+    from .generative import is_generative, pretrain_generative
+    if is_generative(config.recipe):  # tokenizers and generators: their own loop (train/generative.py)
+        return pretrain_generative(config, run_dir, resume=resume, progress=progress)
     ckpt = run_dir / "checkpoints" / "last.ckpt" if resume else None
     if resume:
         if not ckpt.exists():
