@@ -104,13 +104,15 @@ def aupro(maps: np.ndarray, masks: np.ndarray, max_fpr: float = 0.3, thresholds:
     normal = maps[masks == 0]
     if not regions or normal.size == 0:
         return float("nan")
-    levels = np.quantile(normal, np.linspace(1.0, 1.0 - max_fpr, thresholds))  # fpr 0 .. max_fpr
-    fpr = np.array([(normal > t).mean() for t in levels])
+    levels = np.unique(np.quantile(np.concatenate([normal, *(maps[i][r] for i, r in regions)]),
+                                   np.linspace(0, 1, thresholds)))[::-1]  # high to low: fpr rises
+    fpr = np.array([(normal >= t).mean() for t in levels])
     region_scores = [maps[i][r] for i, r in regions]
-    pro = np.array([np.mean([(s > t).mean() for s in region_scores]) for t in levels])
+    pro = np.array([np.mean([(s >= t).mean() for s in region_scores]) for t in levels])
     fpr, pro = np.concatenate([[0.0], fpr]), np.concatenate([[0.0], pro])
     keep = fpr <= max_fpr
-    return float(np.trapezoid(pro[keep], fpr[keep]) / max_fpr)
+    fpr, pro = np.append(fpr[keep], max_fpr), np.append(pro[keep], np.interp(max_fpr, fpr, pro))
+    return float(np.trapezoid(pro, fpr) / max_fpr)
 
 
 @dataclass
