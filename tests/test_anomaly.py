@@ -10,7 +10,8 @@ import torch
 
 from anymae.data.defects import add_defect, texture_crops
 from anymae.encoders.memmc import MemMCEncoder, MemoryAttention
-from anymae.eval.anomaly import aupro, ensemble_prediction, patch_maps
+from anymae.ensemble import ensemble_prediction
+from anymae.eval.anomaly import aupro, patch_maps
 from anymae.spec import ModelSpec, build_model
 
 SMALL = dict(image_size=32, patch_size=8, dim=32, depth=2, heads=2, memory=8, decoder_dim=32, decoder_depth=1,

@@ -182,6 +182,8 @@ def add_reconstruct(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="PNG path (default RUN/reconstruct.png)")
     p.add_argument("--gif", action="store_true", help="video runs: also write an animated GIF beside the PNG")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="PHG-MAE mask ensemble: each hidden patch is the mean of its predictions under K random masks")
     p.set_defaults(handler=run_reconstruct)
 
 
@@ -211,7 +213,8 @@ def run_reconstruct(args) -> int:
     out = Path(args.out) if args.out else Path(args.run) / "reconstruct.png"
     if args.gif and config.modality != "video":
         raise ValueError(f"--gif draws video runs; this run's modality is {config.modality}")
-    reconstruction_picture(model, config, out, data=args.data, count=args.count, seed=args.seed, images=images)
+    reconstruction_picture(model, config, out, data=args.data, count=args.count, seed=args.seed, images=images,
+                           **({"ensemble": args.ensemble} if args.ensemble != 1 else {}))
     print(f"wrote {out}")
     if args.gif:
         gif = reconstruction_picture(model, config, out.with_suffix(".gif"), data=args.data, count=args.count,

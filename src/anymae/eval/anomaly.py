@@ -22,21 +22,11 @@ from sklearn.metrics import roc_auc_score
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ..ensemble import ensemble_prediction
 from ..io.files import write_text
 
 
 # ---------------------------------------------------------------- masked-reconstruction maps
-@torch.no_grad()
-def ensemble_prediction(model, x: Tensor, k: int, generator: torch.Generator) -> Tensor:
-    """The mean of `k` reconstructions of x [B,C,H,W] under k random masks of the model's ratio (PHG-MAE's
-    inference-time ensemble): [B,C,H,W], every token predicted (visible ones too)."""
-    total = 0
-    for _ in range(k):
-        _, values = model.reconstruct(x, generator=generator)
-        total = total + model.tokenizer.unpatchify(values)
-    return total / k
-
-
 def smooth(maps: Tensor, sigma: float) -> Tensor:
     """maps [B,H,W] -> Gaussian-blurred [B,H,W]."""
     if sigma <= 0:
