@@ -51,3 +51,36 @@ def test_reconstruct_cli_draws_an_ensemble(tmp_path, capsys):
     assert (tmp_path / "r.png").stat().st_size > 0
     assert main(["reconstruct", str(run), "--ensemble", "0", "--out", str(tmp_path / "x.png")]) == 2
     assert "--ensemble" in capsys.readouterr().err
+
+
+def test_impute_ensemble_averages_k_masks_that_each_keep_the_training_budget():
+    from anymae.eval.impute import impute_batch
+    torch.manual_seed(0)
+    model = build_model(ModelSpec("multimae_tiny", dict(image_size=16, patch_size=4, dim=32, depth=1, heads=2,
+                                                        decoder_dim=32, decoder_depth=1, decoder_heads=2, classes=11,
+                                                        mask_ratio=0.75)), seed=0).eval()
+    g = torch.Generator().manual_seed(0)
+    batch = {"rgb": torch.randn(2, 3, 16, 16, generator=g), "depth": torch.randn(2, 1, 16, 16, generator=g),
+             "semseg": torch.randint(0, 11, (2, 16, 16), generator=g)}
+    seen = []
+    original = model.predict_modalities
+
+    def spy(inputs, mask):
+        seen.append(mask)
+        return original(inputs, mask)
+    model.predict_modalities = spy
+    full = impute_batch(model, batch, ["rgb"], ["depth", "semseg"])
+    assert len(seen) == 1 and seen[0].keep.shape[1] == 16  # every rgb token visible
+    seen.clear()
+    out = impute_batch(model, batch, ["rgb"], ["depth", "semseg"], ensemble=4, generator=torch.Generator().manual_seed(1))
+    assert len(seen) == 4
+    assert all(m.keep.shape[1] == 12 for m in seen)  # 48 tokens x (1 - 0.75) = the training budget, all rgb
+    assert len({tuple(m.keep[0].tolist()) for m in seen}) == 4  # four different masks
+    per_mask = [original(impute_inputs_of(model, batch), m) for m in seen]
+    assert torch.allclose(out["depth"], torch.stack([p["depth"] for p in per_mask]).mean(0), atol=1e-6)
+    assert out["semseg"].dtype == full["semseg"].dtype and out["semseg"].shape == full["semseg"].shape
+
+
+def impute_inputs_of(model, batch):
+    from anymae.eval.impute import impute_inputs
+    return impute_inputs(model, batch, ["rgb"])

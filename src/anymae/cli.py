@@ -356,6 +356,8 @@ def add_impute(sub) -> None:
     p.add_argument("--out", help="output folder (default RUN/impute)")
     p.add_argument("--count", type=int, help="impute only the first COUNT samples")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="PHG-MAE mask ensemble: K masks that also hide a random share of the present tokens, averaged")
     p.set_defaults(handler=run_impute)
 
 
@@ -366,7 +368,8 @@ def run_impute(args) -> int:
         raise ValueError("give --input or --data, not both")
     out = Path(args.out) if args.out else Path(args.run) / "impute"
     report = impute(args.run, out=out, input_dir=args.input, data=args.data, source=split(args.source),
-                    predict=split(args.predict), batch_size=args.batch_size, count=args.count)
+                    predict=split(args.predict), batch_size=args.batch_size, count=args.count,
+                    **({"ensemble": args.ensemble} if args.ensemble != 1 else {}))
     print(report.table())
     print(f"run folder: {out} (panel.png, metrics.json, one .npy per sample and modality)")
     return 0
