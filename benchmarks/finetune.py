@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--linear-epochs", type=int, help="epochs of the linear probe (default --epochs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--linear-seeds", type=int, nargs="*", help="seeds of the linear probe (default --seeds)")
+    parser.add_argument("--blr", type=float, help="fine-tuning base lr (default: FinetuneConfig's, 1e-3)")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -45,8 +46,9 @@ def main() -> None:
                 if str(seed) in entry[kind]:
                     continue
                 folder = out / f"{data}-{kind}-s{seed}"
+                extra = {"blr": args.blr} if args.blr is not None and not linear else {}
                 summary = finetune_run(run, folder, FinetuneConfig(epochs=epochs, seed=seed, linear=linear,
-                                                                   accelerator="cpu"),
+                                                                   accelerator="cpu", **extra),
                                        progress=False, resume=folder.exists())
                 entry[kind][str(seed)] = {row: r["accuracy"] for row, r in summary["results"].items()}
                 entry[kind + "_settings"] = summary["settings"]

@@ -11,6 +11,7 @@ already in --runs (RUNS/<recipe>-<data>) is reused, so an interrupted zoo contin
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -54,9 +55,13 @@ def pretrain(recipe: str, data: str, run: Path, steps: int | None) -> float:
 
 
 def evaluate(run: Path, epochs: int, seed: int) -> dict:
-    from anymae.eval.probe import probe_run
+    """`anymae probe` (its probe.json when the run has one) and `anymae finetune` (rows already in the folder kept)."""
+    from anymae.eval.probe import ProbeResult, probe_run
     from anymae.train.finetune import FinetuneConfig, finetune_run
-    rows, _ = probe_run(run, progress=False)
+    if (run / "probe.json").exists():
+        rows = [ProbeResult(**r) for r in json.loads((run / "probe.json").read_text())["results"]]
+    else:
+        rows, _ = probe_run(run, progress=False)
     probe = {r.name: r for r in rows}
     out = run / f"zoo-finetune-e{epochs}-s{seed}"
     ft = finetune_run(run, out, FinetuneConfig(epochs=epochs, seed=seed, accelerator="cpu"), progress=False,
@@ -71,7 +76,7 @@ def evaluate(run: Path, epochs: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--recipes", nargs="*", help="recipe@data items (default: every laptop recipe)")
+    parser.add_argument("--recipes", nargs="*", help="recipe@data[:fine-tune epochs] items (default: every laptop recipe)")
     parser.add_argument("--steps", type=int, help="pretraining steps for every recipe (default: each recipe's own)")
     parser.add_argument("--finetune-epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
@@ -83,16 +88,18 @@ def main() -> None:
     torch.set_num_threads(1)
     quiet_engine_logs()
     items = args.recipes or laptop_recipes()
-    lines = ["| recipe | data | pretraining min | linear | kNN | fine-tune | from scratch | random-init linear | "
-             "hand-crafted (linear) |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | data | pretraining min | linear | kNN | fine-tune | from scratch | fine-tune epochs | "
+             "random-init linear | hand-crafted (linear) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for item in items:
         recipe, data = item.split("@")
+        data, _, epochs = data.partition(":")
+        epochs = int(epochs or args.finetune_epochs)
         run = Path(args.runs) / f"{recipe}-{data}"
         minutes = pretrain(recipe, data, run, args.steps)
-        r = evaluate(run, args.finetune_epochs, args.seed)
+        r = evaluate(run, epochs, args.seed)
         pct = lambda v: f"{100 * v:.1f}"
         lines.append(f"| {recipe} | {data} | {minutes} | {pct(r['linear'])} | {pct(r['knn'])} | {pct(r['finetune'])} | "
-                     f"{pct(r['scratch'])} | {pct(r['random_linear'])} | {r['baseline']} |")
+                     f"{pct(r['scratch'])} | {epochs} | {pct(r['random_linear'])} | {r['baseline']} |")
         print(lines[-1], flush=True)
     budget = f"--steps {args.steps}" if args.steps else "each recipe's default budget"
     head = ["# Recipe zoo", "", f"Command: `python benchmarks/zoo.py {' '.join(sys.argv[1:])}` "
