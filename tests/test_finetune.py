@@ -131,3 +131,24 @@ def test_cli_prints_both_rows_and_refuses_bad_settings(run, tmp_path, capsys):
     assert main(["finetune", str(run), "--layer-decay", "1.5", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "--layer-decay" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("recipe", ["videomae_vit_tiny", "pointmae_tiny", "chamaevit_tiny", "memmc_tiny"])
+def test_every_modality_encoder_gets_a_head_and_layer_decay_groups(recipe):
+    """Video, point-cloud, multi-channel (and MemMC) encoders: logits, gradients to every block, each trainable
+    parameter in exactly one layer-decay group."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+    from recipe_steps import build, sample_batch
+    model, modality = build(recipe, {})
+    x = sample_batch(model, modality, batch=3)
+    classifier = EncoderClassifier(model.tokenizer, model.encoder, 5, "mean", drop_path=0.1)
+    logits = classifier(x)
+    assert logits.shape == (3, 5)
+    logits.sum().backward()
+    for block in classifier.encoder.blocks:
+        assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in block.parameters())
+    groups = layer_decay_groups(classifier, 0.05, 0.75)
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in classifier.parameters() if p.requires_grad)
