@@ -186,6 +186,8 @@ def add_reconstruct(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="PNG path (default RUN/reconstruct.png)")
     p.add_argument("--gif", action="store_true", help="video runs: also write an animated GIF beside the PNG")
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="PHG-MAE mask ensemble: each hidden patch is the mean of its predictions under K random masks")
     p.set_defaults(handler=run_reconstruct)
 
 
@@ -215,7 +217,8 @@ def run_reconstruct(args) -> int:
     out = Path(args.out) if args.out else Path(args.run) / "reconstruct.png"
     if args.gif and config.modality != "video":
         raise ValueError(f"--gif draws video runs; this run's modality is {config.modality}")
-    reconstruction_picture(model, config, out, data=args.data, count=args.count, seed=args.seed, images=images)
+    reconstruction_picture(model, config, out, data=args.data, count=args.count, seed=args.seed, images=images,
+                           **({"ensemble": args.ensemble} if args.ensemble != 1 else {}))
     print(f"wrote {out}")
     if args.gif:
         gif = reconstruction_picture(model, config, out.with_suffix(".gif"), data=args.data, count=args.count,
@@ -357,6 +360,8 @@ def add_impute(sub) -> None:
     p.add_argument("--out", help="output folder (default RUN/impute)")
     p.add_argument("--count", type=int, help="impute only the first COUNT samples")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--ensemble", type=int, default=1, metavar="K",
+                   help="PHG-MAE mask ensemble: K masks that also hide a random share of the present tokens, averaged")
     p.set_defaults(handler=run_impute)
 
 
@@ -367,7 +372,8 @@ def run_impute(args) -> int:
         raise ValueError("give --input or --data, not both")
     out = Path(args.out) if args.out else Path(args.run) / "impute"
     report = impute(args.run, out=out, input_dir=args.input, data=args.data, source=split(args.source),
-                    predict=split(args.predict), batch_size=args.batch_size, count=args.count)
+                    predict=split(args.predict), batch_size=args.batch_size, count=args.count,
+                    **({"ensemble": args.ensemble} if args.ensemble != 1 else {}))
     print(report.table())
     print(f"run folder: {out} (panel.png, metrics.json, one .npy per sample and modality)")
     return 0

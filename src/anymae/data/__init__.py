@@ -82,6 +82,7 @@ def folder_loader(root: Path):
 from .arrays import ARRAY_SUFFIXES, MultiChannelDataset, load_array_folder  # noqa: E402  (beyond RGB)
 from . import channels, multimodal, spectral  # noqa: E402,F401  (register their built-ins and modalities)
 from .multimodal import DictDataset, load_modality_folder  # noqa: E402
+from .defects import is_mvtec_folder, load_mvtec_folder  # noqa: E402  (anomaly data: textures-defects, MVTec)
 
 register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
 from .text import TEXT_SUFFIXES, TextDataset, load_text_folder  # noqa: E402  (text: .txt/.md/.jsonl, BEIR)
@@ -106,6 +107,8 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
         raise ValueError(f"{spec!r} is neither a built-in data set ({', '.join(sorted(BUILTIN))}) nor a path")
     if not path.is_dir():
         raise ValueError(f"{spec}: expected a folder of files (or a built-in data set name)")
+    if is_mvtec_folder(path):
+        return load_mvtec_folder(path, image_size, channels, split=split)
     loader = folder_loader(path)
     if loader is load_image_folder:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)

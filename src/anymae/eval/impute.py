@@ -59,16 +59,46 @@ def impute_inputs(model, batch: dict, source: list[str]) -> dict:
 
 
 @torch.no_grad()
-def impute_batch(model, batch: dict, source: list[str], predict: list[str]) -> dict[str, torch.Tensor]:
+def impute_batch(model, batch: dict, source: list[str], predict: list[str], ensemble: int = 1,
+                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """batch {name: normalised [B,...]} -> {name: prediction in normalised units (class ids for class maps)}."""
     from ..masking.modality import present_mask
     tok = model.tokenizer
     inputs = impute_inputs(model, batch, source)
     tokens = tok(inputs)
     ids = lambda names: [tok.names.index(n) for n in names]
+    if ensemble > 1:
+        return impute_ensemble(model, inputs, tokens, ids(source), ids(predict), predict, ensemble, generator)
     mask = present_mask(tokens.group, tokens.batch_size, visible=ids(source), predict=ids(predict))
     pred = model.predict_modalities(inputs, mask)
     return {n: pred[n] for n in predict}
+
+
+def impute_ensemble(model, inputs: dict, tokens, source_ids: list[int], predict_ids: list[int], predict: list[str],
+                    k: int, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+    """PHG-MAE's inference-time ensemble (row 35): k masks that each keep a random subset of the present tokens, as
+    many as the model's masker keeps in training (round(N(1 - ratio)); at least one present token is hidden);
+    continuous predictions averaged, class maps by per-pixel majority vote."""
+    from ..masking.base import Mask
+    group = tokens.group.view(1, -1).expand(tokens.batch_size, -1)
+    present = torch.isin(group, torch.tensor(source_ids))
+    n_present = int(present[0].sum())
+    budget = int(round(group.shape[1] * (1 - getattr(model.masker, "ratio", 0.5))))
+    drop = min(n_present - 1, max(1, n_present - budget))
+    wanted = torch.isin(group, torch.tensor(predict_ids))
+    draws = []
+    for _ in range(k):
+        noise = torch.rand(group.shape, generator=generator).masked_fill(~present, 2.0)  # present tokens first
+        hide_present = torch.zeros_like(present).scatter(1, noise.argsort(1)[:, :drop], True)
+        mask = Mask.from_bool(~present | hide_present)
+        pick = wanted.gather(1, mask.hidden)
+        order = torch.sort((~pick).to(torch.int8), dim=1, stable=True).indices[:, :int(pick[0].sum())]
+        draws.append(model.predict_modalities(inputs, mask.with_predict(mask.hidden.gather(1, order))))
+    out = {}
+    for name in predict:
+        stacked = torch.stack([d[name] for d in draws])
+        out[name] = stacked.mode(0).values if not stacked.is_floating_point() else stacked.mean(0)
+    return out
 
 
 def most_frequent_class(dataset, classes: int) -> int:
@@ -112,7 +142,7 @@ def panel(rows: list[list[torch.Tensor]], titles: list[str], path: Path) -> Path
 
 def impute(run: str | Path, out: str | Path | None = None, input_dir: str | None = None, data: str | None = None,
            source: list[str] | None = None, predict: list[str] | None = None, batch_size: int = 64,
-           count: int | None = None, panel_rows: int = 8, progress: bool = True) -> ImputeReport:
+           count: int | None = None, panel_rows: int = 8, progress: bool = True, ensemble: int = 1) -> ImputeReport:
     """Predict `predict` from `source` for every sample; write arrays, panel.png and metrics.json into `out`."""
     from ..data import MODALITIES, load_dataset
     from ..viz.grid import colour_classes
@@ -155,11 +185,14 @@ def impute(run: str | Path, out: str | Path | None = None, input_dir: str | None
             majority = 0
     rows = []
     model.eval()
+    if ensemble < 1:
+        raise ValueError(f"--ensemble must be >= 1, got {ensemble}")
+    generator = torch.Generator().manual_seed(0)
     for start in tqdm(range(0, n, batch_size), desc="impute", disable=not progress):
         idx = list(range(start, min(n, start + batch_size)))
         samples = [transform(dataset.pixels(i)) for i in idx]
         batch = {k: torch.stack([s[k] for s in samples]) for k in samples[0]}
-        pred = impute_batch(model, batch, source, predict)
+        pred = impute_batch(model, batch, source, predict, ensemble, generator)
         for name, value in pred.items():
             value = value if name == "semseg" else transform.invert(name, value)
             for j, i in enumerate(idx):

@@ -43,10 +43,15 @@ def grey_out(picture: Tensor, hidden: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def reconstruction_rows(model, images: Tensor, transform, seed: int = 0) -> list[list[Tensor]]:
-    """images [B,C,...] normalised -> per sample, the four pictures of `TITLES` [C,...] in [0,1]."""
+def reconstruction_rows(model, images: Tensor, transform, seed: int = 0, ensemble: int = 1) -> list[list[Tensor]]:
+    """images [B,C,...] normalised -> per sample, the four pictures of `TITLES` [C,...] in [0,1]; `ensemble` K > 1:
+    each hidden token's prediction is the mean over K random masks that hide it (PHG-MAE, eval/ensemble.py)."""
     model.eval()
-    mask, pred = model.reconstruct(images, generator=torch.Generator().manual_seed(seed))
+    if ensemble > 1:
+        from ..ensemble import masked_ensemble
+        mask, pred = masked_ensemble(model, images, ensemble, torch.Generator().manual_seed(seed))
+    else:
+        mask, pred = model.reconstruct(images, generator=torch.Generator().manual_seed(seed))
     tok = model.tokenizer
     hidden = mask.bool.unsqueeze(-1)
     prediction = tok.unpatchify(pred)
@@ -74,9 +79,9 @@ def channel_rows(truth: Tensor, hidden: Tensor, prediction: Tensor, channels: li
 
 
 # ---------------------------------------------------------------- one function per modality
-def image_picture(model, images: Tensor, transform, path: Path, seed: int = 0) -> Path:
+def image_picture(model, images: Tensor, transform, path: Path, seed: int = 0, ensemble: int = 1) -> Path:
     """images [B,C,H,W]: original | masked | prediction | prediction + visible, one row per image."""
-    return image_grid(reconstruction_rows(model, images, transform, seed=seed), TITLES, path)
+    return image_grid(reconstruction_rows(model, images, transform, seed=seed, ensemble=ensemble), TITLES, path)
 
 
 @torch.no_grad()

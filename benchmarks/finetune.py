@@ -1,0 +1,83 @@
+"""Fine-tune vs from-scratch (and MAE's linear probe vs random init, and the scikit-learn probe) of pretrained runs.
+
+    python benchmarks/finetune.py --run shapes=RUN --run digits=RUN2 --epochs 15 --seeds 0 1 --out runs/bench-ft
+
+Each RUN is an `anymae pretrain` folder; every row is trained by `anymae.train.finetune.finetune_run`, the
+code behind `anymae finetune`, so `anymae finetune RUN --epochs E --seed S` reproduces it. Prints a markdown
+table and writes OUT/finetune_bench.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run", action="append", required=True, metavar="DATA=RUN")
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--linear-epochs", type=int, help="epochs of the linear probe (default --epochs)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--linear-seeds", type=int, nargs="*", help="seeds of the linear probe (default --seeds)")
+    parser.add_argument("--blr", type=float, help="fine-tuning base lr (default: FinetuneConfig's, 1e-3)")
+    parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    import torch
+    from anymae.cli import quiet_engine_logs
+    from anymae.train.finetune import FinetuneConfig, finetune_run
+    torch.set_num_threads(1)
+    quiet_engine_logs()
+    out = Path(args.out)
+    report = json.loads((out / "finetune_bench.json").read_text()) if (out / "finetune_bench.json").exists() else {}
+    for item in args.run:
+        data, run = item.split("=", 1)
+        entry = report.setdefault(data, {"run": run, "finetune": {}, "linear": {}})
+        for linear, seeds, epochs in ((False, args.seeds, args.epochs),
+                                      (True, args.linear_seeds if args.linear_seeds is not None else args.seeds,
+                                       args.linear_epochs or args.epochs)):
+            kind = "linear" if linear else "finetune"
+            for seed in seeds:
+                if str(seed) in entry[kind]:
+                    continue
+                folder = out / f"{data}-{kind}-s{seed}"
+                extra = {"blr": args.blr} if args.blr is not None and not linear else {}
+                summary = finetune_run(run, folder, FinetuneConfig(epochs=epochs, seed=seed, linear=linear,
+                                                                   accelerator="cpu", **extra),
+                                       progress=False, resume=folder.exists())
+                entry[kind][str(seed)] = {row: r["accuracy"] for row, r in summary["results"].items()}
+                entry[kind + "_settings"] = summary["settings"]
+                print(data, kind, seed, entry[kind][str(seed)], flush=True)
+                out.mkdir(parents=True, exist_ok=True)
+                (out / "finetune_bench.json").write_text(json.dumps(report, indent=2))
+        if not args.no_sklearn and "sklearn" not in entry:
+            from anymae.eval.probe import probe_run
+            rows, _ = probe_run(run, progress=False)
+            entry["sklearn"] = {r.name: {"linear": r.linear, "knn": r.knn} for r in rows}
+            (out / "finetune_bench.json").write_text(json.dumps(report, indent=2))
+    print(table(report))
+
+
+def table(report: dict) -> str:
+    mean = lambda xs: 100 * statistics.mean(xs)
+    lines = ["| data | protocol | seeds | pretrained | from scratch | gain (per seed) |", "|---|---|---|---|---|---|"]
+    for data, entry in report.items():
+        for kind in ("finetune", "linear"):
+            rows = entry.get(kind, {})
+            if not rows:
+                continue
+            pre = [r["pretrained"] for r in rows.values()]
+            scratch = [r["from-scratch"] for r in rows.values()]
+            gains = ", ".join(f"{100 * (a - b):+.1f}" for a, b in zip(pre, scratch))
+            lines.append(f"| {data} | {'fine-tune' if kind == 'finetune' else 'linear probe (MAE)'} | "
+                         f"{', '.join(rows)} | {mean(pre):.1f} | {mean(scratch):.1f} | {gains} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
