@@ -167,7 +167,7 @@ def masker_catalogue() -> list[dict]:
         args = [{"name": p.name, "default": p.default if isinstance(p.default, (int, float, str, bool)) else None,
                  "type": type(p.default).__name__ if p.default is not inspect.Parameter.empty else "str"}
                 for p in params.values() if p.name not in ("self", "ratio") and p.kind is p.POSITIONAL_OR_KEYWORD]
-        doc = (inspect.getdoc(cls) or "").split("\n")[0]
+        doc = " ".join((inspect.getdoc(cls) or "").split("\n\n")[0].split())
         out.append({"name": name, "doc": doc, "args": args})
     return out
 
