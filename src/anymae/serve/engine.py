@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import inspect
 import io
 import json
@@ -275,18 +276,26 @@ def stack(samples: list):
 
 def builtin_raw(model, config, index: int):
     """Raw sample `index` of the run's data (its test split when there is one)."""
-    from ..data import MODALITIES, load_dataset
+    from ..data import MODALITIES
     size = MODALITIES[config.modality].sample_size(model, config)
+    size = tuple(size) if isinstance(size, list) else size
     try:
-        try:
-            dataset = load_dataset(config.data, split="test", image_size=size, channels=config.channels)
-        except ValueError:
-            dataset = load_dataset(config.data, split="train", image_size=size, channels=config.channels)
+        dataset = run_dataset(config.data, size, config.channels)
     except ValueError as err:
         raise ServeError(422, f"the run's data {config.data!r} cannot be read here: {err}") from None
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(dataset):
         raise ServeError(422, f"sample must be a whole number in 0..{len(dataset) - 1}, got {index!r}")
     return dataset.pixels(index)
+
+
+@functools.lru_cache(maxsize=8)
+def run_dataset(data: str, size, channels):
+    """A run's data set, read once per server: the test split when there is one, else the train split."""
+    from ..data import load_dataset
+    try:
+        return load_dataset(data, split="test", image_size=size, channels=channels)
+    except ValueError:
+        return load_dataset(data, split="train", image_size=size, channels=channels)
 
 
 # ---------------------------------------------------------------- one reconstruction
@@ -411,7 +420,8 @@ def reconstruct_points(model, clouds: torch.Tensor, masker, seed: int) -> dict:
 
 @torch.no_grad()
 def reconstruct_modalities(model, transform, sample: dict, masker, seed: int, hide: list[str], scale: int) -> dict:
-    """Multi-modal runs: one row per modality (original | masked | prediction | error per patch); every
+    """Multi-modal runs: one row per modality (original | masked | prediction | error per pixel: squared
+    error, or wrong class for class maps); every
     token of the modalities in `hide` is hidden (imputation), the others are masked by `masker`."""
     from ..masking import Mask
     from ..viz.pictures import grey_out, hidden_map, modality_view
@@ -440,15 +450,17 @@ def reconstruct_modalities(model, transform, sample: dict, masker, seed: int, hi
         view = modality_view(name, truth, transform)
         shown = view(truth[0])
         p = pred[name][0]
-        err = ((p.float() - truth[0].float()) ** 2).reshape(p.shape[0], -1).mean(0) if p.shape == truth[0].shape \
-            else None
+        err = None
+        if p.shape == truth[0].shape and not truth.is_floating_point():  # class maps: wrong pixels
+            err = (p != truth[0]).float().reshape(-1, *truth.shape[-2:]).mean(0)
+        elif p.shape == truth[0].shape:  # squared error per pixel, averaged over channels
+            err = ((p.float() - truth[0].float()) ** 2).reshape(-1, *truth.shape[-2:]).mean(0)
         row = {"name": name, "hidden_all": name in hide, "num_hidden": int(mask.bool[0, s:e].sum()), "num_tokens": e - s,
                "panels": [{"title": f"{name}", "png": png_data(shown, scale)},
                           {"title": f"{name} masked", "png": png_data(grey_out(shown, hid), scale)},
                           {"title": f"{name} prediction", "png": png_data(view(p), scale)}]}
         if err is not None:
-            side = truth.shape[-2:]
-            e_map = err.reshape(side).numpy()
+            e_map = err.numpy()
             row["panels"].append({"title": f"{name} error", "png": png_data(heat(e_map, float(e_map.max())), scale)})
             row["mean_error"] = float(err.mean())
         rows.append(row)
