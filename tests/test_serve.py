@@ -216,3 +216,66 @@ def test_serve_command_refuses_a_missing_folder_and_says_it_binds_loopback(tmp_p
     assert main(["serve", str(tmp_path / "missing")]) == 2
     help_text = build_parser()._subparsers._group_actions[0].choices["serve"].format_help()
     assert "127.0.0.1" in help_text and "--max-upload-mb" in help_text
+
+
+# ------------------------------------------------------------------ other modalities (untrained runs: the layout is what is tested)
+def untrained_run(folder, recipe: str, data: str, **recipe_args):
+    """A run folder of `recipe` at random init (config.yaml + model.safetensors), written without training."""
+    from anymae.config import make_config
+    from anymae.io.checkpoint import save_weights
+    from anymae.train.run import resolve, write_config
+    config = make_config(base={}, settings={"recipe": recipe, "data": data, "seed": 0}, recipe_args=recipe_args,
+                         masker=None, masker_args={}, target=None, target_args={}, teacher=None)
+    model, _ = resolve(config)
+    folder.mkdir(parents=True)
+    write_config(config, folder)
+    save_weights({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "model.safetensors")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def other_client(tmp_path_factory):
+    root = tmp_path_factory.mktemp("modalities")
+    small = {"depth": 1, "dim": 32, "heads": 2}
+    runs = [untrained_run(root / "video", "videomae_vit_tiny", "moving-digits", **small),
+            untrained_run(root / "points", "pointmae_tiny", "point-shapes", depth=1),
+            untrained_run(root / "mm", "multimae_tiny", "shapes-multimodal", depth=1)]
+    return TestClient(create_app(runs))
+
+
+def test_video_runs_give_a_strip_of_frames_per_panel(other_client):
+    out = post(other_client, run="video", ratio=0.9, masker="tube", sample=0).json()
+    t, h, w = out["grid"]
+    assert out["frames"] > 1 and len(out["panels"]) == 5
+    assert all(len(p["frames"]) == out["frames"] for p in out["panels"])
+    hidden = torch.tensor(out["hidden"], dtype=torch.bool)
+    assert hidden.shape == (t, h, w) and (hidden == hidden[:1]).all()  # a tube: the same patches in every slot
+
+
+def test_point_runs_give_points_for_the_3d_view(other_client):
+    out = post(other_client, run="points", ratio=0.6, sample=0).json()
+    groups, hidden = out["num_tokens"], out["num_hidden"]
+    assert hidden == groups - num_visible(groups, 0.6)
+    points = out["points"]
+    per_group = len(points["predicted"]) // hidden
+    assert len(points["predicted"]) == len(points["hidden_truth"]) == hidden * per_group
+    assert len(points["visible"]) == (groups - hidden) * per_group
+    assert all(len(p) == 3 for p in points["input"])
+    npy = io.BytesIO()
+    __import__("numpy").save(npy, torch.randn(300, 3).numpy())
+    assert post(other_client, run="points", ratio=0.6, files={"file": ("c.npy", npy.getvalue(), "x")}).status_code == 200
+    assert post(other_client, run="points", ratio=0.6, files={"file": ("c.npy", b"no" * 20, "x")}).status_code == 415
+
+
+def test_multimodal_rows_and_hiding_a_modality(other_client):
+    out = post(other_client, run="mm", ratio=0.5, sample=0, hide="depth").json()
+    rows = {r["name"]: r for r in out["rows"]}
+    assert set(rows) == {"rgb", "depth", "semseg"}
+    assert rows["depth"]["hidden_all"] and rows["depth"]["num_hidden"] == rows["depth"]["num_tokens"]
+    assert rows["rgb"]["num_hidden"] < rows["rgb"]["num_tokens"]
+    assert [p["title"] for p in rows["semseg"]["panels"]][:3] == ["semseg", "semseg masked", "semseg prediction"]
+    uploaded = post(other_client, run="mm", ratio=0.5, hide="depth,semseg",
+                    files={"file": ("mine.png", png_bytes(), "image/png")}).json()
+    assert {r["name"]: r["hidden_all"] for r in uploaded["rows"]} == {"rgb": False, "depth": True, "semseg": True}
+    assert post(other_client, run="mm", ratio=0.5, hide="sound").status_code == 400
+    assert post(other_client, run="mm", ratio=0.5, hide="rgb,depth,semseg").status_code == 422
