@@ -273,7 +273,9 @@ def test_multimodal_rows_and_hiding_a_modality(other_client):
     assert set(rows) == {"rgb", "depth", "semseg"}
     assert rows["depth"]["hidden_all"] and rows["depth"]["num_hidden"] == rows["depth"]["num_tokens"]
     assert rows["rgb"]["num_hidden"] < rows["rgb"]["num_tokens"]
-    assert [p["title"] for p in rows["semseg"]["panels"]][:3] == ["semseg", "semseg masked", "semseg prediction"]
+    assert [p["title"] for p in rows["semseg"]["panels"]] == ["semseg", "semseg masked", "semseg prediction",
+                                                              "semseg error"]
+    assert 0 <= rows["semseg"]["mean_error"] <= 1  # a share of wrong classes
     uploaded = post(other_client, run="mm", ratio=0.5, hide="depth,semseg",
                     files={"file": ("mine.png", png_bytes(), "image/png")}).json()
     assert {r["name"]: r["hidden_all"] for r in uploaded["rows"]} == {"rgb": False, "depth": True, "semseg": True}

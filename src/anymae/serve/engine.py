@@ -450,6 +450,7 @@ def reconstruct_modalities(model, transform, sample: dict, masker, seed: int, hi
         view = modality_view(name, truth, transform)
         shown = view(truth[0])
         p = pred[name][0]
+        p = p.reshape(truth[0].shape) if p.numel() == truth[0].numel() else p  # class maps: [1,H,W] -> [H,W]
         err = None
         if p.shape == truth[0].shape and not truth.is_floating_point():  # class maps: wrong pixels
             err = (p != truth[0]).float().reshape(-1, *truth.shape[-2:]).mean(0)
