@@ -281,3 +281,10 @@ def test_multimodal_rows_and_hiding_a_modality(other_client):
     assert {r["name"]: r["hidden_all"] for r in uploaded["rows"]} == {"rgb": False, "depth": True, "semseg": True}
     assert post(other_client, run="mm", ratio=0.5, hide="sound").status_code == 400
     assert post(other_client, run="mm", ratio=0.5, hide="rgb,depth,semseg").status_code == 422
+
+
+def test_the_runs_own_masker_is_the_default(client):
+    out = post(client, ratio=0.5, sample=0).json()
+    assert out["masker"] == "random" and out["num_hidden"] == out["num_tokens"] - num_visible(out["num_tokens"], 0.5)
+    explicit = post(client, ratio=0.5, sample=0, masker="random").json()
+    assert explicit["hidden"] == out["hidden"]  # the same masker, the same seed: the same mask

@@ -217,6 +217,17 @@ def make_request_masker(name: str, ratio: float, args: dict, tokenizer):
     return masker
 
 
+def own_masker(model, ratio: float):
+    """(name, a copy of the run's own masker at `ratio`): its trained arguments and the terms it reads in the
+    model (HPM's loss predictor) stay; a ratio schedule is dropped so the chosen ratio holds."""
+    import copy
+    masker = copy.deepcopy(model.masker)
+    masker.schedule = None
+    if hasattr(masker, "ratio"):
+        masker.ratio = ratio
+    return getattr(type(masker), "registered_name", type(masker).__name__), masker
+
+
 def check_ratio(ratio) -> float:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not math.isfinite(ratio) \
             or not 0.0 < ratio < 1.0:
@@ -500,8 +511,10 @@ def reconstruct(runs: Runs, run_id: str | None, masker_name: str | None, ratio, 
     if not getattr(model.target, "pixel_space", True):
         raise ServeError(422, f"run {entry.id}: its target ({type(model.target).__name__}) does not predict "
                               "pixels; `anymae decode RUN` trains a pixel decoder for it")
-    name = masker_name or getattr(model.masker, "registered_name", None) or "random"
-    masker = make_request_masker(name, ratio, masker_args, model.tokenizer)
+    if masker_name:
+        name, masker = masker_name, make_request_masker(masker_name, ratio, masker_args, model.tokenizer)
+    else:
+        name, masker = own_masker(model, ratio)
     modality = config.modality
     transform = MODALITIES[modality].eval_transform(model, config)
     if upload is not None:

@@ -38,7 +38,7 @@ function fillMaskerArgs() {
   const box = $("masker-args");
   box.innerHTML = "";
   const masker = state.maskers.find((m) => m.name === $("masker").value);
-  $("masker-doc").textContent = masker ? masker.doc : "";
+  $("masker-doc").textContent = masker ? masker.doc : "The masker the run was trained with (its recipe's, or --masker), at the ratio chosen here.";
   if (!masker) return;
   for (const arg of masker.args) {
     const input = el("input", { "data-arg": arg.name, "data-type": arg.type, placeholder: arg.default === null ? "" : String(arg.default) });
@@ -226,13 +226,14 @@ async function start() {
   for (const run of state.runs) {
     $("run").appendChild(el("option", { value: run.id, text: `${run.id} (${run.recipe || "?"}, ${run.modality || "?"})` }));
   }
+  $("masker").appendChild(el("option", { value: "", text: "the run's own" }));
   for (const m of state.maskers) {
     $("masker").appendChild(el("option", { value: m.name, text: m.name }));
     $("gallery-masker").appendChild(el("option", { value: m.name, text: m.name }));
   }
   $("gallery-masker").appendChild(el("option", { value: "all", text: "all" }));
   $("gallery-masker").value = "random";
-  $("masker").value = "random";
+  $("masker").value = "";
   fillMaskerArgs();
   if (!state.runs.length) showError("no run folders: start `anymae serve RUN` with a run folder (see `anymae pretrain`)");
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
