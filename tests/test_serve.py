@@ -155,7 +155,7 @@ def test_page_and_its_assets_are_served_locally(client):
 
 # ------------------------------------------------------------------ bad input: a 4xx with a message, then served
 @pytest.mark.parametrize("name,content,status,words", [
-    ("notes.txt", b"this is not an image at all", 415, "not a image"),
+    ("notes.txt", b"this is not an image at all", 415, "not an image"),
     ("empty.png", b"", 400, "empty"),
     ("big.png", b"\x89PNG" + bytes(60_000), 413, "upload limit"),
 ])

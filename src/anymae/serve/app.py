@@ -14,7 +14,6 @@ the server keeps serving.
 from __future__ import annotations
 
 import base64
-import io
 import tempfile
 from pathlib import Path
 

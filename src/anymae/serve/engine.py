@@ -276,7 +276,9 @@ def decode_upload(data: bytes, filename: str, modality: str, model, config):
             return torch.from_numpy(read_points(path)).float()
         except ValueError as err:
             message = str(err).replace(f"{path}: ", "").replace(str(path), filename or "upload")
-            raise ServeError(415, f"{filename or 'upload'}: not a {KIND[modality]} this run reads ({message})") from None
+            kind = KIND[modality]
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise ServeError(415, f"{filename or 'upload'}: not {article} {kind} this run reads ({message})") from None
 
 
 def stack(samples: list):
