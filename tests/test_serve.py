@@ -166,6 +166,12 @@ def test_bad_uploads_are_refused_with_a_message(client, name, content, status, w
     ok(client)
 
 
+def test_a_body_far_above_the_limit_is_refused_before_it_is_read(client):
+    answer = post(client, files={"file": ("huge.png", b"\x89PNG" + bytes(2 * 2**20), "image/png")}, ratio=0.5)
+    assert answer.status_code == 413 and "upload limit" in answer.json()["error"]
+    ok(client)
+
+
 @pytest.mark.parametrize("ratio", ["0", "1", "1.5", "-0.2", "nan", "three"])
 def test_ratio_out_of_range_is_a_422(client, ratio):
     answer = post(client, ratio=ratio, sample=0)

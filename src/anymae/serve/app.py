@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from .engine import MAX_UPLOAD_MB, Runs, ServeError, find_runs, masker_catalogue, parse_masker_args, reconstruct
 
 STATIC = Path(__file__).parent / "static"
+FORM_MARGIN = 2**20  # bytes a multipart form may add around the file (field names, settings, boundaries)
 
 
 def create_app(runs: list[str | Path] | None = None, max_upload_mb: float = MAX_UPLOAD_MB, root: str | Path = "runs"):
@@ -43,6 +44,15 @@ def create_app(runs: list[str | Path] | None = None, max_upload_mb: float = MAX_
     @app.exception_handler(Exception)
     async def failed(request: Request, err: Exception):  # the server keeps serving; the page shows the line
         return JSONResponse({"error": f"{type(err).__name__}: {err}"}, status_code=500)
+
+    @app.middleware("http")
+    async def refuse_large_bodies(request: Request, call_next):
+        """A body far above the upload limit is refused from its Content-Length, before it is read."""
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and length.isdigit() and int(length) > max_bytes + FORM_MARGIN:
+            return JSONResponse({"error": f"the request ({int(length) / 2**20:.1f} MB) is above the upload limit "
+                                          f"of {max_bytes / 2**20:g} MB (anymae serve --max-upload-mb)"}, status_code=413)
+        return await call_next(request)
 
     @app.get("/", include_in_schema=False)
     def page():

@@ -274,6 +274,8 @@ def decode_upload(data: bytes, filename: str, modality: str, model, config):
                 return read_video(path, config.channels or 3)
             from ..data.points import read_points
             return torch.from_numpy(read_points(path)).float()
+        except ServeError:
+            raise
         except ValueError as err:
             message = str(err).replace(f"{path}: ", "").replace(str(path), filename or "upload")
             kind = KIND[modality]
