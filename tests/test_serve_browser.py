@@ -77,8 +77,9 @@ def wait_for(condition, what: str):
 
 
 def panel_sources(chrome) -> dict:
-    from selenium.webdriver.common.by import By
-    return {img.get_attribute("alt"): img.get_attribute("src") for img in chrome.find_elements(By.CSS_SELECTOR, "#panels img")}
+    """{panel title: image src} of the panels shown now, read in one script (the page redraws them)."""
+    return chrome.execute_script("const out = {}; document.querySelectorAll('#panels img')"
+                                 ".forEach((img) => { out[img.alt] = img.src; }); return out;")
 
 
 def test_page_uploads_an_image_and_the_reconstruction_follows_the_ratio(browser, server, tmp_path):
