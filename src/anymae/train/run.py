@@ -22,7 +22,7 @@ from .callbacks import MetricsCSV, SamplerResume
 from .checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, remove_stale_temporaries
 from ..config import PretrainConfig
 from .module import PretrainModule
-from .sampler import EpochSampler
+from .sampler import make_sampler
 from .speed import apply_speed_options, resolve_precision
 from .validate import validate_config, validate_data
 
@@ -56,7 +56,7 @@ def resolve(config: PretrainConfig):
     if "channels" in recipe.defaults() and "channels" not in config.recipe_args and hasattr(data, "channels"):
         config.recipe_args["channels"] = data.channels
     if config.mean is None or config.std is None:
-        config.mean, config.std = modality.stats(data)
+        config.mean, config.std = getattr(data, "stored_stats", None) or modality.stats(data)  # shards: measured when written
     validate_data(config, data, config.data)
     model = build_model(config.model_spec(), teachers=lambda: load_teachers(config), seed=config.seed)
     apply_speed_options(model, config)
@@ -114,7 +114,7 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     if config.batch_size > per_rank:
         raise ValueError(f"batch_size {config.batch_size} per device is larger than a rank's share of the data "
                          f"({per_rank} = {len(data)} samples / {world} processes); lower --batch-size")
-    sampler = EpochSampler(len(data), seed=config.seed, rank=rank, world=world)
+    sampler = make_sampler(data, seed=config.seed, rank=rank, world=world)  # ChunkSampler for shards
     loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.workers, persistent_workers=config.workers > 0)
     steps_per_epoch = max(1, per_rank // config.batch_size // config.accumulate)
