@@ -32,3 +32,35 @@ def test_gpu_check_runs_on_cpu_tiny(tmp_path):
     assert [r["workers"] for r in pipe["rows"]][0] == 0 and all(r["images_per_s"] > 0 for r in pipe["rows"])
     assert pipe["best_over_consumption"] > 0
     assert "| anymae |" in (tmp_path / "gpu_check.md").read_text()
+
+
+def test_precision_summary_names_native_cpu_bf16(monkeypatch):
+    import anymae.train.speed as speed
+    monkeypatch.setattr(speed, "uses_cuda", lambda accelerator: False)
+    monkeypatch.setattr(speed, "cpu_bf16_flags", lambda: {"avx512_bf16"})
+    default = speed.precision_summary(None, "cpu")
+    assert default["precision"] == "32-true" and default["cpu_native_bf16"] == ["avx512_bf16"]
+    assert "avx512_bf16" in default["precision_reason"]
+    assert speed.precision_summary("bf16-mixed", "cpu")["precision"] == "bf16-mixed"
+    monkeypatch.setattr(speed, "cpu_bf16_flags", lambda: set())
+    assert "no native bf16" in speed.precision_summary(None, "cpu")["precision_reason"]
+
+
+
+def test_cuda_runs_turn_tf32_on(monkeypatch):
+    import anymae.train.speed as speed
+    from anymae.config import PretrainConfig
+    from anymae.spec import ModelSpec, build_model
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    model = build_model(ModelSpec("mae_vit_tiny", {"image_size": 8, "patch_size": 4, "depth": 1, "dim": 32,
+                                                   "heads": 2, "decoder_dim": 32, "decoder_depth": 1,
+                                                   "decoder_heads": 2}), seed=0)
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        speed.apply_speed_options(model, PretrainConfig(accelerator="cpu"))
+        assert not torch.backends.cuda.matmul.allow_tf32
+        monkeypatch.setattr(speed, "uses_cuda", lambda accelerator: True)
+        speed.apply_speed_options(model, PretrainConfig())
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

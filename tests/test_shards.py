@@ -211,6 +211,7 @@ def test_streamed_run_records_shards_and_skipped_files(streamed_run):
     config = yaml.safe_load((streamed_run / "config.yaml").read_text())
     assert config["summary"]["samples"] == 40 and config["summary"]["skipped_files"] == 1  # 17 + 17 + 6 train
     assert [int(r["step"]) for r in metrics(streamed_run)] == list(range(10))  # 40 // 8 = 5 steps an epoch
+    assert config["summary"]["precision"] == "32-true" and "precision_reason" in config["summary"]
 
 
 @pytest.mark.parametrize("knock_out", [False, True])
@@ -261,3 +262,4 @@ def test_a_remote_url_streams_through_the_chunk_cache(shards, tmp_path, monkeypa
     for i in (0, 9, len(local) - 1):
         assert torch.equal(remote.pixels(i), local.pixels(i))
     assert list((tmp_path / "cache").rglob("chunk-*.bin"))  # chunks came through the cache
+

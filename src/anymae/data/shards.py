@@ -55,12 +55,13 @@ def is_shard_source(spec) -> bool:
 
 
 # ---------------------------------------------------------------- decoding one stored sample
-def decode_image(data: bytes, name: str, channels: int, cache: tuple[int, int] | None) -> Tensor:
-    """Image file bytes -> uint8 [C,cache] (as the folder loader caches it), JPEGs decoded with `draft`."""
+def decode_image(data: bytes, name: str, channels: int, cache: tuple[int, int] | None, draft: bool = True) -> Tensor:
+    """Image file bytes -> uint8 [C,cache] (as the folder loader caches it), JPEGs decoded with PIL's `draft`
+    at the smallest DCT scale still at least `cache` (`draft=False`: the full-size decode)."""
     from .folder import read_image
     from .transforms import resize
     buffer = io.BytesIO(bytes(data))
-    arr = torch.from_numpy(read_image(buffer, channels, name=name, draft=cache)).float()
+    arr = torch.from_numpy(read_image(buffer, channels, name=name, draft=cache if draft else None)).float()
     if cache is not None:
         arr = resize(arr, cache)
     return (arr * 255).round().clamp(0, 255).to(torch.uint8)
@@ -328,6 +329,7 @@ class ShardDataset(SeededSamples):
         mean, std = self.meta.get("mean"), self.meta.get("std")
         self.stored_stats = (mean, std) if mean is not None and len(mean) == self.channels else None
         self._reader = None
+        self.draft = True  # JPEGs decoded at a reduced DCT scale where that still covers the cache size
 
     def _rebuilt(self, samples, labels, transform, seed, name):
         return ShardDataset(samples, labels, transform, seed, self.classes, name, self.source, self.meta,
@@ -377,7 +379,7 @@ class ShardDataset(SeededSamples):
         item = self.raw(index)
         kind, data, name = self.meta["kind"], item["data"], item.get("name", str(index))
         if kind == "image-file":
-            return decode_image(data, name, self.channels, self._cache_size()).float() / 255.0
+            return decode_image(data, name, self.channels, self._cache_size(), self.draft).float() / 255.0
         if kind == "video-file":
             h, w = self._cache_size()
             cache = (min(h, max(h // 2, 256)), min(w, max(w // 2, 256)))  # as load_video_folder

@@ -23,7 +23,7 @@ from .checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, remove_stal
 from ..config import PretrainConfig
 from .module import PretrainModule
 from .sampler import make_sampler
-from .speed import apply_speed_options, resolve_precision
+from .speed import apply_speed_options, precision_summary, resolve_precision
 from .validate import validate_config, validate_data
 
 log = logging.getLogger("anymae.train")
@@ -177,7 +177,8 @@ def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, s
     save_weights({k: v for k, v in state.items() if k.startswith(("tokenizer.", "encoder."))},
                  run_dir / "encoder.safetensors")
     summary = {"steps": int(steps), "train_seconds": round(seconds, 1), "samples": len(data),
-               "skipped_files": len(getattr(data, "skipped", [])), "skipped_steps": int(skipped_steps)}
+               "skipped_files": len(getattr(data, "skipped", [])), "skipped_steps": int(skipped_steps),
+               **precision_summary(config.precision, config.accelerator)}  # precision used and the CPU's native bf16
     write_config(config, run_dir, summary)
     skipped = getattr(data, "skipped", [])
     if skipped:
