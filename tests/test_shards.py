@@ -86,7 +86,7 @@ def test_shard_refuses_to_overwrite_and_names_bad_input(pictures, shards, capsys
     assert "neither a built-in" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["digits", "point-shapes"])
+@pytest.mark.parametrize("name", ["digits", "moving-digits"])
 def test_builtin_sets_shard_sample_for_sample(name, tmp_path):
     report = write_shards(name, tmp_path / name, shard_size_mb=0.05, split="test", image_size=8, progress=False)
     source = load_dataset(name, split="test", image_size=8)
