@@ -84,6 +84,13 @@ def test_shard_refuses_to_overwrite_and_names_bad_input(pictures, shards, capsys
     assert "not empty" in capsys.readouterr().err
     assert main(["shard", "--data", "no-such-set", "--out", str(shards.parent / "x")]) == 2
     assert "neither a built-in" in capsys.readouterr().err
+    broken = shards.parent / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"not a picture")
+    with pytest.warns(UserWarning):
+        assert main(["shard", "--data", str(broken), "--out", str(shards.parent / "y")]) == 2
+    assert "none of the 1 files could be read" in capsys.readouterr().err
+    assert not (shards.parent / "y").exists()  # nothing half-written is left behind
 
 
 @pytest.mark.parametrize("name", ["digits", "moving-digits"])

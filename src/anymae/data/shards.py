@@ -239,7 +239,8 @@ def write_shards(source: str, out: str | Path, shard_size_mb: float = 64, split:
         bar.update(1)
     bar.close()
     if not written_labels:
-        writer.done()
+        import shutil
+        shutil.rmtree(out)  # the folder this call made: nothing of the user's is in it
         raise ValueError(f"{source}: none of the {len(items)} files could be read ({'; '.join(reasons[:3])})")
     writer.done()
     writer.merge()
@@ -357,7 +358,10 @@ class ShardDataset(SeededSamples):
         return [g for g in torch.split(order, counts) if len(g)]
 
     def reader(self):
+        if self._reader is not None and self._reader_pid != os.getpid():
+            self._reader = None  # a forked worker: open its own reader (litdata's threads do not survive fork)
         if self._reader is None:
+            self._reader_pid = os.getpid()
             from litdata import StreamingDataset
             if is_remote(self.source):
                 self._reader = StreamingDataset(self.source, cache_dir=self.cache_dir, max_cache_size="50GB")
