@@ -91,8 +91,10 @@ def matmul_peak(device: str, dtype: str, size: int, repeats: int = 10) -> float:
     return 2 * size ** 3 / best / 1e9
 
 
-def step_row(impl: str, w, device: str, precision: str, compiled: bool, warmup: int, steps: int) -> dict:
-    """One implementation's training step: median images/s, model FLOPs, peak memory, loss."""
+def step_row(impl: str, w, device: str, precision: str, compiled: bool, warmup: int, steps: int,
+             flops: int | None = None) -> dict:
+    """One implementation's training step: median images/s, model FLOPs (counted eagerly: the counter does
+    not see inside compiled graphs, so a compiled row is given its eager row's count), peak memory, loss."""
     import torch
     from step_throughput import build, count_flops
     torch.manual_seed(0)
@@ -131,8 +133,9 @@ def step_row(impl: str, w, device: str, precision: str, compiled: bool, warmup: 
         sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t)
-    with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=bf16):
-        flops = count_flops(step_loss, images)
+    if flops is None:
+        with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=bf16):
+            flops = count_flops(step_loss, images)
     optimizer.zero_grad(set_to_none=True)
     step_s = statistics.median(times)
     return {"impl": impl, "compiled": compiled, "precision": precision, "batch": w.batch, "step_s": step_s,
@@ -145,11 +148,12 @@ def throughput(device: str, tiny: bool, precision: str) -> dict:
     peak_dtype = "bfloat16" if precision == "bf16-mixed" else "float32"
     peak = matmul_peak(device, peak_dtype, 1024 if tiny else 8192)
     warmup, steps = (1, 2) if tiny else (3, 8)
-    rows = []
+    rows, eager_flops = [], {}
     for compiled in ((False,) if tiny else (False, True)):
         for impl in ("anymae", "hf", "lightly", "official"):
             try:
-                row = step_row(impl, w, device, precision, compiled, warmup, steps)
+                row = step_row(impl, w, device, precision, compiled, warmup, steps, eager_flops.get(impl))
+                eager_flops.setdefault(impl, row["flops_per_step"])
             except Exception as err:  # a peer that cannot run here is reported, not fatal
                 row = {"impl": impl, "compiled": compiled, "error": f"{type(err).__name__}: {err}"[:500]}
             if "step_s" in row:
