@@ -90,9 +90,9 @@ def apply_speed_options(model: nn.Module, config) -> nn.Module:
 def precision_summary(precision: str | None, accelerator: str = "auto") -> dict:
     """What the run summary says about precision: the one used, the CPU's native bf16 sets, and why.
 
-    bf16-mixed is the CUDA default. On CPUs it stays opt-in: on the one CPU with native bf16 measured here
-    (avx512_bf16, no AMX) a bf16 matmul ran 0.51x the fp32 one and a bf16-mixed step took 1.71-1.85x the
-    fp32 step (docs/speed.md), and no AMX machine has been measured with the probe (docs/gpu.md)."""
+    bf16-mixed is the CUDA default. On CPUs it stays opt-in: the same flag (avx512_bf16) meant a bf16-mixed
+    step of 1.71-1.85x the fp32 time on one machine and about 0.85x on another, and bf16's probe accuracy
+    at equal steps has not been measured on any (docs/speed.md)."""
     used = resolve_precision_quiet(precision, accelerator)
     flags = sorted(cpu_bf16_flags()) if not uses_cuda(accelerator) else []
     if precision is not None:
