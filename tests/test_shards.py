@@ -219,6 +219,9 @@ def test_streamed_run_records_shards_and_skipped_files(streamed_run):
     assert config["summary"]["samples"] == 40 and config["summary"]["skipped_files"] == 1  # 17 + 17 + 6 train
     assert [int(r["step"]) for r in metrics(streamed_run)] == list(range(10))  # 40 // 8 = 5 steps an epoch
     assert config["summary"]["precision"] == "32-true" and "precision_reason" in config["summary"]
+    assert main(["probe", str(streamed_run)]) == 0  # the probe reads the shards' own 70/30 split
+    probe = json.loads((streamed_run / "probe.json").read_text())
+    assert probe["results"][0]["linear"] >= 0
 
 
 @pytest.mark.parametrize("knock_out", [False, True])
@@ -270,3 +273,21 @@ def test_a_remote_url_streams_through_the_chunk_cache(shards, tmp_path, monkeypa
         assert torch.equal(remote.pixels(i), local.pixels(i))
     assert list((tmp_path / "cache").rglob("chunk-*.bin"))  # chunks came through the cache
 
+
+
+def test_two_process_ddp_pretrain_streams_shards(shards, tmp_path):
+    """The real thing: `anymae pretrain --devices 2 --strategy ddp` (gloo, CPU) on shards, 1 epoch."""
+    import os
+    import subprocess
+    import sys
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                          os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "anymae", "pretrain", "--data", str(shards), *TINY, "--epochs", "1",
+           "--batch-size", "8", "--devices", "2", "--strategy", "ddp", "--out", str(run)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [int(r["step"]) for r in metrics(run)] == [0, 1]  # 40 samples / 2 ranks / 8 = 2 steps
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["anymae_sampler"]["world"] == 2
