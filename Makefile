@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[test,points,tiff]"
+	$(BIN)/pip install --quiet -e ".[test,points,tiff,stream]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -42,6 +42,15 @@ REMOTE_PREFIXES = ("s3://", "gs://", "gcs://", "azure://", "az://", "hf://", "r2
 STAT_SAMPLES = 2000  # samples the per-channel statistics are measured on (as channel_stats)
 
 
+def litdata():
+    """The litdata package, or a one-line error saying how to install it."""
+    try:
+        import litdata as module
+    except ImportError:
+        raise ValueError("shards need the litdata package: pip install 'anymae[stream]'") from None
+    return module
+
+
 def is_remote(spec: str) -> bool:
     return str(spec).startswith(REMOTE_PREFIXES)
 
@@ -172,6 +181,7 @@ def write_shards(source: str, out: str | Path, shard_size_mb: float = 64, split:
     `anymae pretrain` takes the same 70/30 split the folder gives). Built-ins: the `split` asked for, at
     `image_size`. Files that cannot be read are skipped and listed in `anymae.json` and `skipped_files.txt`.
     """
+    litdata()
     from litdata.streaming.writer import BinaryWriter
     from . import BUILTIN, MODALITIES, load_dataset
     from ..io.files import write_text
@@ -291,6 +301,7 @@ def fetch_meta(spec: str, cache_dir: str | None = None) -> dict:
         except (OSError, ValueError) as err:
             raise ValueError(f"{path}: cannot read the shard set's description ({err})") from None
     else:
+        litdata()
         from litdata.streaming.downloader import get_downloader
         import hashlib
         key = hashlib.sha1(spec.encode()).hexdigest()[:16]
@@ -362,7 +373,7 @@ class ShardDataset(SeededSamples):
             self._reader = None  # a forked worker: open its own reader (litdata's threads do not survive fork)
         if self._reader is None:
             self._reader_pid = os.getpid()
-            from litdata import StreamingDataset
+            StreamingDataset = litdata().StreamingDataset
             if is_remote(self.source):
                 self._reader = StreamingDataset(self.source, cache_dir=self.cache_dir, max_cache_size="50GB")
             else:
