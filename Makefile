@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[test,points,tiff,audio,text,serve,serve-test]"
+	$(BIN)/pip install --quiet -e ".[test,points,tiff,audio,text,serve,serve-test,stream]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -45,7 +45,8 @@ def add_pretrain(sub) -> None:
                        description="Pretrain a masked autoencoder. With no arguments: the tiny recipe on "
                                    "built-in `shapes`, a few minutes on 2 CPU cores.")
     p.add_argument("--recipe", default=None, help="recipe name (see `anymae recipes`); default mae_laptop (MAE + position task, sized for a CPU)")
-    p.add_argument("--data", default=None, help="built-in data set name or a folder of images; default shapes")
+    p.add_argument("--data", default=None, help="built-in data set name, a folder of files, or shards from `anymae "
+                                               "shard` (a folder or an s3://, gs://, ... URL, streamed); default shapes")
     p.add_argument("--image-size", type=int, help="image side in pixels (recipe default otherwise)")
     p.add_argument("--patch-size", type=int, help="patch side in pixels")
     p.add_argument("--mask-ratio", type=float, help="fraction of tokens hidden from the encoder")

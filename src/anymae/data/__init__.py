@@ -102,6 +102,9 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
     """
     if spec in BUILTIN:
         return BUILTIN[spec](split=split, image_size=image_size, seed=seed)
+    from .shards import is_shard_source, load_shards  # `anymae shard` output, local or s3://... (streamed)
+    if is_shard_source(spec):
+        return load_shards(spec, split=split, image_size=image_size, channels=channels, seed=seed)
     path = Path(spec)
     if not path.exists():
         raise ValueError(f"{spec!r} is neither a built-in data set ({', '.join(sorted(BUILTIN))}) nor a path")

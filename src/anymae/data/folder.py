@@ -16,8 +16,11 @@ def list_images(root: Path) -> list[Path]:
     return list_files(root, IMAGE_SUFFIXES)
 
 
-def read_image(path: Path, channels: int) -> np.ndarray:
+def read_image(path: Path, channels: int, name: str | None = None, draft: tuple[int, int] | None = None) -> np.ndarray:
     """-> float [C,H,W] in [0,1]; raises ValueError naming the file when it cannot be used.
+
+    `path` may be an open binary file (shards), then `name` names it in errors. `draft` (H, W): a JPEG is
+    decoded at the smallest DCT scale (1, 1/2, 1/4, 1/8) that still gives at least that size (PIL's draft).
 
     Conversions (docs/reliability.md): grey is repeated to 3 channels and colour averaged to 1;
     RGBA / LA / palette images are composited on black; CMYK and other modes go through RGB;
@@ -26,11 +29,14 @@ def read_image(path: Path, channels: int) -> np.ndarray:
     NaN/Inf pixels, empty or truncated files and undecodable data are errors (the folder reader
     skips such files).
     """
+    source, path = path, name or path
     if channels not in (1, 3):
         raise ValueError(f"{path}: image files give 1 or 3 channels, {channels} asked "
                          "(use .npy / .tif arrays for other channel counts)")
     try:
-        with Image.open(path) as img:
+        with Image.open(source) as img:
+            if draft is not None and img.format == "JPEG":
+                img.draft(img.mode, (draft[1], draft[0]))
             img.load()
             if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
                 arr = np.asarray(img, dtype=np.float64)

@@ -191,10 +191,11 @@ def read_video(path: str | Path, channels: int = 3, size: tuple[int, int] | None
     Raises ValueError naming the file when it cannot be decoded or holds no video frames.
     """
     import av
-    path = Path(path)
+    source = path if hasattr(path, "read") else str(path)  # a file object: a shard's bytes
+    path = Path(path) if not hasattr(path, "read") else path
     frames = []
     try:
-        with av.open(str(path)) as container:
+        with av.open(source) as container:
             if not container.streams.video:
                 raise ValueError(f"{path}: no video stream")
             stream = container.streams.video[0]

@@ -73,6 +73,9 @@ class SamplerResume(L.Callback):
         if state is None:
             return
         world = int(getattr(self.sampler, "world", 1))
+        if getattr(self.sampler, "same_world_to_resume", False) and state.get("world", 1) != world:
+            raise ValueError(f"this run streams shards, whose order depends on the number of processes: resume it "
+                             f"on {state.get('world', 1)} process(es), not {world}")
         saved_global = state["batch_size"] * state.get("world", 1)
         if saved_global != self.batch_size * world:
             raise ValueError(f"batch_size {self.batch_size} x {world} process(es) differs from the checkpoint's "

@@ -22,8 +22,8 @@ from .callbacks import MetricsCSV, SamplerResume
 from .checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, remove_stale_temporaries
 from ..config import PretrainConfig
 from .module import PretrainModule
-from .sampler import EpochSampler
-from .speed import apply_speed_options, resolve_precision
+from .sampler import make_sampler
+from .speed import apply_speed_options, precision_summary, resolve_precision
 from .validate import validate_config, validate_data
 
 log = logging.getLogger("anymae.train")
@@ -61,7 +61,7 @@ def resolve(config: PretrainConfig):
     if "channels" in recipe.defaults() and "channels" not in config.recipe_args and hasattr(data, "channels"):
         config.recipe_args["channels"] = data.channels
     if config.mean is None or config.std is None:
-        config.mean, config.std = modality.stats(data)
+        config.mean, config.std = getattr(data, "stored_stats", None) or modality.stats(data)  # shards: measured when written
     validate_data(config, data, config.data)
     model = build_model(config.model_spec(), teachers=lambda: load_teachers(config), seed=config.seed)
     apply_speed_options(model, config)
@@ -129,7 +129,7 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     if config.batch_size > per_rank:
         raise ValueError(f"batch_size {config.batch_size} per device is larger than a rank's share of the data "
                          f"({per_rank} = {len(data)} samples / {world} processes); lower --batch-size")
-    sampler = EpochSampler(len(data), seed=config.seed, rank=rank, world=world)
+    sampler = make_sampler(data, seed=config.seed, rank=rank, world=world)  # ChunkSampler for shards
     loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.workers, persistent_workers=config.workers > 0)
     steps_per_epoch = max(1, per_rank // config.batch_size // config.accumulate)
@@ -192,7 +192,8 @@ def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, s
     save_weights({k: v for k, v in state.items() if k.startswith(("tokenizer.", "encoder."))},
                  run_dir / "encoder.safetensors")
     summary = {"steps": int(steps), "train_seconds": round(seconds, 1), "samples": len(data),
-               "skipped_files": len(getattr(data, "skipped", [])), "skipped_steps": int(skipped_steps)}
+               "skipped_files": len(getattr(data, "skipped", [])), "skipped_steps": int(skipped_steps),
+               **precision_summary(config.precision, config.accelerator)}  # precision used and the CPU's native bf16
     if getattr(data, "truncated", 0):
         summary["truncated_documents"] = int(data.truncated)  # text: cut to the model's length
     write_config(config, run_dir, summary)

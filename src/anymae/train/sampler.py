@@ -49,3 +49,44 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.size // self.world
+
+
+class ChunkSampler(EpochSampler):
+    """EpochSampler's contract (indices `epoch * n + i`, `resume_at`) over a data set stored in chunks.
+
+    Order of an epoch, all from (seed, epoch): the chunks in a random order; the samples of every
+    `window` consecutive chunks shuffled together (all chunks when `window` is None: a full shuffle);
+    then rank r takes the r-th contiguous block of `n // world` indices, so each rank reads about
+    1/world of the chunks and, across ranks, every sample is drawn exactly once per epoch (the last
+    `n % world` are left out, as EpochSampler leaves them). The order depends on the number of
+    processes, so a run resumes on the same number (SamplerResume checks `same_world_to_resume`).
+    `groups`: the data set's indices chunk by chunk (`ShardDataset.chunk_groups()`).
+    """
+
+    same_world_to_resume = True
+
+    def __init__(self, groups: list[torch.Tensor], seed: int = 0, rank: int = 0, world: int = 1,
+                 window: int | None = None):
+        size = int(sum(len(g) for g in groups))
+        super().__init__(size, seed=seed, shuffle=True, rank=rank, world=world)
+        self.groups, self.window = [g.long() for g in groups], window
+
+    def order(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.seed * 7919 + self.epoch)
+        chunks = torch.randperm(len(self.groups), generator=g).tolist()
+        window = self.window or len(chunks)
+        parts = []
+        for start in range(0, len(chunks), window):
+            part = torch.cat([self.groups[c] for c in chunks[start:start + window]])
+            parts.append(part[torch.randperm(len(part), generator=g)])
+        order = torch.cat(parts)
+        per_rank = self.size // self.world
+        return order[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+
+def make_sampler(data, seed: int, rank: int, world: int) -> EpochSampler:
+    """ChunkSampler for a data set stored in chunks (shards), EpochSampler otherwise."""
+    if hasattr(data, "chunk_groups"):
+        return ChunkSampler(data.chunk_groups(), seed=seed, rank=rank, world=world,
+                            window=getattr(data, "shuffle_window", None))
+    return EpochSampler(len(data), seed=seed, rank=rank, world=world)
