@@ -43,7 +43,7 @@ TINY = ["--data", "digits", "--image-size", "8", "--patch-size", "2", "--arg", "
 # digits' train split has 1258 images: 9 steps of 128 per epoch, 27 steps in 3 epochs. Two blocks so the
 # second has a drop-path rate of 0.1: it draws from the global RNG, which the resume must replay too.
 RESUMABLE = TINY + ["--arg", "depth=2", "--batch-size", "128", "--epochs", "3", "--save-every-n-steps", "3",
-                    "--arg", "drop_path=0.1", "--seed", "3"]
+                    "--arg", "drop_path=0.1", "--seed", "3", "--keep-checkpoints", "9"]  # every step checkpoint kept
 STEPS_PER_EPOCH, TOTAL_STEPS = 9, 27
 
 
