@@ -615,7 +615,7 @@ def nan_loss_on(monkeypatch):
 
 def steps_args(out: Path, *extra: str) -> list[str]:
     return ["pretrain", *TINY, "--batch-size", "256", "--epochs", "2", "--save-every-n-steps", "1",
-            "--out", str(out), *extra]
+            "--keep-checkpoints", "9", "--out", str(out), *extra]
 
 
 def state_of(path: Path) -> dict:

@@ -52,7 +52,7 @@ def check_flag_values(args) -> None:
         if value is None or isinstance(value, bool):
             continue
         if name in AT_LEAST and isinstance(value, int) and value < AT_LEAST[name]:
-            raise ValueError(f"{flag(name)} {value}: must be a whole number >= {AT_LEAST[name]}")
+            raise ValueError(f"{flag(name)} {value}: {name} must be a whole number >= {AT_LEAST[name]}")
         if not isinstance(value, float):
             continue
         bad = not math.isfinite(value) or \
@@ -64,7 +64,7 @@ def check_flag_values(args) -> None:
             rule = ("a number > 0" if name in POSITIVE else "a number strictly between 0 and 1" if name in OPEN_FRACTION
                     else "a number in [0, 1)" if name in FRACTION else "a number in (0, 1]" if name in KEEP_FRACTION
                     else "a finite number")
-            raise ValueError(f"{flag(name)} {value}: must be {rule}")
+            raise ValueError(f"{flag(name)} {value}: {name} must be {rule}")
 
 
 def one_line(err: BaseException) -> str:
