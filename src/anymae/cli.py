@@ -441,6 +441,8 @@ def quiet_engine_logs() -> None:
     for pattern in (".*does not have many workers.*", ".*GPU available but not used.*", ".*LeafSpec.*",
                     ".*TreeSpec.*", ".*Checkpoint directory .* exists and is not empty.*"):
         warnings.filterwarnings("ignore", message=pattern)
+    # a skipped data file is named by one log line (data/datasets.py report_skipped); not twice
+    warnings.filterwarnings("ignore", message="skipping ", category=UserWarning)
 
 
 def build_parser() -> argparse.ArgumentParser:
