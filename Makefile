@@ -19,7 +19,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 setup: $(VENV)/.installed
 
 demo: setup
-	time $(BIN)/anymae pretrain --out $(RUN)
+	time $(BIN)/anymae pretrain --out $(RUN) --overwrite
 	$(BIN)/anymae probe $(RUN)
 	$(BIN)/anymae reconstruct $(RUN)
 
