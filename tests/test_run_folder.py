@@ -160,10 +160,14 @@ def test_signal_writes_a_last_checkpoint_says_how_to_resume_and_the_resume_is_ex
         assert proc.poll() is None, proc.stderr.read()[-2000:]
         assert time.monotonic() < deadline, "the run did not start"
         time.sleep(0.01)
-    if sig == signal.SIGINT:  # while it trains, another start into its folder is refused by the lock
-        assert main(["pretrain", *TINY, "--out", str(run), "--overwrite"]) == 2
-        assert "another anymae process is writing" in capsys.readouterr().err
-    proc.send_signal(sig)
+    proc.send_signal(signal.SIGSTOP)  # hold it mid-run (and holding its lock) while this process tries
+    try:
+        if sig == signal.SIGINT:  # while it trains, another start into its folder is refused by the lock
+            assert main(["pretrain", *TINY, "--out", str(run), "--overwrite"]) == 2
+            assert "another anymae process is writing" in capsys.readouterr().err
+        proc.send_signal(sig)  # delivered when it continues
+    finally:
+        proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-2000:]
     last = [line for line in err.splitlines() if line.startswith("anymae pretrain:")]
