@@ -15,6 +15,7 @@ import pytest
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
 ROOT = Path(__file__).resolve().parents[1]
+RERECORD = "pip freeze --exclude-editable | grep -v '^anymae' >> constraints.txt, under its header"
 COMPROMISED = {"lightning": {"2.6.2", "2.6.3"}, "pytorch-lightning": {"2.6.2", "2.6.3"}}
 
 
@@ -63,7 +64,8 @@ def test_constraints_pin_the_tested_set_and_make_setup_uses_them():
     wanted = [requirement(s)[0] for s in project["dependencies"]]
     wanted += [requirement(s)[0] for extra in ("test", "points", "tiff", "png16")
                for s in project["optional-dependencies"][extra]]
-    assert not [name for name in wanted if name not in pins], "every dependency is pinned"
+    unpinned = [name for name in wanted if name not in pins]
+    assert not unpinned, f"not in constraints.txt: {unpinned}; re-record it ({RERECORD})"
     makefile = (ROOT / "Makefile").read_text()
     installs = [line for line in makefile.splitlines() if "pip install" in line and "upgrade pip" not in line]
     assert installs and all("-c constraints.txt" in line for line in installs)
@@ -79,4 +81,5 @@ def test_installed_versions_are_the_pinned_ones():
             continue  # pinned for an extra this machine did not install
         if installed != version:
             drifted[package] = (version, installed)
-    assert not drifted, f"installed versions differ from constraints.txt (pinned, installed): {drifted}"
+    assert not drifted, f"installed versions differ from constraints.txt (pinned, installed): {drifted}; " \
+        f"once `make test` passes with them, re-record it ({RERECORD})"
