@@ -34,7 +34,10 @@ def snapshot(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def place(tmp_path_factory):
     """A finished tiny run and the bad files the invocations point at, made once."""
-    root = tmp_path_factory.mktemp("misuse")
+    return make_place(tmp_path_factory.mktemp("misuse"))
+
+
+def make_place(root: Path) -> Path:
     run = root / "run"
     torch.manual_seed(0)
     assert main(["pretrain", *TINY, "--out", str(run)]) == 0
