@@ -11,15 +11,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -e ".[test,points,tiff,audio,text,serve,serve-test,stream]"
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet -c constraints.txt torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,points,tiff,png16,audio,text,serve,serve-test,stream]"
 	touch $@
 
 setup: $(VENV)/.installed
 
 demo: setup
-	time $(BIN)/anymae pretrain --out $(RUN)
+	time $(BIN)/anymae pretrain --out $(RUN) --overwrite
 	$(BIN)/anymae probe $(RUN)
 	$(BIN)/anymae reconstruct $(RUN)
 

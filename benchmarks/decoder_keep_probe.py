@@ -32,7 +32,8 @@ def main(argv=None) -> int:
     rows = []
     for ratio in [float(r) for r in args.ratios.split(",")]:
         run = out / f"keep{ratio:g}"
-        pretrain(PretrainConfig(data=args.data, epochs=args.epochs, seed=args.seed, decoder_keep_ratio=ratio), run)
+        pretrain(PretrainConfig(data=args.data, epochs=args.epochs, seed=args.seed, decoder_keep_ratio=ratio), run,
+                 overwrite=True)
         results, table = probe_run(run)
         summary = read_config(run / "config.yaml").get("summary", {})
         rows.append({"decoder_keep_ratio": ratio, "train_seconds": summary.get("train_seconds"),

@@ -67,7 +67,7 @@ def run_one(name: str, data: str, epochs: int | None, out: Path, batch: int, poo
     config.recipe_args = dict(recipe_over)
     run_dir = out / f"{name}-{data}"
     start = time.time()
-    pretrain(config, run_dir, progress=False)
+    pretrain(config, run_dir, progress=False, overwrite=True)
     seconds = time.time() - start
     rows = []
     for pool in pools:

@@ -62,7 +62,7 @@ def train(name, recipe, args, target, teachers, out: Path, epochs: int | None, b
     run = out / name.split(" (")[0].replace(" ", "_").replace("/", "-").lower()
     finished = (run / "config.yaml").exists() and "summary" in read_config(run / "config.yaml")
     if not (reuse and finished):
-        pretrain(config, run, progress=False)
+        pretrain(config, run, progress=False, overwrite=True)
     summary = read_config(run / "config.yaml")["summary"]
     return run, summary["train_seconds"] / summary["steps"], summary["train_seconds"], summary["steps"]
 

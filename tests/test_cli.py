@@ -40,6 +40,20 @@ def test_pretrain_writes_the_run_folder(tiny_run):
     assert rows[0].startswith("step,epoch,lr,loss") and len(rows) == 41
     img = Image.open(tiny_run / "reconstructions.png")
     assert img.size[0] > 300 and img.size[1] > 300
+    check_reconstruction_grid(tiny_run / "reconstructions.png")
+
+
+def check_reconstruction_grid(path) -> None:
+    """The picture holds what its columns say: original | masked | prediction | prediction + visible.
+    None is blank; the masked column hides part of the original; pasting the visible patches back makes the
+    prediction closer to the original (they are the original's own pixels)."""
+    import numpy as np
+    pixels = np.asarray(Image.open(path).convert("L"), dtype=np.float64)[20:]  # below the column titles
+    width = pixels.shape[1] // 4
+    original, masked, prediction, pasted = (pixels[:, i * width:(i + 1) * width] for i in range(4))
+    assert all(column.std() > 20 for column in (original, masked, prediction, pasted))
+    assert np.abs(masked - original).mean() > 10
+    assert np.abs(pasted - original).mean() < np.abs(prediction - original).mean()
 
 
 def test_probe_prints_four_rows_and_writes_json(tiny_run):
@@ -49,6 +63,13 @@ def test_probe_prints_four_rows_and_writes_json(tiny_run):
     result = json.loads((tiny_run / "probe.json").read_text())
     assert [r["name"].split(" [")[0] for r in result["results"]] == ["anymae encoder", "random init", "raw pixels", "HOG"]
     assert all(0.0 <= r["linear"] <= 1.0 and 0.0 <= r["knn"] <= 1.0 for r in result["results"])
+    from anymae.data import load_dataset
+    chance = 1 / len(load_dataset("shapes", split="test").classes)
+    hog = result["results"][3]
+    assert hog["linear"] > 1.5 * chance and hog["knn"] > 1.5 * chance  # the probe learns from informative features
+    assert result["train"] == 2000 and result["test"] == 1000             # on the whole labelled splits
+    encoder, random_init = result["results"][:2]
+    assert (encoder["linear"], encoder["knn"]) != (random_init["linear"], random_init["knn"])
 
 
 def test_reconstruct_draws_a_grid(tiny_run, tmp_path):
@@ -56,6 +77,7 @@ def test_reconstruct_draws_a_grid(tiny_run, tmp_path):
     anymae("reconstruct", str(tiny_run), "--count", "3", "--mask-ratio", "0.5", "--out", str(out))
     w, h = Image.open(out).size
     assert w > h / 3 * 4 * 0.9  # four columns of three rows
+    check_reconstruction_grid(out)
 
 
 def test_recipes_and_help():

@@ -66,10 +66,26 @@ def test_same_seed_same_masks_other_seed_other_masks(name):
 
 
 def test_every_registered_masker_declares_an_example():
+    """Each masker's example is what `anymae masks` draws: every variant must give whole masks on its grid.
+    A masker that keeps the default example must be what the default stands for: a plain 2-D grid, no
+    scores, no required arguments (else it has to declare its own)."""
+    import re
+    from anymae.masking.base import Masker
+    from anymae.viz.masks import gallery_rows, shapes_image
+    image = shapes_image(56)
     for name, cls in MASKERS.items():
         example = cls.example((14, 14))
         assert tuple(example.grid[-2:]) == (14, 14), name
         assert example.variants, name
+        if cls.example.__func__ is Masker.example.__func__:
+            assert len(example.grid) == 2 and not cls().reads_scores, f"{name} needs an example() of its own"
+        rows = gallery_rows([name], image, samples=2, progress=False)
+        assert len(rows) == len(example.variants), name
+        for row in rows:
+            hidden, total = map(int, re.search(r"hidden (\d+)/(\d+)", row.title).groups())
+            assert total == math.prod(example.grid) and hidden < total, (name, row.title)
+            assert hidden > 0 or cls.corrupts_input, (name, row.title)  # frequency maskers hide a band instead
+            assert len(row.tiles) == 2 and all(tile.std() > 0 for tile in row.tiles), name
 
 
 # ---------------------------------------------------------------- random (MAE row 0)

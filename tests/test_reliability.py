@@ -43,7 +43,7 @@ TINY = ["--data", "digits", "--image-size", "8", "--patch-size", "2", "--arg", "
 # digits' train split has 1258 images: 9 steps of 128 per epoch, 27 steps in 3 epochs. Two blocks so the
 # second has a drop-path rate of 0.1: it draws from the global RNG, which the resume must replay too.
 RESUMABLE = TINY + ["--arg", "depth=2", "--batch-size", "128", "--epochs", "3", "--save-every-n-steps", "3",
-                    "--arg", "drop_path=0.1", "--seed", "3"]
+                    "--arg", "drop_path=0.1", "--seed", "3", "--keep-checkpoints", "9"]  # every step checkpoint kept
 STEPS_PER_EPOCH, TOTAL_STEPS = 9, 27
 
 
@@ -327,10 +327,13 @@ def test_bad_files_are_converted_or_skipped_with_one_line_each(tmp_path, caplog)
         load_image_folder(root, (8, 8), channels=4)
 
 
-def test_run_summary_counts_skipped_files(tmp_path, capsys):
+def test_run_summary_counts_skipped_files(tmp_path, capsys, caplog):
+    """Through the CLI, which reads the folder for training and again for the reconstruction picture: the
+    summary counts each bad file and each is named by exactly one line."""
     root = tmp_path / "images"
     kept, skipped = bad_and_good_folder(root)
     run = tmp_path / "run"
+    caplog.set_level(logging.WARNING, logger="anymae.data")
     code = main(["pretrain", "--data", str(root), "--image-size", "8", "--patch-size", "4", "--arg", "depth=1",
                  "--arg", "dim=32", "--arg", "heads=2", "--arg", "decoder_dim=32", "--arg", "decoder_depth=1",
                  "--arg", "decoder_heads=2", "--batch-size", "4", "--epochs", "1", "--out", str(run)])
@@ -338,6 +341,10 @@ def test_run_summary_counts_skipped_files(tmp_path, capsys):
     assert f"({len(skipped)} files skipped)" in capsys.readouterr().out
     assert read_config(run / "config.yaml")["summary"]["skipped_files"] == len(skipped)
     assert sorted(Path(p).name for p in (run / "skipped_files.txt").read_text().split()) == sorted(skipped)
+    lines = [r.getMessage() for r in caplog.records if r.name == "anymae.data"]
+    assert len(lines) == len(skipped)
+    for name in skipped:
+        assert sum(f"/{name}:" in line for line in lines) == 1, name
 
 
 def test_all_bad_data_fails_at_once(tmp_path, capsys):
@@ -615,7 +622,7 @@ def nan_loss_on(monkeypatch):
 
 def steps_args(out: Path, *extra: str) -> list[str]:
     return ["pretrain", *TINY, "--batch-size", "256", "--epochs", "2", "--save-every-n-steps", "1",
-            "--out", str(out), *extra]
+            "--keep-checkpoints", "9", "--out", str(out), *extra]
 
 
 def state_of(path: Path) -> dict:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import anymae
+from anymae.config import PretrainConfig
 from anymae.decoders.mae import gather_tokens
 from anymae.masking import RandomMasker
 from anymae.masking.decoder import decoder_subset, select_rows
@@ -154,7 +155,7 @@ def test_bf16_on_a_cpu_without_native_bf16_warns(monkeypatch):
 def test_speed_options_keep_parameter_names():
     model = tiny_model()
     names = list(model.state_dict())
-    cfg = anymae.train.config.PretrainConfig(grad_checkpointing=True, decoder_keep_ratio=0.5)
+    cfg = PretrainConfig(grad_checkpointing=True, decoder_keep_ratio=0.5)
     speed.apply_speed_options(model, cfg)
     assert list(model.state_dict()) == names
     assert model.encoder.grad_checkpointing and model.decoder_keep_ratio == 0.5
@@ -168,10 +169,35 @@ def test_compile_option_compiles_encoder_and_decoder_in_place():
     compares the compiled step's loss with eager's (docs/speed.md)."""
     model = tiny_model()
     names = list(model.state_dict())
-    speed.apply_speed_options(model, anymae.train.config.PretrainConfig(compile=True))
+    speed.apply_speed_options(model, PretrainConfig(compile=True))
     assert list(model.state_dict()) == names
     assert model.encoder._compiled_call_impl is not None and model.decoder._compiled_call_impl is not None
     assert getattr(model.tokenizer, "_compiled_call_impl", None) is None  # draws from generators: stays eager
+
+
+def test_compiled_encoder_and_decoder_run_and_match_eager(monkeypatch):
+    """The compiled parts really run (Dynamo captures a graph for each) and give eager's loss and
+    gradients. Dynamo's graphs run through AOTAutograd's eager backend here: inductor's C++ build takes
+    minutes on a shared CPU; its numerics are measured in docs/speed.md."""
+    import functools
+    import torch._dynamo
+    import torch._dynamo.utils
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="aot_eager"))
+    eager, compiled = tiny_model(), tiny_model()
+    speed.apply_speed_options(compiled, PretrainConfig(compile=True))
+    x = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    losses = [m(x, generator=torch.Generator().manual_seed(2)).loss for m in (eager, compiled)]
+    for loss in losses:
+        loss.backward()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 2  # the encoder's and the decoder's
+    assert torch.allclose(losses[0], losses[1], atol=1e-6)
+    grads = dict(eager.named_parameters())
+    for name, p in compiled.named_parameters():
+        if p.grad is not None:
+            assert torch.allclose(p.grad, grads[name].grad, atol=1e-6), name
+    torch._dynamo.reset()
 
 
 def test_grad_checkpointing_gives_the_same_gradients():

@@ -126,9 +126,12 @@ def test_dual_masking_predicts_the_running_cell_visible_part_of_the_tube_hidden_
 def test_maskers_offer_a_gallery_example_grid():
     for cls in (TubeMasker, RunningCellMasker, DualMasker):
         example = cls.example()
-        if example is not None:  # masking/base.py's MaskerExample, when it exists
-            assert len(example.grid) == 3
-            cls().sample(2, example.grid, gen(0))
+        assert len(example.grid) == 3  # time slots x the 2-D grid the gallery draws
+        n = example.grid[0] * example.grid[1] * example.grid[2]
+        mask = cls().sample(2, example.grid, gen(0))
+        assert mask.bool.shape == (2, n) and mask.keep.shape[0] == 2
+        hidden = mask.bool.sum(1)
+        assert (hidden > 0).all() and (hidden < n).all()
 
 
 # ---------------------------------------------------------------- dual masking through the model
@@ -203,7 +206,12 @@ def test_video_transforms_sample_frames_at_the_stride_and_crop_every_frame_alike
     assert torch.allclose(clip, clip[:, :1].expand_as(clip))             # one crop box for all frames
     assert torch.equal(tf(video, gen(11)), clip)
     ev = VideoEvalTransform(8, 2, (16, 16), torch.full((3,), 0.5), torch.full((3,), 0.25))
-    assert torch.allclose(ev.invert(ev(video)), ev.invert(ev(video)).clamp(0, 1))
+    from anymae.data.video import resize_frames
+    centred = frame_indices(12, 8, 2, None)
+    assert centred.tolist() == [0, 2, 4, 6, 8, 10, 11, 11]  # 15 frames asked of 12: the last one repeats
+    expected = resize_frames(video[:, centred], (16, 16)).clamp(0, 1)
+    assert ev(video).shape == (3, 8, 16, 16)
+    assert torch.allclose(ev.invert(ev(video)), expected, atol=1e-6)  # normalising is undone exactly
 
 
 def write_mp4(path, frames: int = 12, size: int = 32, codec: str = "mpeg4") -> None:

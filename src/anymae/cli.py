@@ -28,7 +28,7 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict:
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise SystemExit(f"{flag} expects key=value, got {item!r}")
+            raise ValueError(f"{flag} expects key=value, got {item!r}")
         key, value = item.split("=", 1)
         out[key.strip().replace("-", "_")] = parse_value(value)
     return out
@@ -90,6 +90,11 @@ def add_pretrain(sub) -> None:
     p.add_argument("--seed", type=int, help="run seed: data order, augmentations, masks, init")
     p.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last checkpoint")
     p.add_argument("--save-every-n-steps", type=int, help="also checkpoint every N optimizer steps")
+    p.add_argument("--keep-checkpoints", type=int, metavar="K",
+                   help="keep the newest K epoch and K step checkpoints, plus last.ckpt (default 3)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its files are removed first); without it an "
+                        "existing, non-empty --out is refused")
     p.add_argument("--max-nonfinite-steps", type=int,
                    help="stop after this many steps in a row with a NaN/Inf loss or gradients (default 10); "
                         "such steps are skipped")
@@ -101,10 +106,12 @@ def add_pretrain(sub) -> None:
 # flags that set a training setting of the same name (anymae.config.PretrainConfig)
 TRAINING_FLAGS = ("epochs", "steps", "batch_size", "lr", "blr", "warmup", "accumulate", "precision", "workers", "seed",
                   "save_every_n_steps", "recipe", "data", "max_nonfinite_steps", "accelerator", "devices",
-                  "num_nodes", "strategy", "compile", "grad_checkpointing", "decoder_keep_ratio", "tokenizer")
+                  "num_nodes", "strategy", "compile", "grad_checkpointing", "decoder_keep_ratio", "tokenizer",
+                  "keep_checkpoints")
 # settings a resumed run may change: where and how it runs, not what it trains
 RESUME_OVERRIDES = ("accelerator", "devices", "num_nodes", "strategy", "precision", "workers", "epochs",
-                    "batch_size", "accumulate", "compile", "grad_checkpointing", "save_every_n_steps")
+                    "batch_size", "accumulate", "compile", "grad_checkpointing", "save_every_n_steps",
+                    "keep_checkpoints")
 RECIPE_FLAGS = ("image_size", "patch_size", "mask_ratio")  # flags that set a recipe argument
 
 
@@ -131,7 +138,8 @@ def run_pretrain(args) -> int:
         for key in RESUME_OVERRIDES:
             if getattr(args, key, None) is not None:
                 setattr(config, key, getattr(args, key))
-        pretrain(config, run_dir, resume=True)
+        pretrain(config, run_dir, resume=True, overwrite=args.overwrite)
+        print_disk(run_dir)
         print(f"run folder: {run_dir}")
         return 0
     config = build_config(args)
@@ -140,15 +148,23 @@ def run_pretrain(args) -> int:
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
     run_dir = Path(args.out) if args.out else default_run_dir(config.recipe, Path(config.data).name)
-    pretrain(config, run_dir)
+    pretrain(config, run_dir, overwrite=args.overwrite)
     from lightning.pytorch.utilities.rank_zero import rank_zero_only
     if getattr(rank_zero_only, "rank", 0) != 0:  # other DDP ranks: rank 0 reports
         return 0
     summary = read_config(run_dir / "config.yaml").get("summary", {})
     print(f"trained {summary.get('steps')} steps in {summary.get('train_seconds')} s "
           f"on {summary.get('samples')} samples ({summary.get('skipped_files', 0)} files skipped)")
+    print_disk(run_dir)
     print(f"run folder: {run_dir}")
     return 0
+
+
+def print_disk(run_dir: Path) -> None:
+    """One line: what the run folder holds on disk, and its checkpoints (rotated: --keep-checkpoints)."""
+    from .train.run_folder import folder_bytes, human_bytes
+    kept = len(list((run_dir / "checkpoints").glob("*.ckpt")))
+    print(f"the run folder holds {human_bytes(folder_bytes(run_dir))} ({kept} checkpoint files)")
 
 
 # ---------------------------------------------------------------- probe
@@ -301,7 +317,8 @@ def add_import(sub) -> None:
                         "--arg norm_pix=false, --arg mask_ratio=0.75")
     p.add_argument("--data", help="data the run's probe/reconstruct use by default (built-in name or folder)")
     p.add_argument("--seed", type=int, default=0, help="seed for parts the checkpoint lacks (a decoder)")
-    p.add_argument("--force", action="store_true", help="overwrite weights already in --out")
+    p.add_argument("--force", "--overwrite", dest="force", action="store_true",
+                   help="overwrite weights already in --out")
     p.set_defaults(handler=run_import)
 
 
@@ -330,12 +347,18 @@ def add_export(sub) -> None:
     p.add_argument("--hf-names", choices=["4", "5"],
                    help="transformers key names for --to hf (default: those of the installed transformers; "
                         "4 when it is not installed)")
+    p.add_argument("--overwrite", action="store_true", help="replace the files of an existing, non-empty --out")
     p.set_defaults(handler=run_export)
 
 
 def run_export(args) -> int:
     from .io.interop import export_run
     out = Path(args.out) if args.out else Path(args.run) / f"export-{args.to}"
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.overwrite:
+        raise ValueError(f"--out {out}: already exists{' and holds files' if out.is_dir() else ' (a file)'}; "
+                         "choose another --out or add --overwrite")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: is a file, not a folder")
     folder, files, notes = export_run(args.run, args.to, out, naming=args.hf_names)
     for note in notes:
         print(f"  {note}")
@@ -430,6 +453,8 @@ def quiet_engine_logs() -> None:
     for pattern in (".*does not have many workers.*", ".*GPU available but not used.*", ".*LeafSpec.*",
                     ".*TreeSpec.*", ".*Checkpoint directory .* exists and is not empty.*"):
         warnings.filterwarnings("ignore", message=pattern)
+    # a skipped data file is named by one log line (data/datasets.py report_skipped); not twice
+    warnings.filterwarnings("ignore", message="skipping ", category=UserWarning)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -445,21 +470,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import RunError
+    """Run one command. Every failure ends with one line on stderr and an exit code (anymae/failures.py):
+    2 for bad input, 1 for an internal error (with the path of a log holding the traceback), 130/143 for
+    SIGINT/SIGTERM; a command added in anymae/commands/ inherits this by raising ValueError."""
+    from .failures import run_command
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    quiet_engine_logs()
-    try:
-        return args.handler(args) or 0
-    except ValueError as err:
-        print(f"anymae {args.command}: error: {err}", file=sys.stderr)
-        return 2
-    except RunError as err:
-        print(f"anymae {args.command}: error: {err}", file=sys.stderr)
-        return 1
+
+    def start(args):
+        quiet_engine_logs()
+        return args.handler(args)
+    return run_command(args, start)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,29 @@ from .audio import AUDIO_SUFFIXES, AudioDataset, AudioModality, load_audio_folde
 register_folder_loader(AUDIO_SUFFIXES, load_audio_folder)
 
 
+def accepted_suffixes() -> dict[str, list[str]]:
+    """What each kind of folder reads: {"image": [".bmp", ...], "points": [...], ...}."""
+    kinds = {"image": sorted(IMAGE_SUFFIXES)}
+    for name, (suffixes, _, _) in FOLDER_LOADERS.items():
+        kinds[name.removeprefix("load_").removesuffix("_folder")] = sorted(suffixes)
+    return kinds
+
+
+def check_readable_suffixes(root: Path) -> None:
+    """A folder with no file of a suffix anymae reads: say which suffixes it holds and which are read."""
+    accepted = set().union(*accepted_suffixes().values())
+    found: dict[str, int] = {}
+    for p in root.rglob("*"):
+        if p.is_file() and not p.name.startswith("."):
+            suffix = p.suffix.lower() or "(no suffix)"
+            found[suffix] = found.get(suffix, 0) + 1
+    if any(s in accepted for s in found):
+        return
+    held = ", ".join(f"{n} {s}" for s, n in sorted(found.items())) if found else "no files"
+    kinds = "; ".join(f"{kind}: {' '.join(suffixes)}" for kind, suffixes in accepted_suffixes().items())
+    raise ValueError(f"{root}: no file anymae can read (the folder holds {held}); folders are read as {kinds}")
+
+
 def load_dataset(spec: str, split: str = "train", image_size=32, channels: int | None = None, seed: int = 0):
     """A built-in name (`anymae.data.BUILTIN`) or a folder path -> the split's data set.
 
@@ -112,6 +135,7 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
         raise ValueError(f"{spec}: expected a folder of files (or a built-in data set name)")
     if is_mvtec_folder(path):
         return load_mvtec_folder(path, image_size, channels, split=split)
+    check_readable_suffixes(path)
     loader = folder_loader(path)
     if loader is load_image_folder:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)

@@ -7,14 +7,15 @@ A folder holding one sub-folder per modality with matching file names is read as
 """
 from __future__ import annotations
 
-import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
 
-from .datasets import TensorImageDataset, check_split, folder_labels, folder_split
+from .pixels import pillow_is_exact, scale_unit
+from .datasets import TensorImageDataset, check_split, folder_labels, folder_split, report_skipped
 
 ARRAY_SUFFIXES = {".npy", ".tif", ".tiff"}
 LAYOUTS = ("CHW", "HWC")
@@ -64,9 +65,10 @@ def load_raw(path: Path) -> np.ndarray:
         try:
             import tifffile
             return tifffile.imread(path)
-        except ImportError:
+        except ImportError:  # Pillow reads 8-bit and grey 16-bit/float TIFFs exactly; the rest is refused
             from PIL import Image
             with Image.open(path) as img:
+                pillow_is_exact(img, path)
                 return np.asarray(img)
     except (ValueError, OSError) as err:
         raise ValueError(f"{path}: cannot read array ({err})") from None
@@ -74,7 +76,8 @@ def load_raw(path: Path) -> np.ndarray:
 
 def read_array(path: Path, channels: int | None = None, layout: str | None = None,
                root: Path | None = None) -> np.ndarray:
-    """One file -> float [C,H,W]: uint8 scaled by 255, uint16 by 65535, floats kept; NaN/Inf refused."""
+    """One file -> float [C,H,W]: unsigned ints scaled by their range (uint8 by 255, uint16 by 65535, ...),
+    signed ints and floats kept (data/pixels.py); NaN/Inf refused."""
     arr = load_raw(Path(path))
     if arr.ndim == 2:
         arr = arr[None]
@@ -84,13 +87,12 @@ def read_array(path: Path, channels: int | None = None, layout: str | None = Non
             arr = arr.transpose(2, 0, 1)
     else:
         raise ValueError(f"{path}: expected a 2-D or 3-D array (CxHxW or HxWxC), got shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        arr = arr / 255.0
-    elif arr.dtype == np.uint16:
-        arr = arr / 65535.0
-    arr = arr.astype(np.float32)
-    if not np.isfinite(arr).all():
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
         raise ValueError(f"{path}: array holds NaN or Inf values")
+    try:
+        arr = scale_unit(arr, signed="keep", floats="keep").astype(np.float32)  # unsigned ints by their range
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     if channels is not None and arr.shape[0] != channels:
         if arr.shape[0] == 1 and channels == 3:
             arr = np.repeat(arr, 3, axis=0)
@@ -108,8 +110,8 @@ class MultiChannelDataset(TensorImageDataset):
 def load_array_folder(root: str | Path, image_size=32, channels: int | None = None, split: str = "all",
                       test_fraction: float = 0.3):
     """Every array under `root`, resized to twice the model size, into memory (labels = sub-folder names
-    when every file has one). Files that cannot be read or whose channel count differs from the first
-    file's are skipped with a warning naming each."""
+    when every file has one). Files that cannot be read, and files whose channel count differs from the
+    one most files have, are skipped and named once each (`report_skipped`)."""
     from .multimodal import DictDataset, load_modality_folder, modality_folders
     from .transforms import resize
     check_split(split)
@@ -124,29 +126,43 @@ def load_array_folder(root: str | Path, image_size=32, channels: int | None = No
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     cache = (2 * size[0], 2 * size[1])
     layout = settings.get("layout")
-    arrays, names, skipped = [], [], []
+    read, skipped, reasons = [], [], []
     for path in paths:
         try:
-            arr = read_array(path, channels, layout, root)
+            read.append((path, read_array(path, channels, layout, root)))
         except LayoutError:
             raise
         except ValueError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
+            report_skipped(path, str(err), stacklevel=2)
             skipped.append(str(path))
-            continue
-        if arrays and arr.shape[0] != arrays[0].shape[0]:
-            warnings.warn(f"skipping {path}: {arr.shape[0]} channels, the first file had {arrays[0].shape[0]}",
-                          stacklevel=2)
+            reasons.append(str(err))
+    if not read:
+        shown = "; ".join(reasons[:3]) + (f"; ... ({len(reasons) - 3} more)" if len(reasons) > 3 else "")
+        raise ValueError(f"{root}: none of the {len(paths)} array files could be read ({shown})")
+    # the channel count most files have wins; files with another count are named and skipped
+    counts = Counter(arr.shape[0] for _, arr in read)
+    keep = max(counts, key=lambda c: (counts[c], -[a.shape[0] for _, a in read].index(c)))
+    arrays, names = [], []
+    for path, arr in read:
+        if arr.shape[0] != keep:
+            report_skipped(path, f"{path}: {arr.shape[0]} channels, while {counts[keep]} of the {len(read)} "
+                                 f"readable files have {keep} (kept those)", stacklevel=2)
             skipped.append(str(path))
             continue
         arrays.append(resize(torch.from_numpy(arr), cache))
         names.append(path.relative_to(root).parent.as_posix())
-    if not arrays:
-        raise ValueError(f"{root}: none of the {len(paths)} array files could be read")
     classes, labels = folder_labels(names)
     images = torch.stack(arrays)
     if "bands" in settings:
-        bands = torch.tensor(settings["bands"], dtype=torch.float32)
+        try:
+            bands = torch.tensor(settings["bands"], dtype=torch.float32)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{root / SETTINGS_FILE}: bands must be a list of [centre_nm, width_nm] numbers "
+                             f"({' '.join(str(err).split())})") from None
+        if bands.ndim == 2 and bands.shape[-1] == 2 and (not bool(torch.isfinite(bands).all())
+                                                         or bool((bands <= 0).any())):
+            raise ValueError(f"{root / SETTINGS_FILE}: bands must hold positive, finite [centre_nm, width_nm] "
+                             f"numbers, got {settings['bands']!r}")
         if bands.shape != (images.shape[1], 2):
             raise ValueError(f"{root / SETTINGS_FILE}: bands must list [centre_nm, width_nm] for each of the "
                              f"{images.shape[1]} channels, got shape {tuple(bands.shape)}")

@@ -121,20 +121,33 @@ class FolderRead:
     reasons: list[str] = field(default_factory=list)   # the error naming each skipped file
 
 
+_REPORTED: set[tuple[str, str]] = set()  # (file, problem) pairs already reported by this process
+
+
+def report_skipped(path: Path | str, problem: str, warn: bool = True, stacklevel: int = 3) -> None:
+    """Name a skipped file once per process, however often its folder is read (a run reads its data for
+    training, then for the pictures and the probe): one log line and, with `warn`, a UserWarning."""
+    key = (str(path), problem)
+    if key in _REPORTED:
+        return
+    _REPORTED.add(key)
+    if warn:
+        warnings.warn(f"skipping {problem}", stacklevel=stacklevel + 1)
+    log.warning("skipping %s", problem)  # one line naming the file and the problem
+
+
 def read_each(root: Path, paths: list[Path], read: Callable[[int, Path], object], warn: bool = True) -> FolderRead:
     """`read(i, path)` for every file under `root` (i: its place in `paths`, for per-file seeds).
 
-    A file whose `read` raises ValueError is skipped with one log line (and, with `warn`, a UserWarning
-    pointing at the data set's loader's caller) naming the file and the problem; a long run keeps going.
+    A file whose `read` raises ValueError is skipped and named once (`report_skipped`: a log line and, with
+    `warn`, a UserWarning pointing at the data set's loader's caller); a long run keeps going.
     """
     out = FolderRead()
     for i, path in enumerate(paths):
         try:
             item = read(i, path)
         except ValueError as err:
-            if warn:
-                warnings.warn(f"skipping {err}", stacklevel=3)
-            log.warning("skipping %s", err)  # one line naming the file and the problem
+            report_skipped(path, str(err), warn, stacklevel=3)
             out.skipped.append(str(path))
             out.reasons.append(str(err))
             continue

@@ -322,10 +322,9 @@ def load_modality_folder(root: str | Path, image_size=32, channels: int | None =
             continue
         for k, v in sample.items():
             arrays[k].append(resize_map(v, cache) if not v.is_floating_point() else resize(v, cache))
-    if skipped:
-        import warnings
-        for s in skipped:
-            warnings.warn(f"skipping {s}", stacklevel=2)
+    from .datasets import report_skipped
+    for s in skipped:
+        report_skipped(s, s, stacklevel=2)
     if not arrays or not next(iter(arrays.values())):
         raise ValueError(f"{root}: no readable multi-modal samples")
     data = DictDataset({k: torch.stack(v) for k, v in arrays.items()}, None, name=str(root))

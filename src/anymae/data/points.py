@@ -60,12 +60,14 @@ def _read_mesh_or_cloud(path: Path, count: int, rng: np.random.Generator) -> np.
     return np.asarray(geometry.vertices)
 
 
-def read_points(path: str | Path, count: int = STORED_POINTS, seed: int = 0) -> np.ndarray:
+def read_points(path: str | Path, count: int = STORED_POINTS, seed: int = 0, min_points: int | None = None) -> np.ndarray:
     """One file -> float32 [count,3], centred, in the unit sphere, in random order (fixed by `seed`).
 
     .npy (N x 3, or N x 6 with normals/colours: the first 3 columns), .xyz / .txt (whitespace or
     comma separated, first 3 columns), .ply / .off (meshes sampled on their surface, point-only
-    files read as they are). Raises ValueError naming the file when it cannot be read.
+    files read as they are). Raises ValueError naming the file when it cannot be read, or when it holds
+    fewer than `min_points` points (the model's points per cloud: such a cloud is refused, not padded
+    with repeated points).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -90,6 +92,9 @@ def read_points(path: str | Path, count: int = STORED_POINTS, seed: int = 0) -> 
         raise ValueError(f"{path}: holds no points")
     if not np.isfinite(points).all():
         raise ValueError(f"{path}: holds NaN or Inf coordinates")
+    if min_points is not None and len(points) < min_points:
+        raise ValueError(f"{path}: holds {len(points)} points, fewer than the {min_points} the model takes per "
+                         "cloud (not padded with repeats)")
     return normalise_cloud(resample(points, count, rng), str(path)).astype(np.float32)
 
 
@@ -128,15 +133,21 @@ def load_point_folder(root: str | Path, image_size=None, channels=None, split: s
                       test_fraction: float = 0.3) -> PointCloudDataset:
     """Every point-cloud file under `root` (recursive); class = sub-folder name when every file has one.
 
-    Unreadable files are skipped with a warning naming each (counted in `dataset.skipped`).
+    Unreadable files, and clouds with fewer points than `image_size` (the model's points per cloud), are
+    skipped and named once each (counted in `dataset.skipped`).
     """
     root = Path(root)
     check_split(split)
     paths = folder_files(root, POINT_SUFFIXES, "point-cloud")
     count = stored_count(image_size)
-    files = read_each(root, paths, lambda i, path: torch.from_numpy(read_points(path, count, seed=i)))
+    need = image_size if isinstance(image_size, int) else None  # the model's points per cloud
+    files = read_each(root, paths, lambda i, path: torch.from_numpy(read_points(path, count, seed=i,
+                                                                                min_points=need)))
     if not files.items:
-        raise ValueError(f"{root}: none of the {len(paths)} point-cloud files could be read")
+        reasons = files.reasons
+        shown = "; ".join(reasons[:3]) + (f"; ... ({len(reasons) - 3} more)" if len(reasons) > 3 else "")
+        raise ValueError(f"{root}: none of the {len(paths)} point-cloud files ({', '.join(POINT_SUFFIXES)}) could "
+                         f"be read ({shown})")
     classes, labels = folder_labels(files.folders)
     data = PointCloudDataset(torch.stack(files.items), labels, classes=classes, name=str(root))
     data.skipped = files.skipped

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import inspect
+import shutil
 import logging
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import lightning as L
@@ -13,13 +15,15 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from torch.utils.data import DataLoader
 
 from ..data import load_dataset, modality_of
-from ..errors import RunError
+from ..errors import Interrupted, RunError
 from ..io.checkpoint import load_run, save_weights
 from ..io.files import write_text
 from ..recipes import get_recipe
 from ..spec import TEACHER_KEYS, build_model
 from .callbacks import MetricsCSV, SamplerResume
 from .checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, remove_stale_temporaries
+from .interrupt import StopOnSignal
+from .run_folder import RunFolderLock, check_new_run_folder, folder_bytes
 from ..config import PretrainConfig
 from .module import PretrainModule
 from .sampler import make_sampler
@@ -39,6 +43,12 @@ def process_layout(config: PretrainConfig) -> tuple[int, int]:
         probe = L.Trainer(accelerator=config.accelerator, devices=config.devices, num_nodes=config.num_nodes,
                           strategy=config.strategy, logger=False, enable_checkpointing=False,
                           enable_progress_bar=False, enable_model_summary=False)
+    except Exception as err:
+        if type(err).__name__ != "MisconfigurationException":
+            raise
+        raise ValueError(f"accelerator={config.accelerator!r} devices={config.devices!r} num_nodes="
+                         f"{config.num_nodes!r} strategy={config.strategy!r} (--accelerator / --devices / "
+                         f"--num-nodes / --strategy): {' '.join(str(err).split())}") from None
     finally:
         quiet.setLevel(level)
     return probe.world_size, probe.global_rank
@@ -99,50 +109,83 @@ def write_config(config: PretrainConfig, run_dir: Path, summary: dict | None = N
     write_text(run_dir / "config.yaml", yaml.safe_dump(d, sort_keys=False))
 
 
-def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> Path:
-    """Train `config.recipe` on `config.data`, writing everything into `run_dir`."""
+def check_resume_batch(saved: dict | None, batch_size: int, world: int) -> None:
+    """A resumed run keeps its global batch (batch_size x processes): the sampler's position depends on it."""
+    if not saved:
+        return
+    saved_global = saved["batch_size"] * saved.get("world", 1)
+    if saved_global != batch_size * world:
+        raise ValueError(f"batch_size {batch_size} x {world} process(es) differs from the checkpoint's "
+                         f"{saved['batch_size']} x {saved.get('world', 1)}; a resumed run must keep its "
+                         "global batch size")
+
+
+def build_trainer(config: PretrainConfig, run_dir: Path, callbacks: list, progress: bool):
+    try:
+        return L.Trainer(
+            max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
+            num_nodes=config.num_nodes, strategy=config.strategy,
+            precision=resolve_precision(config.precision, config.accelerator),
+            accumulate_grad_batches=config.accumulate, callbacks=callbacks, logger=tensorboard_logger(run_dir),
+            enable_progress_bar=progress, enable_model_summary=False, use_distributed_sampler=False,
+            default_root_dir=run_dir, deterministic=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
+    except Exception as err:
+        if type(err).__name__ != "MisconfigurationException":
+            raise
+        raise ValueError(f"precision={config.precision!r} / strategy={config.strategy!r}: "
+                         f"{' '.join(str(err).split())}") from None
+
+
+def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True,
+             overwrite: bool = False) -> Path:
+    """Train `config.recipe` on `config.data`, writing everything into `run_dir`.
+
+    Every check (settings, data, devices, the resume's checkpoint and batch) runs and the Trainer is built
+    before anything is written into `run_dir`; then the folder is locked for the rest of the run
+    (train/run_folder.py). A new run refuses a non-empty `run_dir` unless `overwrite` (which clears it).
+    """
     run_dir = Path(run_dir)
     validate_config(config, get_recipe(config.recipe).defaults())
     from .generative import is_generative, pretrain_generative
     if is_generative(config.recipe):  # tokenizers and generators: their own loop (train/generative.py)
+        if not resume:
+            check_new_run_folder(run_dir, overwrite, config.data)
         return pretrain_generative(config, run_dir, resume=resume, progress=progress)
     ckpt = run_dir / "checkpoints" / "last.ckpt" if resume else None
+    saved_sampler = None
     if resume:
+        if overwrite:
+            raise ValueError("--resume continues a run; --overwrite starts a new one: give one of them")
         if not ckpt.exists():
             raise ValueError(f"{run_dir}: nothing to resume, no checkpoints/last.ckpt")
-        remove_stale_temporaries(ckpt.parent)
-        load_checkpoint_file(ckpt)  # refuses a tampered or truncated file before anything is built
-        if (run_dir / "tokenizer.json").is_file():
+        # refuses a tampered or truncated file before anything is built
+        saved_sampler = load_checkpoint_file(ckpt).get("anymae_sampler")
+        if (run_dir / "tokenizer.json").is_file():  # text: the run's own vocabulary
             config.tokenizer = str(run_dir / "tokenizer.json")
+    else:
+        check_new_run_folder(run_dir, overwrite, config.data)
+    world, rank = process_layout(config)  # impossible devices fail here, before the data is read
     model, data = resolve(config)  # bad data fails here, before a run folder exists
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if config.tokenizer and not resume:  # text: the run keeps its own copy of the vocabulary
-        import shutil
-        if Path(config.tokenizer).resolve() != (run_dir / "tokenizer.json").resolve():
-            shutil.copyfile(config.tokenizer, run_dir / "tokenizer.json")
-        config.tokenizer = str(run_dir / "tokenizer.json")
-    write_config(config, run_dir)
 
     # each rank reads its own shard (perm[rank::world]); --batch-size is per device
-    world, rank = process_layout(config)
     per_rank = len(data) // world
     if config.batch_size > per_rank:
         raise ValueError(f"batch_size {config.batch_size} per device is larger than a rank's share of the data "
                          f"({per_rank} = {len(data)} samples / {world} processes); lower --batch-size")
+    check_resume_batch(saved_sampler, config.batch_size, world)
     sampler = make_sampler(data, seed=config.seed, rank=rank, world=world)  # ChunkSampler for shards
     loader = DataLoader(data, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.workers, persistent_workers=config.workers > 0)
     steps_per_epoch = max(1, per_rank // config.batch_size // config.accumulate)
     if config.epochs is None:
         config.epochs = -(-config.steps // steps_per_epoch)
-        write_config(config, run_dir)
     steps_total = max(1, steps_per_epoch * config.epochs)
     effective_batch = config.batch_size * config.accumulate * world  # MAE: lr = blr * global batch / 256
     lr = config.lr if config.lr is not None else config.blr * effective_batch / 256
     module = PretrainModule(model, config, steps_total, lr)
 
-    # A checkpoint at the end of an epoch (at most one per 100 steps on tiny data sets), the newest
-    # `keep_checkpoints` kept, plus last.ckpt.
+    # A checkpoint at the end of an epoch (at most one per 100 steps on tiny data sets) and, with
+    # --save-every-n-steps, every N steps: of each kind the newest `keep_checkpoints` are kept, plus last.ckpt.
     every = max(1, -(-100 // steps_per_epoch)) if steps_per_epoch < 100 else 1
     checkpoints = ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="epoch={epoch}", auto_insert_metric_name=False,
                                   monitor="global_step", mode="max", save_top_k=config.keep_checkpoints,
@@ -151,35 +194,49 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     if config.save_every_n_steps:
         # save_last here too: last.ckpt is always the newest state, so --resume continues mid-epoch
         callbacks.append(ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step={step}",
-                                         auto_insert_metric_name=False, save_top_k=-1, save_last=True,
+                                         auto_insert_metric_name=False, monitor="global_step", mode="max",
+                                         save_top_k=config.keep_checkpoints, save_last=True,
                                          enable_version_counter=False, every_n_train_steps=config.save_every_n_steps))
     if progress:
         callbacks.append(TQDMProgressBar(refresh_rate=1))
-    trainer = L.Trainer(
-        max_epochs=config.epochs, accelerator=config.accelerator, devices=config.devices,
-        num_nodes=config.num_nodes, strategy=config.strategy,
-        precision=resolve_precision(config.precision, config.accelerator),
-        accumulate_grad_batches=config.accumulate, callbacks=callbacks, logger=tensorboard_logger(run_dir),
-        enable_progress_bar=progress, enable_model_summary=False, use_distributed_sampler=False,
-        default_root_dir=run_dir, deterministic=False, num_sanity_val_steps=0, plugins=[AtomicCheckpointIO()])
-    start = time.time()
-    # AtomicCheckpointIO loads with weights_only=True whatever is passed; say so where Lightning takes it too
-    safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
-    with warnings.catch_warnings():
-        # SamplerResume continues the epoch where the checkpoint left it; Lightning cannot see that
-        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
-        trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt) if ckpt else None, **safe)
-    if module.stop_reason:
-        good = run_dir / "checkpoints" / "last-good.ckpt"
-        trainer.save_checkpoint(good)
+    stop_on_signal = StopOnSignal(run_dir)
+    callbacks.append(stop_on_signal)  # last: the step's own checkpoints are written first
+    trainer = build_trainer(config, run_dir, callbacks, progress)
+
+    # every check has passed: from here on the run folder is written, under its lock (rank 0 holds it)
+    lock = RunFolderLock(run_dir, fresh=not resume, overwrite=overwrite) if rank == 0 else nullcontext()
+    with lock:
+        if resume:
+            remove_stale_temporaries(ckpt.parent)
+        elif config.tokenizer:  # text: the run keeps its own copy of the vocabulary
+            if Path(config.tokenizer).resolve() != (run_dir / "tokenizer.json").resolve():
+                shutil.copyfile(config.tokenizer, run_dir / "tokenizer.json")
+            config.tokenizer = str(run_dir / "tokenizer.json")
+        write_config(config, run_dir)
+        start = time.time()
+        # AtomicCheckpointIO loads with weights_only=True whatever is passed; say so where Lightning takes it too
+        safe = {"weights_only": True} if "weights_only" in inspect.signature(trainer.fit).parameters else {}
+        with warnings.catch_warnings(), stop_on_signal.catching():
+            # SamplerResume continues the epoch where the checkpoint left it; Lightning cannot see that
+            warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+            try:
+                trainer.fit(module, train_dataloaders=loader, ckpt_path=str(ckpt) if ckpt else None, **safe)
+            except Interrupted:
+                if trainer.global_rank == 0:
+                    write_config(config, run_dir, {"steps": int(trainer.global_step), "stopped": "interrupted",
+                                                   "disk_bytes": folder_bytes(run_dir)})
+                raise
+        if module.stop_reason:
+            good = run_dir / "checkpoints" / "last-good.ckpt"
+            trainer.save_checkpoint(good)
+            if trainer.global_rank == 0:
+                write_config(config, run_dir, {"steps": int(trainer.global_step),
+                                               "skipped_steps": module.guard.skipped, "stopped": module.stop_reason})
+            raise RunError(f"{module.stop_reason}. The weights and optimizer state of the last good step are in "
+                           f"{good}; the loss of every step is in {run_dir / 'metrics.csv'}")
         if trainer.global_rank == 0:
-            write_config(config, run_dir, {"steps": int(trainer.global_step), "skipped_steps": module.guard.skipped,
-                                           "stopped": module.stop_reason})
-        raise RunError(f"{module.stop_reason}. The weights and optimizer state of the last good step are in "
-                       f"{good}; the loss of every step is in {run_dir / 'metrics.csv'}")
-    if trainer.global_rank == 0:
-        finish(model, config, run_dir, data, seconds=time.time() - start, steps=trainer.global_step,
-               skipped_steps=module.guard.skipped)
+            finish(model, config, run_dir, data, seconds=time.time() - start, steps=trainer.global_step,
+                   skipped_steps=module.guard.skipped)
     return run_dir
 
 
@@ -196,12 +253,13 @@ def finish(model, config: PretrainConfig, run_dir: Path, data, seconds: float, s
                **precision_summary(config.precision, config.accelerator)}  # precision used and the CPU's native bf16
     if getattr(data, "truncated", 0):
         summary["truncated_documents"] = int(data.truncated)  # text: cut to the model's length
-    write_config(config, run_dir, summary)
     skipped = getattr(data, "skipped", [])
     if skipped:
         write_text(run_dir / "skipped_files.txt", "".join(f"{p}\n" for p in skipped))
     if not getattr(model.target, "pixel_space", True):
         log.info("target %s does not predict pixels: no reconstruction picture", type(model.target).__name__)
-        return
-    from ..viz.reconstruct import reconstruction_picture
-    reconstruction_picture(model, config, run_dir / "reconstructions.png", seed=config.seed)
+    else:
+        from ..viz.reconstruct import reconstruction_picture
+        reconstruction_picture(model, config, run_dir / "reconstructions.png", seed=config.seed)
+    summary["disk_bytes"] = folder_bytes(run_dir)  # the run folder, config.yaml aside (a few KB)
+    write_config(config, run_dir, summary)

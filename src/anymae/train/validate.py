@@ -63,6 +63,13 @@ def validate_recipe_args(args: dict) -> None:
     for depth in ("depth", "decoder_depth"):
         if args.get(depth) is not None:
             _positive_int(depth, args[depth], f" (--arg {depth}=N)")
+    for rate in DROP_RATES:
+        v = args.get(rate)
+        if v is not None and (not _is_real(v) or not 0.0 <= v < 1.0):
+            raise ValueError(f"{rate}={v!r}: a probability, must be a number in [0, 1) (--arg {rate}=P)")
+
+
+DROP_RATES = ("drop_path", "drop_rate", "attn_drop", "proj_drop", "dropout", "decoder_drop_path")
 
 
 def validate_config(config: PretrainConfig, recipe_defaults: dict | None = None) -> None:
@@ -74,6 +81,7 @@ def validate_config(config: PretrainConfig, recipe_defaults: dict | None = None)
     _positive_int("batch_size", config.batch_size, " (--batch-size)")
     _positive_int("accumulate", config.accumulate, " (--accumulate)")
     _positive_int("max_nonfinite_steps", config.max_nonfinite_steps, " (--max-nonfinite-steps)")
+    _positive_int("keep_checkpoints", config.keep_checkpoints, " (--keep-checkpoints)")
     if not _is_int(config.workers) or config.workers < 0:
         raise ValueError(f"workers={config.workers!r}: must be a whole number >= 0 (--workers)")
     if not _is_int(config.save_every_n_steps) or config.save_every_n_steps < 0:
