@@ -223,6 +223,10 @@ def export_run(run: str | Path, to: str, out: str | Path, naming: str | None = N
     out = Path(out)
     bar = tqdm(total=3, desc=f"export {to}", disable=not progress, leave=False)
     model, config = load_run(run)
+    if hasattr(model.encoder, "timm_state_dict"):  # a CNN encoder (SparK): its timm backbone
+        from .timm_cnn import export_timm_cnn
+        bar.close()
+        return export_timm_cnn(model, config, to, out)
     arch = arch_of(model)
     mean = config.get("mean") or IMAGENET_MEAN[:arch.channels]
     std = config.get("std") or IMAGENET_STD[:arch.channels]
