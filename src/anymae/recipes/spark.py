@@ -68,7 +68,7 @@ def spark_convnext_base(image_size=224, channels=3, mask_ratio=0.6, decoder_dim=
 TINY_RESNET = {"channels": [16, 32, 64, 128], "stem_width": 16, "output_stride": 16}
 
 
-@register("spark_resnet_tiny", paper=48, train={"steps": 600, "blr": 1.5e-3, "batch_size": 64, "weight_decay": 0.04})
+@register("spark_resnet_tiny", paper=48, train={"steps": 500, "blr": 8e-3, "batch_size": 32, "weight_decay": 0.04})
 def spark_resnet_tiny(model="resnet18", image_size=64, channels=3, mask_ratio=0.6, decoder_dim=64,
                       densify_norm="bn", drop_path=0.0, model_args=None):
     """SparK, laptop size: timm resnet18 at a quarter width (16-128 channels), last stage dilated (stride 16),
