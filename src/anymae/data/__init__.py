@@ -67,6 +67,8 @@ from .arrays import ARRAY_SUFFIXES, MultiChannelDataset, load_array_folder  # no
 from . import channels, multimodal, spectral  # noqa: E402,F401  (register their built-ins and modalities)
 from .multimodal import DictDataset, load_modality_folder  # noqa: E402
 
+from .volume import VOLUME_SUFFIXES, TensorVolumeDataset, is_volume_file, load_volume_folder  # noqa: E402
+register_folder_loader(VOLUME_SUFFIXES, load_volume_folder, accepts=is_volume_file)  # before arrays: wins ties
 register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
 
 

@@ -1,0 +1,50 @@
+"""Masked autoencoders on 3-D volumes (CT / MRI; PAPERS.md rows 15, 17, 25 work on them): MAE's recipe with
+cuboid patches, a 3-D sin-cos position, and random or 3-D block masking."""
+from __future__ import annotations
+
+from ..decoders import MAEDecoder
+from ..encoders import ViTEncoder
+from ..losses import MSELoss
+from ..masking import RandomMasker
+from ..masking.block3d import BlockMasker3D
+from ..model import MaskedAutoencoder
+from ..targets import PixelTarget
+from ..terms import PositionPrediction
+from ..tokenizers.volume import VolumeTokenizer
+from .registry import register
+
+MASKINGS = ("random", "block")
+
+
+def volume_masker(masking: str, ratio: float):
+    if masking not in MASKINGS:
+        raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
+    return RandomMasker(ratio) if masking == "random" else BlockMasker3D(ratio)
+
+
+def volume_mae(volume_size=32, patch_size=8, channels=1, mask_ratio=0.75, masking="random", dim=96, depth=6,
+               heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4, norm_pix=True,
+               position_task=0.0) -> MaskedAutoencoder:
+    """MAE on volumes: cuboid patches -> random / 3-D block masking -> ViT on the visible ones -> MAE decoder ->
+    (norm-)voxels, MSE on hidden patches; `position_task` > 0 adds MP3's position term with that weight."""
+    return MaskedAutoencoder(
+        tokenizer=VolumeTokenizer(volume_size, patch_size, channels, dim=dim),
+        masker=volume_masker(masking, mask_ratio),
+        encoder=ViTEncoder(dim=dim, depth=depth, heads=heads),
+        decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
+        target=PixelTarget(norm=norm_pix), loss=MSELoss(),
+        aux=[PositionPrediction(weight=position_task)] if position_task > 0 else [])
+
+
+@register("volmae_tiny", paper=0, modality="volume",
+          train={"data": "volume-shapes", "steps": 1500, "blr": 4e-3, "batch_size": 64})
+def volmae_tiny(volume_size=32, patch_size=8, channels=1, mask_ratio=0.75, masking="random", dim=96, depth=6,
+                heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4, norm_pix=True, position_task=1.0):
+    """MAE on 3-D volumes, laptop size: 32^3 voxels in 8^3 patches (64 tokens), 96-d x 6 encoder, + MP3 position task.
+
+    Changed from MAE: cuboid patches and a 3-D sin-cos table; the width, depth and volume size are laptop-sized, and
+    MP3's position term is added (as `mae_laptop`; `position_task=0` for plain MAE); `masking='block'` hides 3-D
+    cuboids of patches instead of random ones.
+    """
+    return volume_mae(volume_size, patch_size, channels, mask_ratio, masking, dim, depth, heads, decoder_dim,
+                      decoder_depth, decoder_heads, norm_pix, position_task)

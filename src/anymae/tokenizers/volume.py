@@ -1,0 +1,111 @@
+"""3-D volume patches (rows 15, 17, 25: medical volumes; MAE's patches in 3-D): [B,C,D,H,W] -> N = (D/p)(H/p)(W/p)
+tokens of p_d*p_h*p_w*C values, a Conv3d patch embedding and a fixed 3-D sin-cos position table."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .base import Tokenizer, Tokens, check_finite
+from .position import GridPosition
+
+
+def triple(value, what: str) -> tuple[int, int, int]:
+    """int or (d, h, w) -> (d, h, w) of positive whole numbers (ValueError naming `what`)."""
+    out = (value,) * 3 if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(out) != 3 or min(out) <= 0:
+        raise ValueError(f"{what} must be a positive int or (depth, height, width), got {value!r}")
+    return out
+
+
+def volume_grid(volume_size, patch_size) -> tuple[tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]:
+    """-> (size, patch, grid); ValueError unless each side divides by its patch side."""
+    size, patch = triple(volume_size, "volume size"), triple(patch_size, "patch size")
+    if any(s % p for s, p in zip(size, patch)):
+        raise ValueError(f"volume size {'x'.join(map(str, size))} is not divisible by patch size "
+                         f"{'x'.join(map(str, patch))}")
+    return size, patch, tuple(s // p for s, p in zip(size, patch))
+
+
+def patchify_volume(x: Tensor, patch: tuple[int, int, int]) -> Tensor:
+    """x [B,C,D,H,W] -> [B,N,pd*ph*pw*C], patches row-major over (D/pd, H/ph, W/pw), values laid out (pd,ph,pw,C)."""
+    b, c, d, h, w = x.shape
+    pd, ph, pw = patch
+    x = x.reshape(b, c, d // pd, pd, h // ph, ph, w // pw, pw)
+    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)
+    return x.reshape(b, (d // pd) * (h // ph) * (w // pw), pd * ph * pw * c)
+
+
+def unpatchify_volume(values: Tensor, patch: tuple[int, int, int], grid: tuple[int, int, int], channels: int) -> Tensor:
+    """[B,N,pd*ph*pw*C] -> x [B,C,D,H,W] (exact inverse of `patchify_volume`)."""
+    b = values.shape[0]
+    (pd, ph, pw), (gd, gh, gw) = patch, grid
+    x = values.reshape(b, gd, gh, gw, pd, ph, pw, channels).permute(0, 7, 1, 4, 2, 5, 3, 6)
+    return x.reshape(b, channels, gd * pd, gh * ph, gw * pw)
+
+
+def check_volumes(x, size: tuple[int, int, int], channels: int | None = None) -> None:
+    """ValueError naming the problem unless x is a finite float tensor [B,C,D,H,W] of `size`."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"expected volumes as a torch.Tensor [B,C,D,H,W], got {type(x).__name__}")
+    if x.ndim != 5:
+        raise ValueError(f"expected volumes [B,C,D,H,W], got a tensor of shape {tuple(x.shape)}")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(f"expected {channels} channels, got {x.shape[1]} (shape {tuple(x.shape)})")
+    if tuple(x.shape[2:]) != tuple(size):
+        raise ValueError(f"expected volumes of {'x'.join(map(str, size))}, got {'x'.join(map(str, x.shape[2:]))}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected floating-point volumes, got {x.dtype}")
+    check_finite(x, "volumes")
+
+
+class VolumeTokenizer(Tokenizer):
+    """Cuboid patches of any channel count (MRI sequences, CT), a Conv3d patch embedding (MAE's init) and a
+    fixed 3-D sin-cos position (the width split over depth, height and width; `learnable_pos` to learn it).
+
+    volume_size: int or (D, H, W); patch_size: int or (pd, ph, pw), dividing it. `image_size` is the
+    volume size too (what data transforms read from every tokenizer).
+    """
+
+    def __init__(self, volume_size=32, patch_size=8, channels: int = 1, dim: int = 192, learnable_pos: bool = False,
+                 use_pos: bool = True):
+        super().__init__()
+        self.image_size, self.patch, self.grid = volume_grid(volume_size, patch_size)
+        if channels <= 0:
+            raise ValueError(f"channels must be positive, got {channels}")
+        if dim % 6 and use_pos and not learnable_pos:
+            raise ValueError(f"a 3-D sin-cos position needs a width divisible by 6, got {dim}")
+        self.channels, self.dim = channels, dim
+        self.patch_size = self.patch
+        self.patch_dim = self.patch[0] * self.patch[1] * self.patch[2] * channels
+        self.use_pos = use_pos
+        self.pos = GridPosition(dim, self.grid, learnable=learnable_pos) if use_pos else None
+        self.proj = nn.Conv3d(channels, dim, kernel_size=self.patch, stride=self.patch)
+        nn.init.xavier_uniform_(self.proj.weight.view(dim, -1))
+        nn.init.zeros_(self.proj.bias)
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"volume_size": 8, "patch_size": 4, "channels": 1, "dim": 12},
+                {"volume_size": (4, 8, 12), "patch_size": (2, 4, 4), "channels": 3, "dim": 6}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(batch_size, self.channels, *self.image_size, generator=generator)
+
+    def check_input(self, x: Tensor) -> None:
+        check_volumes(x, self.image_size, self.channels)
+
+    def patchify(self, x: Tensor) -> Tensor:
+        return patchify_volume(x, self.patch)
+
+    def unpatchify(self, values: Tensor) -> Tensor:
+        return unpatchify_volume(values, self.patch, self.grid, self.channels)
+
+    def position(self, dim: int, learnable: bool = False) -> nn.Module:
+        return GridPosition(dim, self.grid, learnable=learnable)
+
+    def forward(self, x: Tensor) -> Tokens:
+        self.check_input(x)
+        x = x.to(self.proj.weight.dtype)
+        embed = self.proj(x).flatten(2).transpose(1, 2)  # [B,N,D]
+        pos = self.pos() if self.pos is not None else embed.new_zeros(1, embed.shape[1], self.dim)
+        return Tokens(values=self.patchify(x), embed=embed, pos=pos, grid=self.grid)
