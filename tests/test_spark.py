@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -193,3 +194,61 @@ def test_export_loads_in_timm_with_identical_outputs(tmp_path, args):
         assert torch.equal(local.forward_features(x), cnn.forward_features(x))
         if args == {}:  # resnet: the pooled features are timm's pooled output
             assert torch.allclose(ours.mean(1), cnn(x), atol=1e-6)
+
+
+def test_probe_reads_the_pooled_deepest_map(tmp_path):
+    """`anymae probe` on a SparK run: mean-pooled features of the CNN's deepest map (its width), against the same
+    CNN at random init and the image baselines."""
+    from PIL import Image
+
+    from anymae.eval.probe import probe_run
+    rng = np.random.default_rng(0)
+    for label in ("dark", "bright"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(8):
+            level = 60 if label == "dark" else 190
+            pixels = np.clip(rng.normal(level, 30, (64, 64, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / label / f"{i}.png")
+    model = build().eval()
+    config = PretrainConfig(recipe="spark_resnet_tiny", data=str(tmp_path / "imgs"), mean=[0.5] * 3, std=[0.25] * 3,
+                            channels=3)
+    write_run(model, config, tmp_path / "run", {})
+    rows, table = probe_run(tmp_path / "run", progress=False)
+    assert [r.name for r in rows[:2]] == ["anymae encoder [mean]", "random init [mean]"]
+    assert rows[0].dim == rows[1].dim == model.encoder.dim == 128
+    assert {"raw pixels", "HOG"} <= {r.name for r in rows}
+
+
+def test_spark3d_keeps_masked_voxels_zero_in_every_3d_layer_and_predicts_masked_patches_only():
+    """spark3d_tiny (row 17's 3-D setting): the 3-D ResNet's every layer is zero on masked cuboids, its batch norms
+    are the sparse twins, and the loss reaches masked patches only."""
+    from anymae.encoders.sparse_cnn import SparseBatchNorm3d
+    torch.manual_seed(0)
+    model = anymae.create("spark3d_tiny", volume_size=16, widths=(4, 8, 8), decoder_dim=16).train()
+    assert model.tokenizer.grid == (2, 2, 2) and model.encoder.strides == [2, 4, 8]
+    assert all(type(m) is SparseBatchNorm3d for m in model.encoder.cnn.modules() if isinstance(m, torch.nn.BatchNorm3d))
+    x = torch.randn(2, 1, 16, 16, 16, generator=torch.Generator().manual_seed(1))
+    mask = model.draw_mask(model.tokenize(x), torch.Generator().manual_seed(2))
+    seen, handles = {}, []
+    for name, module in model.encoder.cnn.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o)))
+    kept = {}
+
+    def keep_rec(module, inputs, rec):
+        rec.retain_grad()
+        kept["rec"] = rec
+
+    handles.append(model.decoder.proj.register_forward_hook(keep_rec))
+    out = model(x, mask=mask)
+    out.loss.backward()
+    for h in handles:
+        h.remove()
+    active = active_map(mask.keep, 2, model.tokenizer.grid, "cpu")
+    for name, o in seen.items():
+        up = active
+        for axis in range(3):
+            up = up.repeat_interleave(o.shape[2 + axis] // 2, dim=2 + axis)
+        assert o.masked_select(~up).abs().max() == 0, name
+    grad = model.tokenizer.patchify(kept["rec"].grad).abs().sum(-1)
+    assert (grad[~mask.bool] == 0).all() and (grad[mask.bool] > 0).all()

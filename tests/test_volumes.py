@@ -167,6 +167,8 @@ def test_a_folder_of_nifti_files_trains_and_probes(tmp_path):
         assert log.count(name) >= 1, name
     assert "(3 files skipped)" in log
     assert (run / "reconstructions.png").is_file() and (run / "model.safetensors").is_file()
-    probe = anymae_cli("probe", str(run))
-    for row in ("anymae encoder", "random init", "raw voxels", "HOG of 3 mid-slices"):
-        assert row in probe.stdout
+    from anymae.eval.probe import probe_run
+    rows, table = probe_run(run, progress=False)
+    assert [r.name.split(" [")[0] for r in rows] == ["anymae encoder", "random init", "raw voxels (16^3)",
+                                                    "HOG of 3 mid-slices"]
+    assert all(0.0 <= r.linear <= 1.0 for r in rows)

@@ -13,6 +13,9 @@ from .files import write_text
 def backbone_state(encoder) -> tuple[dict, list[str]]:
     """The encoder's timm weights without the classifier it never trained -> (state dict, notes)."""
     import timm
+    if not timm.is_model(encoder.name):
+        raise ValueError(f"this run's CNN ({encoder.name}) is anymae's own, not a timm model: nothing to export to timm "
+                         f"(its weights are the run's encoder.safetensors)")
     state = encoder.timm_state_dict()
     plain = timm.create_model(encoder.name, pretrained=False, num_classes=0, **encoder.model_args)
     wanted = set(plain.state_dict())

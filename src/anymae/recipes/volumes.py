@@ -48,3 +48,28 @@ def volmae_tiny(volume_size=32, patch_size=8, channels=1, mask_ratio=0.75, maski
     """
     return volume_mae(volume_size, patch_size, channels, mask_ratio, masking, dim, depth, heads, decoder_dim,
                       decoder_depth, decoder_heads, norm_pix, position_task)
+
+
+@register("spark3d_tiny", paper=17, modality="volume",
+          train={"data": "volume-shapes", "steps": 1500, "blr": 8e-3, "batch_size": 32, "weight_decay": 0.04})
+def spark3d_tiny(volume_size=32, channels=1, mask_ratio=0.6, widths=(16, 32, 64), depths=(1, 1, 1), decoder_dim=32):
+    """SparK with 3-D convolutions (row 17's medical setting), laptop size: a 3-stage 3-D ResNet (16-64 channels,
+    stride 8), 32^3 voxels masked in 8^3 patches (a 4x4x4 grid), 32-d 3-D UNet decoder, norm-voxel MSE on masked.
+
+    Changed from SparK: a small 3-D ResNet instead of a timm 2-D CNN (so no timm export), three scales (strides 2,
+    4, 8) instead of four, a 32-d decoder.
+    """
+    from ..decoders.spark import SparKDecoder
+    from ..encoders.resnet3d import ResNet3d
+    from ..encoders.sparse_cnn import SparseCNNEncoder
+    from ..tokenizers.volume import VoxelGridTokenizer
+    cnn = ResNet3d(channels, list(widths), list(depths))
+    encoder = SparseCNNEncoder(cnn, "resnet3d", {"in_chans": channels, "widths": list(widths), "depths": list(depths)},
+                               hierarchy=len(widths))
+    return MaskedAutoencoder(
+        tokenizer=VoxelGridTokenizer(volume_size, encoder.downsample, channels),
+        masker=RandomMasker(mask_ratio),
+        encoder=encoder,
+        decoder=SparKDecoder(encoder.widths, dim=decoder_dim, upsample=encoder.downsample, densify_norm="bn",
+                             spatial=3, strides=encoder.strides),
+        target=PixelTarget(norm=True), loss=MSELoss())

@@ -44,7 +44,8 @@ class PixelGridTokenizer(Tokenizer):
         return unpatchify_image(values, self.patch_size, self.grid, self.channels)
 
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
-        return GridPosition(dim, self.grid, learnable=learnable)
+        """A zero table: SparK's convolutional decoder places its maps by where they are, not by positions."""
+        return GridPosition(dim, self.grid, learnable=learnable, table=torch.zeros(self.num_tokens, dim))
 
     def forward(self, x: Tensor) -> Tokens:
         self.check_input(x)

@@ -109,3 +109,44 @@ class VolumeTokenizer(Tokenizer):
         embed = self.proj(x).flatten(2).transpose(1, 2)  # [B,N,D]
         pos = self.pos() if self.pos is not None else embed.new_zeros(1, embed.shape[1], self.dim)
         return Tokens(values=self.patchify(x), embed=embed, pos=pos, grid=self.grid)
+
+
+class VoxelGridTokenizer(Tokenizer):
+    """The voxel grid SparK masks in 3-D (row 17): cuboid patches of the 3-D CNN's downsampling, no embedding.
+    values = embed = patch voxels [B,N,p^3*C], positions zero, the volume itself in `extra["image"]` for the CNN
+    (as `PixelGridTokenizer` does for images)."""
+
+    def __init__(self, volume_size=32, patch_size=8, channels: int = 1):
+        super().__init__()
+        self.image_size, self.patch, self.grid = volume_grid(volume_size, patch_size)
+        if channels <= 0:
+            raise ValueError(f"channels must be positive, got {channels}")
+        self.channels, self.patch_size = channels, self.patch
+        self.patch_dim = self.dim = self.patch[0] * self.patch[1] * self.patch[2] * channels
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"volume_size": 8, "patch_size": 4, "channels": 1}, {"volume_size": (4, 8, 8), "patch_size": 4, "channels": 2}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(batch_size, self.channels, *self.image_size, generator=generator)
+
+    def check_input(self, x: Tensor) -> None:
+        check_volumes(x, self.image_size, self.channels)
+
+    def patchify(self, x: Tensor) -> Tensor:
+        return patchify_volume(x, self.patch)
+
+    def unpatchify(self, values: Tensor) -> Tensor:
+        return unpatchify_volume(values, self.patch, self.grid, self.channels)
+
+    def position(self, dim: int, learnable: bool = False) -> nn.Module:
+        """A zero table: SparK's convolutional decoder places its maps by where they are, not by positions."""
+        return GridPosition(dim, self.grid, learnable=learnable, table=torch.zeros(self.num_tokens, dim))
+
+    def forward(self, x: Tensor) -> Tokens:
+        self.check_input(x)
+        x = x.float()
+        values = self.patchify(x)
+        return Tokens(values=values, embed=values, pos=values.new_zeros(1, *values.shape[1:]), grid=self.grid,
+                      extra={"image": x})
