@@ -69,6 +69,7 @@ from .multimodal import DictDataset, load_modality_folder  # noqa: E402
 
 from .volume import VOLUME_SUFFIXES, TensorVolumeDataset, is_volume_file, load_volume_folder  # noqa: E402
 register_folder_loader(VOLUME_SUFFIXES, load_volume_folder, accepts=is_volume_file)  # before arrays: wins ties
+from . import phantom  # noqa: E402,F401  (phantom-mri)
 register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
 
 

@@ -65,18 +65,18 @@ def spark_convnext_base(image_size=224, channels=3, mask_ratio=0.6, decoder_dim=
     return spark("convnext_base", image_size, channels, mask_ratio, decoder_dim, "ln", drop_path)
 
 
-TINY_RESNET = {"channels": [16, 32, 64, 128], "stem_width": 16, "output_stride": 16}
+TINY_RESNET = {"channels": [16, 32, 64, 128], "stem_width": 16, "output_stride": 8}
 
 
-@register("spark_resnet_tiny", paper=48, train={"steps": 500, "blr": 8e-3, "batch_size": 32, "weight_decay": 0.04})
-def spark_resnet_tiny(model="resnet18", image_size=64, channels=3, mask_ratio=0.6, decoder_dim=64,
+@register("spark_resnet_tiny", paper=48, train={"steps": 1000, "blr": 4e-3, "batch_size": 64, "weight_decay": 0.04})
+def spark_resnet_tiny(model="resnet18", image_size=32, channels=3, mask_ratio=0.6, decoder_dim=64,
                       densify_norm="bn", drop_path=0.0, model_args=None):
-    """SparK, laptop size: timm resnet18 at a quarter width (16-128 channels), last stage dilated (stride 16),
-    64 px (a 4x4 grid of 16-px patches), 64-d decoder.
+    """SparK, laptop size: timm resnet18 at a quarter width (16-128 channels), last two stages dilated (stride 8),
+    32 px (a 4x4 grid of 8-px patches), 64-d decoder.
 
-    Changed from the paper: the CNN's width, `output_stride=16` (timm's dilated last stage, so a 64-px image
-    still has 16 patches to mask), the image size and the decoder width. `model` takes any timm CNN name
-    (`convnext_tiny` with densify_norm='ln'; `model_args` {} for its default width and stride 32).
+    Changed from the paper: the CNN's width, `output_stride=8` (timm's dilated stages, so a 32-px image still has
+    16 patches to mask), the image size and the decoder width. `model` takes any timm CNN name (`convnext_tiny`
+    with densify_norm='ln'; `model_args` {} for its default width and stride 32).
     """
     args = TINY_RESNET if model_args is None and model == "resnet18" else (model_args or {})
     return spark(model, image_size, channels, mask_ratio, decoder_dim, densify_norm, drop_path, dict(args))

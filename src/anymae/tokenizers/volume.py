@@ -150,3 +150,72 @@ class VoxelGridTokenizer(Tokenizer):
         values = self.patchify(x)
         return Tokens(values=values, embed=values, pos=values.new_zeros(1, *values.shape[1:]), grid=self.grid,
                       extra={"image": x})
+
+
+class ModalityPosition(nn.Module):
+    """Tokens -> [1,M*S,dim]: the 3-D sin-cos table of the patch grid plus a learnable embedding of the modality."""
+
+    def __init__(self, dim: int, grid: tuple[int, int, int], modalities: int, learnable: bool = False):
+        super().__init__()
+        self.space = GridPosition(dim, grid, learnable=learnable)
+        self.modality_embed = nn.Parameter(torch.zeros(modalities, dim))
+        nn.init.normal_(self.modality_embed, std=0.02)
+
+    def forward(self, tokens=None) -> Tensor:
+        space = self.space()  # [1,S,dim]
+        return (space.unsqueeze(1) + self.modality_embed.view(1, -1, 1, space.shape[-1])).flatten(1, 2)
+
+
+class ModalityVolumeTokenizer(Tokenizer):
+    """Co-registered modalities of one subject (MRI sequences; BM-MAE, row 15) as one sample [B,M,D,H,W]: each
+    modality cut into the same cuboid patches, embedded by its own Conv3d, placed by the 3-D sin-cos table plus a
+    modality embedding. Tokens are modality-major (grid = (M, D/p, H/p, W/p)), `group` [N] the modality id, so
+    the modality masker can hide whole modalities; values are one modality's voxels of a patch [p^3]."""
+
+    def __init__(self, volume_size=32, patch_size=8, modalities: int = 3, dim: int = 96, learnable_pos: bool = False):
+        super().__init__()
+        self.image_size, self.patch, self.spatial = volume_grid(volume_size, patch_size)
+        if modalities < 2:
+            raise ValueError(f"a multi-modal volume needs at least 2 modalities, got {modalities}")
+        self.channels, self.modalities, self.dim = modalities, modalities, dim
+        self.grid = (modalities, *self.spatial)
+        self.patch_size = self.patch
+        self.patch_dim = self.patch[0] * self.patch[1] * self.patch[2]
+        self.proj = nn.ModuleList(nn.Conv3d(1, dim, kernel_size=self.patch, stride=self.patch)
+                                  for _ in range(modalities))
+        for conv in self.proj:
+            nn.init.xavier_uniform_(conv.weight.view(dim, -1))
+            nn.init.zeros_(conv.bias)
+        self.pos = ModalityPosition(dim, self.spatial, modalities, learnable=learnable_pos)
+        spatial_count = self.spatial[0] * self.spatial[1] * self.spatial[2]
+        self.register_buffer("group", torch.arange(modalities).repeat_interleave(spatial_count), persistent=False)
+
+    @classmethod
+    def examples(cls) -> list[dict]:
+        return [{"volume_size": 8, "patch_size": 4, "modalities": 2, "dim": 12},
+                {"volume_size": (4, 8, 8), "patch_size": (2, 4, 4), "modalities": 3, "dim": 6}]
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(batch_size, self.modalities, *self.image_size, generator=generator)
+
+    def check_input(self, x: Tensor) -> None:
+        check_volumes(x, self.image_size, self.modalities)
+
+    def patchify(self, x: Tensor) -> Tensor:
+        """x [B,M,D,H,W] -> [B,M*S,p^3], modality-major."""
+        b, m = x.shape[:2]
+        return patchify_volume(x.reshape(b * m, 1, *x.shape[2:]), self.patch).reshape(b, -1, self.patch_dim)
+
+    def unpatchify(self, values: Tensor) -> Tensor:
+        b = values.shape[0]
+        per = values.reshape(b * self.modalities, -1, self.patch_dim)
+        return unpatchify_volume(per, self.patch, self.spatial, 1).reshape(b, self.modalities, *self.image_size)
+
+    def position(self, dim: int, learnable: bool = False) -> nn.Module:
+        return ModalityPosition(dim, self.spatial, self.modalities, learnable=learnable)
+
+    def forward(self, x: Tensor) -> Tokens:
+        self.check_input(x)
+        x = x.to(self.proj[0].weight.dtype)
+        embed = torch.cat([conv(x[:, m:m + 1]).flatten(2).transpose(1, 2) for m, conv in enumerate(self.proj)], 1)
+        return Tokens(values=self.patchify(x), embed=embed, pos=self.pos(), grid=self.grid, group=self.group)
