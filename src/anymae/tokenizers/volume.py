@@ -204,11 +204,12 @@ class ModalityVolumeTokenizer(Tokenizer):
     def patchify(self, x: Tensor) -> Tensor:
         """x [B,M,D,H,W] -> [B,M*S,p^3], modality-major."""
         b, m = x.shape[:2]
-        return patchify_volume(x.reshape(b * m, 1, *x.shape[2:]), self.patch).reshape(b, -1, self.patch_dim)
+        per = patchify_volume(x.reshape(b * m, 1, *x.shape[2:]), self.patch)  # [B*M,S,p^3]
+        return per.reshape(b, m * per.shape[1], self.patch_dim)
 
     def unpatchify(self, values: Tensor) -> Tensor:
         b = values.shape[0]
-        per = values.reshape(b * self.modalities, -1, self.patch_dim)
+        per = values.reshape(b * self.modalities, values.shape[1] // self.modalities, self.patch_dim)
         return unpatchify_volume(per, self.patch, self.spatial, 1).reshape(b, self.modalities, *self.image_size)
 
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
