@@ -171,3 +171,32 @@ def test_doc_names_the_laptop_variants():
         if name.endswith("_vit_tiny") and name.replace("_tiny", "_base") in PAPER_SETTINGS and \
                 getattr(RECIPES[name].build, "__module__", "").endswith("recipes.targets"):
             assert f"`{name}`" in laptop, name
+
+
+# SparK's CNN recipes (recipes/spark.py; docs/paper_recipes.md "CNN recipes"): timm model, image, grid, decoder
+CNN_SETTINGS = {
+    "spark_resnet50_base": {"paper": 48, "cnn": "resnet50", "image_size": 224, "grid": (7, 7), "mask_ratio": 0.6,
+                            "decoder_dim": 768, "blocks": 5, "densify": "bn", "drop_path": 0.05},
+    "spark_convnext_base": {"paper": 48, "cnn": "convnext_base", "image_size": 224, "grid": (7, 7),
+                            "mask_ratio": 0.6, "decoder_dim": 768, "blocks": 5, "densify": "ln", "drop_path": 0.3},
+}
+
+
+@pytest.mark.parametrize("name", sorted(CNN_SETTINGS))
+def test_cnn_recipe_matches_paper_settings(name):
+    want = CNN_SETTINGS[name]
+    model = anymae.create(name)
+    enc, dec = model.encoder, model.decoder
+    assert get_recipe(name).paper == want["paper"] and enc.name == want["cnn"]
+    assert model.tokenizer.image_size == (want["image_size"],) * 2 and model.tokenizer.grid == want["grid"]
+    assert type(model.masker).__name__ == "RandomMasker" and model.masker.ratio == want["mask_ratio"]
+    assert type(dec).__name__ == "SparKDecoder" and dec.dim == want["decoder_dim"] and len(dec.blocks) == want["blocks"]
+    assert {n.kind for n in dec.densify_norms} == {want["densify"]}
+    assert get_recipe(name).defaults()["drop_path"] == want["drop_path"]
+    assert (type(model.target).__name__, model.target.norm, type(model.loss).__name__) == ("PixelTarget", True, "MSELoss")
+    row = next(line for line in DOC.read_text().split("## CNN recipes")[1].splitlines() if f"`{name}`" in line)
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    assert cells[2].startswith(f"`{want['cnn']}` / {want['image_size']}")
+    assert cells[3] == f"{want['grid'][0]}x{want['grid'][1]}, {want['mask_ratio']}"
+    assert cells[4].startswith(f"UNet, {want['decoder_dim']}-d, {want['blocks']} blocks")
+    assert cells[5] == want["densify"].upper() and float(cells[6]) == want["drop_path"]

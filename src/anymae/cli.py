@@ -395,6 +395,14 @@ def run_impute(args) -> int:
     if args.input and args.data:
         raise ValueError("give --input or --data, not both")
     out = Path(args.out) if args.out else Path(args.run) / "impute"
+    from .eval.impute_volume import impute_volumes, is_volume_run
+    from .io.checkpoint import read_config
+    if is_volume_run(read_config(Path(args.run) / "config.yaml")):  # multi-modal volumes (BM-MAE)
+        report = impute_volumes(args.run, out, data=args.data, source=split(args.source), predict=split(args.predict),
+                                batch_size=args.batch_size, count=args.count)
+        print(report.table())
+        print(f"run folder: {out} (panel.png: mid-slices, metrics.json, imputed.npy)")
+        return 0
     report = impute(args.run, out=out, input_dir=args.input, data=args.data, source=split(args.source),
                     predict=split(args.predict), batch_size=args.batch_size, count=args.count,
                     **({"ensemble": args.ensemble} if args.ensemble != 1 else {}))

@@ -61,7 +61,7 @@ class MaskedAutoencoder(nn.Module):
     def __init__(self, tokenizer: nn.Module, masker: Masker, encoder: nn.Module, decoder: Decoder,
                  target: Target, loss: Loss, aux: list[ExtraTerm] | None = None):
         super().__init__()
-        if tokenizer.dim != encoder.dim:
+        if tokenizer.dim != encoder.dim and not getattr(encoder, "reads_input", False):  # CNNs read the image
             raise ValueError(f"tokenizer width {tokenizer.dim} != encoder width {encoder.dim}")
         for part, base, role in ((masker, Masker, "masker"), (decoder, Decoder, "decoder"), (target, Target, "target"),
                                  (loss, Loss, "loss"), *((t, ExtraTerm, "extra term") for t in aux or [])):

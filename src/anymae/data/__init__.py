@@ -84,6 +84,9 @@ from . import channels, multimodal, spectral  # noqa: E402,F401  (register their
 from .multimodal import DictDataset, load_modality_folder  # noqa: E402
 from .defects import is_mvtec_folder, load_mvtec_folder  # noqa: E402  (anomaly data: textures-defects, MVTec)
 
+from .volume import VOLUME_SUFFIXES, TensorVolumeDataset, is_volume_file, load_volume_folder  # noqa: E402
+register_folder_loader(VOLUME_SUFFIXES, load_volume_folder, accepts=is_volume_file)  # before arrays: wins ties
+from . import phantom  # noqa: E402,F401  (phantom-mri)
 register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
 from .text import TEXT_SUFFIXES, TextDataset, load_text_folder  # noqa: E402  (text: .txt/.md/.jsonl, BEIR)
 

@@ -46,6 +46,8 @@ def encoder_inputs(encoder: nn.Module, tokens: Tokens, index: Tensor | None = No
 
 def encode_tokens(encoder: nn.Module, tokens: Tokens, index: Tensor | None = None, **kwargs):
     """The encoder run on the tokens at `index` [B,Nv] (every token when None): latents [B,P+Nv,D]."""
+    if getattr(encoder, "reads_input", False):  # a CNN reads the whole input and the visible set (SparK)
+        return encoder.encode_tokens(tokens, index, **kwargs)
     inputs = encoder_inputs(encoder, tokens, index)
     return encoder(inputs.pop("x"), **inputs, **kwargs)  # x positional: forward hooks read args[0]
 

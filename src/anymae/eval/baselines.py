@@ -167,3 +167,27 @@ def baselines(modality: str, train, test) -> list[tuple[str, np.ndarray, np.ndar
     """The hand-made features of `modality` for the probe table (none for a modality without any)."""
     make = BASELINES.get(modality)
     return make(train, test) if make is not None else []
+
+
+# ---------------------------------------------------------------- volumes (rows 15, 17, 25)
+def pooled_voxels(volumes: Tensor, side: int = 16) -> np.ndarray:
+    """[M,C,D,H,W] -> [M,F]: average-pooled to at most `side` per axis, flattened."""
+    size = [min(side, s) for s in volumes.shape[2:]]
+    return torch.nn.functional.adaptive_avg_pool3d(volumes.float(), size).flatten(1).numpy()
+
+
+def mid_slice_hog(volumes: Tensor) -> np.ndarray:
+    """[M,C,D,H,W] -> HOG of the axial, coronal and sagittal mid-slices, concatenated."""
+    d, h, w = volumes.shape[2:]
+    slices = [volumes[:, :, d // 2], volumes[:, :, :, h // 2], volumes[:, :, :, :, w // 2]]
+    return np.concatenate([hog_features(s) for s in slices], axis=1)
+
+
+def volume_baselines(train, test):
+    """Raw voxels (pooled to 16^3 at most) and the HOG of the three orthogonal mid-slices."""
+    views = [model_view(d) for d in (train, test)]
+    return [("raw voxels (16^3)", pooled_voxels(views[0]), pooled_voxels(views[1])),
+            ("HOG of 3 mid-slices", mid_slice_hog(views[0]), mid_slice_hog(views[1]))]
+
+
+BASELINES["volume"] = volume_baselines

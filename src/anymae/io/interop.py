@@ -229,6 +229,10 @@ def export_run(run: str | Path, to: str, out: str | Path, naming: str | None = N
         from .hf_bert import export_bert
         bar.close()
         return export_bert(model, config, Path(run), out)
+    if hasattr(model.encoder, "timm_state_dict"):  # a CNN encoder (SparK): its timm backbone
+        from .timm_cnn import export_timm_cnn
+        bar.close()
+        return export_timm_cnn(model, config, to, out)
     arch = arch_of(model)
     mean = config.get("mean") or IMAGENET_MEAN[:arch.channels]
     std = config.get("std") or IMAGENET_STD[:arch.channels]

@@ -165,6 +165,13 @@ def audio_picture(model, waves: Tensor, transform, path: Path, seed: int = 0) ->
     return spectrogram_picture(model, waves, Path(path), seed=seed)
 
 
+def volume_picture(model, volumes: Tensor, transform, path: Path, seed: int = 0) -> Path:
+    """volumes [B,C,D,H,W]: the four panels of `TITLES`, each as axial | coronal | sagittal mid-slices."""
+    from .volume import volume_grid
+    return volume_grid(reconstruction_rows(model, volumes, transform, seed=seed), TITLES, path)
+
+
 PICTURES = {"image": image_picture, "multichannel": multichannel_picture, "spectral": spectral_picture,
             "multimodal": multimodal_picture, "video": video_picture, "points": points_picture}
 PICTURES["audio"] = audio_picture
+PICTURES["volume"] = volume_picture

@@ -1,0 +1,97 @@
+"""Masked autoencoders on 3-D volumes (CT / MRI; PAPERS.md rows 15, 17, 25 work on them): MAE's recipe with
+cuboid patches, a 3-D sin-cos position, and random or 3-D block masking."""
+from __future__ import annotations
+
+from ..decoders import MAEDecoder
+from ..encoders import ViTEncoder
+from ..losses import MSELoss
+from ..masking import RandomMasker
+from ..masking.block3d import BlockMasker3D
+from ..model import MaskedAutoencoder
+from ..targets import PixelTarget
+from ..terms import PositionPrediction
+from ..tokenizers.volume import VolumeTokenizer
+from .registry import register
+
+MASKINGS = ("random", "block")
+
+
+def volume_masker(masking: str, ratio: float):
+    if masking not in MASKINGS:
+        raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
+    return RandomMasker(ratio) if masking == "random" else BlockMasker3D(ratio)
+
+
+def volume_mae(volume_size=32, patch_size=8, channels=1, mask_ratio=0.75, masking="random", dim=96, depth=6,
+               heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4, norm_pix=True,
+               position_task=0.0) -> MaskedAutoencoder:
+    """MAE on volumes: cuboid patches -> random / 3-D block masking -> ViT on the visible ones -> MAE decoder ->
+    (norm-)voxels, MSE on hidden patches; `position_task` > 0 adds MP3's position term with that weight."""
+    return MaskedAutoencoder(
+        tokenizer=VolumeTokenizer(volume_size, patch_size, channels, dim=dim),
+        masker=volume_masker(masking, mask_ratio),
+        encoder=ViTEncoder(dim=dim, depth=depth, heads=heads),
+        decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
+        target=PixelTarget(norm=norm_pix), loss=MSELoss(),
+        aux=[PositionPrediction(weight=position_task)] if position_task > 0 else [])
+
+
+@register("volmae_tiny", paper=0, modality="volume",
+          train={"data": "volume-shapes", "steps": 1500, "blr": 4e-3, "batch_size": 64})
+def volmae_tiny(volume_size=32, patch_size=8, channels=1, mask_ratio=0.75, masking="random", dim=96, depth=6,
+                heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4, norm_pix=True, position_task=1.0):
+    """MAE on 3-D volumes, laptop size: 32^3 voxels in 8^3 patches (64 tokens), 96-d x 6 encoder, + MP3 position task.
+
+    Changed from MAE: cuboid patches and a 3-D sin-cos table; the width, depth and volume size are laptop-sized, and
+    MP3's position term is added (as `mae_laptop`; `position_task=0` for plain MAE); `masking='block'` hides 3-D
+    cuboids of patches instead of random ones.
+    """
+    return volume_mae(volume_size, patch_size, channels, mask_ratio, masking, dim, depth, heads, decoder_dim,
+                      decoder_depth, decoder_heads, norm_pix, position_task)
+
+
+@register("spark3d_tiny", paper=17, modality="volume",
+          train={"data": "volume-shapes", "steps": 1500, "blr": 8e-3, "batch_size": 32, "weight_decay": 0.04})
+def spark3d_tiny(volume_size=32, channels=1, mask_ratio=0.6, widths=(16, 32, 64), depths=(1, 1, 1), decoder_dim=32):
+    """SparK with 3-D convolutions (row 17's medical setting), laptop size: a 3-stage 3-D ResNet (16-64 channels,
+    stride 8), 32^3 voxels masked in 8^3 patches (a 4x4x4 grid), 32-d 3-D UNet decoder, norm-voxel MSE on masked.
+
+    Changed from SparK: a small 3-D ResNet instead of a timm 2-D CNN (so no timm export), three scales (strides 2,
+    4, 8) instead of four, a 32-d decoder.
+    """
+    from ..decoders.spark import SparKDecoder
+    from ..encoders.resnet3d import ResNet3d
+    from ..encoders.sparse_cnn import SparseCNNEncoder
+    from ..tokenizers.volume import VoxelGridTokenizer
+    cnn = ResNet3d(channels, list(widths), list(depths))
+    encoder = SparseCNNEncoder(cnn, "resnet3d", {"in_chans": channels, "widths": list(widths), "depths": list(depths)},
+                               hierarchy=len(widths))
+    return MaskedAutoencoder(
+        tokenizer=VoxelGridTokenizer(volume_size, encoder.downsample, channels),
+        masker=RandomMasker(mask_ratio),
+        encoder=encoder,
+        decoder=SparKDecoder(encoder.widths, dim=decoder_dim, upsample=encoder.downsample, densify_norm="bn",
+                             spatial=3, strides=encoder.strides),
+        target=PixelTarget(norm=True), loss=MSELoss())
+
+
+@register("bmmae_tiny", paper=15, modality="volume",
+          train={"data": "phantom-mri", "steps": 1500, "blr": 4e-3, "batch_size": 32})
+def bmmae_tiny(volume_size=32, patch_size=8, modalities=3, mask_ratio=0.75, drop=0.5, alpha=1.0, dim=96, depth=6,
+               heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4):
+    """BM-MAE (row 15), laptop size: co-registered MRI sequences as modalities of one sample (per-modality Conv3d
+    patch embeddings, 3-D sin-cos + modality embedding), whole modalities dropped with probability `drop` and the
+    remaining budget split by Dirichlet(alpha) (the modality masker), a ViT on the visible tokens, MAE's decoder
+    predicting raw (normalised) voxels of every hidden token, so a missing sequence can be imputed.
+
+    Changed: laptop width / depth and 32^3 volumes; the paper's masking details beyond the abstract are not public
+    here, so MultiMAE's Dirichlet budget with whole-modality dropout stands in.
+    """
+    from ..masking import ModalityMasker
+    from ..tokenizers.volume import ModalityVolumeTokenizer
+    return MaskedAutoencoder(
+        tokenizer=ModalityVolumeTokenizer(volume_size, patch_size, modalities, dim=dim),
+        masker=ModalityMasker(mask_ratio, alpha=alpha, drop=drop),
+        encoder=ViTEncoder(dim=dim, depth=depth, heads=heads),
+        decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
+        target=PixelTarget(norm=False), loss=MSELoss())
