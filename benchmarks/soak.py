@@ -21,17 +21,8 @@ import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-
-
-def folder_bytes(folder: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
+sys.path.insert(0, str(SRC))
+from anymae.train.run_folder import folder_bytes  # noqa: E402
 
 
 def sample(pid: int, run: Path) -> dict | None:

@@ -51,10 +51,16 @@ def test_a_folder_of_unsupported_files_names_what_it_found_and_what_is_read(tmp_
         assert kind in message and suffix in message
 
 
-def test_a_text_file_that_is_not_a_point_cloud_says_why(tmp_path):
-    (tmp_path / "readme.txt").write_text("hello world\n")
-    with pytest.raises(ValueError, match=r"none of the 1 point-cloud files .*readme.txt: cannot read point cloud"):
+def test_a_numeric_txt_that_is_not_a_point_cloud_says_why_and_prose_is_text(tmp_path):
+    (tmp_path / "xy.txt").write_text("1.0 2.0\n3.0 4.0\n")  # numbers, but two columns: not a cloud
+    with pytest.raises(ValueError, match=r"none of the 1 point-cloud files .*xy.txt: cannot read point cloud "
+                                         r".*at least 3 columns, got 2"):
         load_dataset(str(tmp_path))
+    prose = tmp_path / "prose"
+    prose.mkdir()
+    (prose / "readme.txt").write_text("hello world, a document of words\n")  # words: a text document
+    data = load_dataset(str(prose), split="all")
+    assert type(data).__name__ == "TextDataset" and len(data) == 1
 
 
 def test_the_most_common_channel_count_wins_and_the_others_are_named(tmp_path, caplog):

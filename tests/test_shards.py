@@ -46,8 +46,8 @@ def pictures(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def shards(pictures, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("out") / "shards"
-    with pytest.warns(UserWarning, match="broken.png"):
-        assert main(["shard", "--data", str(pictures), "--out", str(out), "--shard-size-mb", "0.004"]) == 0
+    # the CLI names a skipped file in one log line (its UserWarning is silenced there); the report is checked below
+    assert main(["shard", "--data", str(pictures), "--out", str(out), "--shard-size-mb", "0.004"]) == 0
     return out
 
 
@@ -87,8 +87,7 @@ def test_shard_refuses_to_overwrite_and_names_bad_input(pictures, shards, capsys
     broken = shards.parent / "broken"
     broken.mkdir()
     (broken / "a.png").write_bytes(b"not a picture")
-    with pytest.warns(UserWarning):
-        assert main(["shard", "--data", str(broken), "--out", str(shards.parent / "y")]) == 2
+    assert main(["shard", "--data", str(broken), "--out", str(shards.parent / "y")]) == 2
     assert "none of the 1 files could be read" in capsys.readouterr().err
     assert not (shards.parent / "y").exists()  # nothing half-written is left behind
 
@@ -209,7 +208,7 @@ def metrics(run: Path) -> list[dict]:
 def streamed_run(shards, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("streamed") / "run"
     assert main(["pretrain", "--data", str(shards), *TINY, "--batch-size", "8", "--epochs", "2",
-                 "--save-every-n-steps", "1", "--workers", "2", "--out", str(run)]) == 0
+                 "--save-every-n-steps", "1", "--keep-checkpoints", "20", "--workers", "2", "--out", str(run)]) == 0
     return run
 
 

@@ -27,6 +27,8 @@ def register_folder_loader(suffixes, loader, accepts=None) -> None:
 from .video import VIDEO_SUFFIXES, TensorVideoDataset, VideoModality, load_video_folder  # noqa: E402
 
 register_folder_loader(VIDEO_SUFFIXES, load_video_folder)
+
+
 def _is_point_array(path: Path) -> bool:
     """A .npy of shape [N,3] or [N,6] is a point cloud; a .txt one whose first line is numbers (else it is
     text); other suffixes are point formats anyway."""

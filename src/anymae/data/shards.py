@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,9 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .datasets import SeededSamples, check_split, folder_labels, stratified_split
+from .datasets import SeededSamples, check_split, folder_labels, report_skipped, stratified_split
 
-log = logging.getLogger("anymae.data")
 
 META = "anymae.json"
 FORMAT = "anymae-shards/1"
@@ -227,8 +224,7 @@ def write_shards(source: str, out: str | Path, shard_size_mb: float = 64, split:
         try:
             value, for_stats = read(int(j), item)
         except ValueError as err:
-            warnings.warn(f"skipping {err}", stacklevel=2)
-            log.warning("skipping %s", err)
+            report_skipped(names[j], str(err))  # named once (a log line; a UserWarning outside the CLI)
             skipped.append(names[j])
             reasons.append(str(err))
             bar.update(1)

@@ -58,7 +58,24 @@ def check_volumes(x, size: tuple[int, int, int], channels: int | None = None) ->
     check_finite(x, "volumes")
 
 
-class VolumeTokenizer(Tokenizer):
+class VolumeGridTokenizer(Tokenizer):
+    """What every tokenizer of volumes [B,C,D,H,W] shares: its input check and cuboid patch layout.
+    Subclasses set `image_size`, `patch`, `grid` (from `volume_grid`) and `channels`."""
+
+    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
+        return torch.randn(batch_size, self.channels, *self.image_size, generator=generator)
+
+    def check_input(self, x: Tensor) -> None:
+        check_volumes(x, self.image_size, self.channels)
+
+    def patchify(self, x: Tensor) -> Tensor:
+        return patchify_volume(x, self.patch)
+
+    def unpatchify(self, values: Tensor) -> Tensor:
+        return unpatchify_volume(values, self.patch, self.grid, self.channels)
+
+
+class VolumeTokenizer(VolumeGridTokenizer):
     """Cuboid patches of any channel count (MRI sequences, CT), a Conv3d patch embedding (MAE's init) and a
     fixed 3-D sin-cos position (the width split over depth, height and width; `learnable_pos` to learn it).
 
@@ -88,18 +105,6 @@ class VolumeTokenizer(Tokenizer):
         return [{"volume_size": 8, "patch_size": 4, "channels": 1, "dim": 12},
                 {"volume_size": (4, 8, 12), "patch_size": (2, 4, 4), "channels": 3, "dim": 6}]
 
-    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
-        return torch.randn(batch_size, self.channels, *self.image_size, generator=generator)
-
-    def check_input(self, x: Tensor) -> None:
-        check_volumes(x, self.image_size, self.channels)
-
-    def patchify(self, x: Tensor) -> Tensor:
-        return patchify_volume(x, self.patch)
-
-    def unpatchify(self, values: Tensor) -> Tensor:
-        return unpatchify_volume(values, self.patch, self.grid, self.channels)
-
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
         return GridPosition(dim, self.grid, learnable=learnable)
 
@@ -111,7 +116,7 @@ class VolumeTokenizer(Tokenizer):
         return Tokens(values=self.patchify(x), embed=embed, pos=pos, grid=self.grid)
 
 
-class VoxelGridTokenizer(Tokenizer):
+class VoxelGridTokenizer(VolumeGridTokenizer):
     """The voxel grid SparK masks in 3-D (row 17): cuboid patches of the 3-D CNN's downsampling, no embedding.
     values = embed = patch voxels [B,N,p^3*C], positions zero, the volume itself in `extra["image"]` for the CNN
     (as `PixelGridTokenizer` does for images)."""
@@ -127,18 +132,6 @@ class VoxelGridTokenizer(Tokenizer):
     @classmethod
     def examples(cls) -> list[dict]:
         return [{"volume_size": 8, "patch_size": 4, "channels": 1}, {"volume_size": (4, 8, 8), "patch_size": 4, "channels": 2}]
-
-    def example_input(self, batch_size: int, generator: torch.Generator) -> Tensor:
-        return torch.randn(batch_size, self.channels, *self.image_size, generator=generator)
-
-    def check_input(self, x: Tensor) -> None:
-        check_volumes(x, self.image_size, self.channels)
-
-    def patchify(self, x: Tensor) -> Tensor:
-        return patchify_volume(x, self.patch)
-
-    def unpatchify(self, values: Tensor) -> Tensor:
-        return unpatchify_volume(values, self.patch, self.grid, self.channels)
 
     def position(self, dim: int, learnable: bool = False) -> nn.Module:
         """A zero table: SparK's convolutional decoder places its maps by where they are, not by positions."""

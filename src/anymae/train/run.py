@@ -162,9 +162,9 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
         saved_sampler = load_checkpoint_file(ckpt).get("anymae_sampler")
         if (run_dir / "tokenizer.json").is_file():  # text: the run's own vocabulary
             config.tokenizer = str(run_dir / "tokenizer.json")
-    else:
-        check_new_run_folder(run_dir, overwrite, config.data)
     world, rank = process_layout(config)  # impossible devices fail here, before the data is read
+    if not resume and rank == 0:  # other ranks (DDP's launched processes) find rank 0's files there
+        check_new_run_folder(run_dir, overwrite, config.data)
     model, data = resolve(config)  # bad data fails here, before a run folder exists
 
     # each rank reads its own shard (perm[rank::world]); --batch-size is per device
