@@ -7,6 +7,8 @@
     POST /api/reconstruct       multipart: file (optional), run, masker, ratio, seed, masker_args, sample,
                                 hide, format=json|png -> the panels and per-patch errors (or one PNG)
     GET  /api/masks             a mask gallery PNG (`anymae masks`): masker, ratio, seed, samples
+    POST /api/generate          JSON or form: run, class, steps, sampler, temperature, guidance, seed, count,
+                                format=json|png -> a PNG grid of samples of a generator run (or one PNG)
 
 Bad input answers 4xx with {"error": message}; an unexpected failure answers 500 with its one line, and
 the server keeps serving.
@@ -94,6 +96,31 @@ def create_app(runs: list[str | Path] | None = None, max_upload_mb: float = MAX_
             out["picture"] = "data:image/png;base64," + base64.b64encode(picture).decode()
         return out
 
+    @app.post("/api/generate")
+    async def generate_request(request: Request):
+        from starlette.concurrency import run_in_threadpool
+        from .generation import generate
+        settings = await request_settings(request)
+        fmt = settings.pop("format", "json")
+        if fmt not in ("json", "png"):
+            raise ServeError(400, f"format must be json or png, got {fmt!r}")
+        unknown = sorted(set(settings) - GENERATE_FIELDS.keys())
+        if unknown:
+            raise ServeError(400, f"unknown setting {', '.join(unknown)}; known: {', '.join(GENERATE_FIELDS)}, format")
+        kwargs = {}
+        for name, kind in GENERATE_FIELDS.items():
+            value = settings.get(name)
+            if value in (None, "") or (name == "class" and value == "all"):
+                continue
+            kwargs[{"class": "klass", "run": "run_id"}.get(name, name)] = \
+                value if kind is str or not isinstance(value, str) else number(value, name, kind)
+        out = await run_in_threadpool(generate, state, **kwargs)
+        picture = out.pop("picture")
+        if fmt == "png":
+            return Response(picture, media_type="image/png")
+        out["picture"] = "data:image/png;base64," + base64.b64encode(picture).decode()
+        return out
+
     @app.get("/api/masks")
     def masks(masker: str = "random", ratio: str | None = None, seed: str = "0", samples: str = "4",
               masker_args: str | None = None):
@@ -119,6 +146,24 @@ def create_app(runs: list[str | Path] | None = None, max_upload_mb: float = MAX_
         return Response(data, media_type="image/png")
 
     return app
+
+
+GENERATE_FIELDS = {"run": str, "class": int, "steps": int, "sampler": str, "temperature": float, "guidance": float,
+                   "seed": int, "count": int}
+
+
+async def request_settings(request: Request) -> dict:
+    """The settings of a JSON body (an object) or of a form."""
+    if "json" in request.headers.get("content-type", ""):
+        try:
+            settings = await request.json()
+        except ValueError as err:
+            raise ServeError(400, f"the body is not valid JSON ({err})") from None
+        if not isinstance(settings, dict):
+            raise ServeError(400, "the JSON body must be an object of setting: value")
+        return dict(settings)
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
 def number(text, name: str, kind: type):

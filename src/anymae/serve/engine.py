@@ -49,10 +49,12 @@ class RunEntry:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def summary(self) -> dict:
+        from .generation import recipe_kind
         config = self.config or {}
         return {"id": self.id, "path": str(self.path), "recipe": config.get("recipe"),
                 "modality": config.get("modality", "image") if self.config else None, "data": config.get("data"),
                 "steps": (config.get("summary") or {}).get("steps"), "error": self.error,
+                "generator": recipe_kind(self.config) == "generator",
                 "files": [name for name in ("metrics.csv", "probe.json", "reconstructions.png")
                           if (self.path / name).is_file()]}
 
@@ -109,6 +111,17 @@ class Runs:
     def load(self, run_id: str | None):
         """-> (entry, model, PretrainConfig); a run that does not load is a 422 naming the reason."""
         entry = self.get(run_id)
+        from .generation import recipe_kind
+        if recipe_kind(entry.config):
+            raise ServeError(422, f"run {entry.id} is a {recipe_kind(entry.config)} run of masked generation, not a "
+                                  "masked autoencoder: its page is the generate panel (POST /api/generate)")
+        model = self.model(entry.id)
+        from ..config import PretrainConfig
+        return entry, model, PretrainConfig.from_dict(entry.config)
+
+    def model(self, run_id: str | None):
+        """The run's model, loaded on first use and kept; a run that does not load is a 422 naming the reason."""
+        entry = self.get(run_id)
         with entry.lock:
             if entry.model is None:
                 if entry.error:
@@ -119,8 +132,7 @@ class Runs:
                 except Exception as err:  # a broken run folder must not stop the server
                     entry.error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
                     raise ServeError(422, f"run {entry.id} does not load: {entry.error}") from None
-        from ..config import PretrainConfig
-        return entry, entry.model, PretrainConfig.from_dict(entry.config)
+        return entry.model
 
     def info(self, run_id: str | None) -> dict:
         """The run tab: config, the loss curve of metrics.csv, the probe table of probe.json."""
