@@ -82,7 +82,7 @@ function schedule() {
 
 async function update() {
   const run = currentRun();
-  if (!run) return;
+  if (!run || run.generator) return;
   const form = new FormData();
   form.append("run", run.id);
   form.append("masker", $("masker").value);
@@ -151,6 +151,59 @@ function draw(out) {
     `${out.num_hidden} of ${out.num_tokens} tokens hidden (masker ${out.masker}, ratio ${out.ratio}, seed ${out.seed}); ` +
     `mean squared error per token: hidden ${hidden === null ? "-" : hidden.toFixed(4)}, visible ${visible === null ? "-" : visible.toFixed(4)} ` +
     `(normalised units; the error map's top is ${out.error_max.toFixed(4)})`;
+}
+
+// ------------------------------------------------------------ generate panel (generator runs)
+function showMode() {
+  const gen = Boolean(currentRun() && currentRun().generator);
+  $("reconstruct-controls").hidden = gen;
+  $("generate-controls").hidden = !gen;
+  $("result").hidden = gen;
+  $("generated").hidden = !gen;
+  $("masker-doc").hidden = gen;
+  $("summary").textContent = "";
+}
+
+function fillGenerateOptions(out) {
+  if (state.generateRun === out.run) return;
+  state.generateRun = out.run;
+  const klass = $("gen-class"), sampler = $("gen-sampler");
+  klass.innerHTML = "";
+  klass.appendChild(el("option", { value: "all", text: out.num_classes ? "every class (one row each)" : "unconditional" }));
+  out.classes.forEach((name, i) => klass.appendChild(el("option", { value: String(i), text: `${i}: ${name}` })));
+  klass.value = out.class === null ? "all" : String(out.class);
+  sampler.innerHTML = "";
+  for (const name of out.samplers) sampler.appendChild(el("option", { value: name, text: name }));
+  sampler.value = out.sampler;
+  $("gen-steps").max = String(out.num_tokens);
+}
+
+async function generate() {
+  const run = currentRun();
+  if (!run || !run.generator) return;
+  const fresh = state.generateRun !== run.id;  // another run: its classes and samplers are not known yet
+  const settings = { run: run.id, steps: $("gen-steps").value, temperature: $("gen-temperature").value,
+    guidance: $("gen-guidance").value, seed: $("gen-seed").value || "0", count: $("gen-count").value };
+  if (!fresh) { settings.class = $("gen-class").value; settings.sampler = $("gen-sampler").value; }
+  const id = ++state.request;
+  $("status").textContent = "generating...";
+  try {
+    const out = await api("/api/generate", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify(settings) });
+    if (id !== state.request) return;
+    showError("");
+    fillGenerateOptions(out);
+    $("samples").src = out.picture;
+    $("generated").dataset.seed = out.seed;
+    $("summary").textContent = `${out.count} samples of ${out.run} (${out.class === null ? "every class" : "class " + out.class}), ` +
+      `${out.sampler}, ${out.steps} steps (${out.full_passes} full + ${out.cheap_passes} cheap passes), temperature ${out.temperature}, ` +
+      `guidance ${out.guidance}, seed ${out.seed}: ${out.seconds.toFixed(3)} s`;
+    $("status").textContent = `generated in ${out.seconds.toFixed(2)} s`;
+  } catch (err) {
+    if (id !== state.request) return;
+    showError(err.message);
+    $("status").textContent = "";
+  }
 }
 
 // ------------------------------------------------------------ mask gallery tab
@@ -239,11 +292,17 @@ async function start() {
   for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
   $("ratio").addEventListener("input", () => { $("ratio-value").textContent = $("ratio").value; schedule(); });
   $("masker").addEventListener("change", () => { fillMaskerArgs(); schedule(); });
-  $("run").addEventListener("change", () => { state.hide.clear(); state.modalities = null; schedule(); if (!$("page-run").hidden) showRun(); });
+  $("run").addEventListener("change", () => {
+    state.hide.clear(); state.modalities = null; showMode();
+    if (currentRun() && currentRun().generator) generate(); else schedule();
+    if (!$("page-run").hidden) showRun();
+  });
+  $("generate").addEventListener("click", generate);
   $("file").addEventListener("change", () => { $("source-file").checked = true; schedule(); });
   for (const id of ["seed", "sample", "source-sample", "source-file"]) $(id).addEventListener("change", schedule);
   $("gallery-draw").addEventListener("click", drawGallery);
-  if (state.runs.length) update();
+  showMode();
+  if (state.runs.length) { if (currentRun().generator) generate(); else update(); }
 }
 
 start();
