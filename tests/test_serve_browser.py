@@ -50,11 +50,13 @@ def browser():
 def server(tmp_path_factory):
     from test_serve import pretrain_tiny_run
     from anymae.serve.app import create_app
+    from test_serve_generation import tiny_generator_runs
     run = pretrain_tiny_run(tmp_path_factory.mktemp("browser") / "tiny")
+    generator_runs = tiny_generator_runs(tmp_path_factory.mktemp("browser-gen"))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app([run]), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app([run, *generator_runs]), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + WAIT
@@ -142,3 +144,30 @@ def test_run_and_mask_tabs_show_curve_config_and_gallery(browser, server):
     wait_for(lambda: chrome.execute_script("const g = document.getElementById('gallery');"
                                            "return g.complete && g.naturalWidth > 300;"), "the mask gallery")
     chrome.save_screenshot(str(ARTIFACTS / "serve-masks.png"))
+
+
+def test_generate_panel_of_a_generator_run(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    chrome = browser
+    chrome.get(server)
+    wait_for(lambda: panel_sources(chrome).get("prediction"), "the first run's reconstruction")
+    Select(chrome.find_element(By.ID, "run")).select_by_value("gen")
+    samples = lambda: chrome.execute_script("const s = document.getElementById('samples');"
+                                            "return s.complete && s.naturalWidth > 0 ? s.src : null;")
+    first = wait_for(samples, "a first grid of samples")
+    assert chrome.find_element(By.ID, "generate").is_displayed() and not chrome.find_element(By.ID, "masker").is_displayed()
+    assert not chrome.find_element(By.ID, "result").is_displayed()  # the reconstruction panels give way
+    wait_for(lambda: len(Select(chrome.find_element(By.ID, "gen-class")).options) == 11, "the run's ten classes")
+    Select(chrome.find_element(By.ID, "gen-class")).select_by_value("3")
+    Select(chrome.find_element(By.ID, "gen-sampler")).select_by_value("recap")
+    chrome.find_element(By.ID, "generate").click()
+    wait_for(lambda: (s := samples()) and s != first and "(class 3), recap" in chrome.find_element(By.ID, "summary").text,
+             "the class-3 samples")
+    chrome.save_screenshot(str(ARTIFACTS / "serve-generate.png"))
+    steps = chrome.find_element(By.ID, "gen-steps")
+    steps.clear()
+    steps.send_keys("0")
+    chrome.find_element(By.ID, "generate").click()
+    error = chrome.find_element(By.ID, "error")
+    wait_for(lambda: error.is_displayed() and "steps must be a whole number" in error.text, "the steps error")

@@ -19,16 +19,20 @@ TINY_GEN = ["--arg", "dim=16", "--arg", "depth=1", "--arg", "heads=2"]
 CELL = 66  # sample_grid's cell (64) + padding (2)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def tiny_generator_runs(root):
+    """A qlae_tiny tokenizer and a maskgit_tiny generator on digits, 3 training steps each -> (tok, gen)."""
     from anymae.cli import main
     torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("serve-gen")
     assert main(["pretrain", "--recipe", "qlae_tiny", "--data", "digits", "--image-size", "8", *TINY_TOK,
                  "--steps", "3", "--batch-size", "16", "--out", str(root / "tok")]) == 0
     assert main(["pretrain", "--recipe", "maskgit_tiny", "--tokenizer", str(root / "tok"), "--data", "digits",
                  *TINY_GEN, "--steps", "3", "--batch-size", "16", "--out", str(root / "gen")]) == 0
     return root / "tok", root / "gen"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return tiny_generator_runs(tmp_path_factory.mktemp("serve-gen"))
 
 
 @pytest.fixture(scope="module")

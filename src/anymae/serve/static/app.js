@@ -170,7 +170,7 @@ function fillGenerateOptions(out) {
   const klass = $("gen-class"), sampler = $("gen-sampler");
   klass.innerHTML = "";
   klass.appendChild(el("option", { value: "all", text: out.num_classes ? "every class (one row each)" : "unconditional" }));
-  out.classes.forEach((name, i) => klass.appendChild(el("option", { value: String(i), text: `${i}: ${name}` })));
+  out.classes.forEach((name, i) => klass.appendChild(el("option", { value: String(i), text: name === String(i) ? name : `${i}: ${name}` })));
   klass.value = out.class === null ? "all" : String(out.class);
   sampler.innerHTML = "";
   for (const name of out.samplers) sampler.appendChild(el("option", { value: name, text: name }));
