@@ -46,7 +46,7 @@ def run_serve(args) -> int:
     if runs and not runs[0]["error"]:
         from ..serve.engine import ServeError
         try:
-            app.state.runs.load(runs[0]["id"])  # the first page shows without waiting for a model to load
+            app.state.runs.model(runs[0]["id"])  # the first page shows without waiting for a model to load
         except ServeError as err:
             print(f"  {err}")
     where = "this machine only" if args.host in ("127.0.0.1", "localhost", "::1") else \
