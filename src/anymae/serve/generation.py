@@ -57,6 +57,18 @@ def class_names(config: dict, model) -> list[str]:
     return [str(n) for n in names] if len(names) == model.num_classes else [str(c) for c in range(model.num_classes)]
 
 
+def grid_labels(model, count: int, klass: int | None):
+    """-> (labels [n] or None, images per row, one row a class?) laid out as `anymae generate` lays them out:
+    one class: `count` of it; a conditional run without a class: count // classes (at least 1) of each, a row
+    each; an unconditional run: `count`, 8 a row."""
+    if klass is not None:
+        return torch.full((count,), klass, dtype=torch.long), min(8, count), False
+    if not model.num_classes:
+        return None, min(8, count), False
+    per = max(1, count // model.num_classes)
+    return torch.arange(model.num_classes).repeat_interleave(per), per, True
+
+
 def generator_model(runs: Runs, run_id: str | None):
     """-> (entry, model) of a generator run; any other run is a 422 saying what it is."""
     entry = runs.get(run_id)
@@ -74,7 +86,6 @@ def generate(runs: Runs, run_id: str | None, klass: int | None = None, steps: in
              temperature: float = 1.0, guidance: float = 0.0, seed: int = 0, count: int = 16) -> dict:
     """One request of `POST /api/generate` -> JSON-ready dict (`picture`: PNG bytes, popped by the caller):
     the settings, the run's classes and samplers, the passes of the network and the seconds sampling took."""
-    from ..commands.generate import requested_labels
     from ..generate.samplers import sample
     from ..viz.generation import sample_grid
     entry, model = generator_model(runs, run_id)
@@ -89,7 +100,7 @@ def generate(runs: Runs, run_id: str | None, klass: int | None = None, steps: in
         if not model.num_classes:
             raise ServeError(422, "class: this generator was trained without classes (unconditional)")
         klass = whole(klass, "class", 0, model.num_classes - 1)
-    labels, per_row, titles = requested_labels(model, count, klass)
+    labels, per_row, titles = grid_labels(model, count, klass)
     device = next(model.parameters()).device
     g = torch.Generator(device=device).manual_seed(seed)
     started = time.perf_counter()
