@@ -13,7 +13,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,points,tiff,png16,audio,text,serve,serve-test,stream]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[test,points,tiff,png16,audio,text,serve,serve-test,stream,volumes]"
 	touch $@
 
 setup: $(VENV)/.installed

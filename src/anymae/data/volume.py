@@ -197,7 +197,10 @@ def read_raw_volume(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]
     """One file -> (array [D,H,W] or [C,D,H,W], spacing (d,h,w) in mm; 1 where the format holds none)."""
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz")):
-        import nibabel as nib
+        try:
+            import nibabel as nib
+        except ImportError:
+            raise ValueError(f"{path}: reading NIfTI needs nibabel (pip install \"anymae[volumes]\")") from None
         try:
             image = nib.load(str(path))
             shape = image.shape
