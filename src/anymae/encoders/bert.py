@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .vit import run_blocks
 
 
 class BertLayer(nn.Module):
@@ -75,13 +76,5 @@ class BertEncoder(nn.Module):
         """-> latents [B,L,D], or (latents, [outputs of the layers asked for]) with `return_layers`."""
         h = F.dropout(self.embed_norm(x), self.dropout, self.training)
         allowed = key_padding(valid)
-        wanted = {i % self.depth for i in return_layers} if return_layers else set()
-        taken = {}
-        for i, layer in enumerate(self.layers):
-            if self.grad_checkpointing and self.training:
-                h = torch.utils.checkpoint.checkpoint(layer, h, allowed, use_reentrant=False)
-            else:
-                h = layer(h, allowed)
-            if i in wanted:
-                taken[i] = h
-        return h if return_layers is None else (h, [taken[i % self.depth] for i in return_layers])
+        return run_blocks(self.layers, None, h, return_layers, self.grad_checkpointing and self.training,
+                          extra=(allowed,))

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .vit import init_mae_weights
+from .vit import init_mae_weights, run_blocks
 
 
 class SubspaceAttention(nn.Module):
@@ -120,19 +120,7 @@ class CRATEEncoder(nn.Module):
         """Returns latents [B,P+Nv,D], or (latents, [block outputs before the final norm]) if asked."""
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        wanted = {i % self.depth for i in return_layers} if return_layers else set()
-        taken = {}
-        for i, block in enumerate(self.blocks):
-            if self.grad_checkpointing and self.training:
-                x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-            if i in wanted:
-                taken[i] = x
-        x = self.norm(x)
-        if return_layers is None:
-            return x
-        return x, [taken[i % self.depth] for i in return_layers]
+        return run_blocks(self.blocks, self.norm, x, return_layers, self.grad_checkpointing and self.training)
 
 
 def crate_decoder_blocks(dim: int, depth: int, heads: int) -> nn.ModuleList:

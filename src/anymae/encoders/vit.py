@@ -98,17 +98,29 @@ class ViTEncoder(nn.Module):
         blocks 1.. when `pos_every_block` (required then).
         """
         x, pos = self.with_prefix(x, pos)
-        wanted = {i % self.depth for i in return_layers} if return_layers else set()
-        taken = {}
-        for i, block in enumerate(self.blocks):
-            x = self.block_input(i, x, pos)
-            if self.grad_checkpointing and self.training:
-                x = torch.utils.checkpoint.checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-            if i in wanted:
-                taken[i] = x
-        x = self.norm(x)
-        if return_layers is None:
-            return x
-        return x, [taken[i % self.depth] for i in return_layers]
+        return run_blocks(self.blocks, self.norm, x, return_layers, self.grad_checkpointing and self.training,
+                          lambda i, h: self.block_input(i, h, pos))
+
+
+def run_blocks(blocks: nn.ModuleList, norm: nn.Module | None, x: Tensor, return_layers: Sequence[int] | None,
+               checkpointing: bool, block_input=None, extra: tuple = ()):
+    """x [B,T,D] through `blocks` (each called as block(h, *extra)), then `norm` (None: none); with
+    `return_layers` (block indices, negative from the end) also those blocks' outputs before the norm.
+    `block_input(i, h)`: what block i reads (default h itself)."""
+    depth = len(blocks)
+    wanted = {i % depth for i in return_layers} if return_layers else set()
+    taken = {}
+    for i, block in enumerate(blocks):
+        if block_input is not None:
+            x = block_input(i, x)
+        if checkpointing:
+            x = torch.utils.checkpoint.checkpoint(block, x, *extra, use_reentrant=False)
+        else:
+            x = block(x, *extra)
+        if i in wanted:
+            taken[i] = x
+    if norm is not None:
+        x = norm(x)
+    if return_layers is None:
+        return x
+    return x, [taken[i % depth] for i in return_layers]

@@ -1,12 +1,11 @@
 """Spectrogram pictures of audio reconstructions (row 16): log-mel | masked | reconstruction | + visible."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
 
-from ..io.files import write_bytes
+from .grid import write_figure
 
 TITLES = ["log-mel spectrogram", "masked", "reconstruction", "reconstruction + visible"]
 
@@ -45,8 +44,4 @@ def spectrogram_picture(model, waves: torch.Tensor, path: str | Path, seed: int 
             if r == 0:
                 ax.set_title(TITLES[c], fontsize=9)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return write_figure(fig, path)

@@ -55,3 +55,13 @@ def colour_classes(labels: torch.Tensor) -> torch.Tensor:
 def scale_for_view(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     """[C,H,W] in original units -> [0,1] for display, with a fixed range per modality."""
     return ((x - lo) / max(hi - lo, 1e-6)).clamp(0, 1)
+
+
+def write_figure(fig, path: str | Path, dpi: int = 80) -> Path:
+    """A matplotlib figure -> PNG at `path` (written whole, via write_bytes); the figure is closed."""
+    import matplotlib.pyplot as plt
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    write_bytes(path, buffer.getvalue())
+    return Path(path)

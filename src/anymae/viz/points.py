@@ -1,12 +1,11 @@
 """Point-cloud reconstructions (Point-MAE, row 10) as 3-D scatter plots: input | visible groups | reconstruction."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import torch
 
-from ..io.files import write_bytes
+from .grid import write_figure
 
 TITLES = ["input", "visible groups", "reconstruction"]
 
@@ -47,8 +46,4 @@ def point_reconstruction_picture(model, clouds: torch.Tensor, path: str | Path, 
             if r == 0:
                 ax.set_title(TITLES[c])
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
-    plt.close(fig)
-    write_bytes(path, buffer.getvalue())
-    return Path(path)
+    return write_figure(fig, path)
