@@ -57,6 +57,17 @@ add("laptop", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 3000})   # = 64x6-po
 add("laptop-500", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 500})
 add("laptop-1000", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 1000})
 add("mp3-3000", {"recipe": "mp3_vit_tiny", "lr": 2e-3, "steps": 3000}, {"depth": 6, "patch_size": 8})
+# issue 26 (features worth having): levers ranked at 1,000 steps on top of `mae_laptop`, then confirmed at its budget
+L1K = {"recipe": "mae_laptop", "lr": 2e-3, "steps": 1000}
+add("l1k", L1K)
+add("l1k-stem", L1K, {"stem_width": 32})
+add("l1k-crop50", {**L1K, "crop_scale": (0.5, 1.0)})
+add("l1k-hog", {**L1K, "target": "hog"})
+add("l1k-128d", L1K, {"dim": 128})
+add("l1k-p4", L1K, {"patch_size": 4})
+add("l1k-inv", L1K, {"invariance": 1.0})
+add("l1k-jit", {**L1K, "colour_jitter": 0.4})
+add("mp3-1k", {**L1K, "recipe": "mp3_vit_tiny"}, {"depth": 6, "patch_size": 8, "dim": 64, "heads": 4})
 
 
 def run_one(name: str, data: str, epochs: int | None, out: Path, batch: int, pools: list[str]) -> list[dict]:

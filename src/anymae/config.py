@@ -35,6 +35,7 @@ class PretrainConfig:
     keep_checkpoints: int = 3     # newest epoch checkpoints kept (plus last.ckpt)
     max_nonfinite_steps: int = 10  # stop after this many optimizer steps in a row with NaN/Inf loss or grads
     crop_scale: tuple = (0.2, 1.0)
+    colour_jitter: float = 0.0    # images: > 0 shuffles channels, jitters brightness/contrast/saturation by this much
     mean: list | None = None      # per-channel normalisation; measured on the data when None
     std: list | None = None
     channels: int | None = None

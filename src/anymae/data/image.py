@@ -30,7 +30,7 @@ class ImageModality(Modality):
 
     def pretrain_transform(self, model, config):
         return PretrainTransform(model.tokenizer.image_size, torch.tensor(config.mean), torch.tensor(config.std),
-                                 scale=tuple(config.crop_scale))
+                                 scale=tuple(config.crop_scale), colour_jitter=config.colour_jitter)
 
     def eval_transform(self, model, config):
         return EvalTransform(model.tokenizer.image_size, torch.tensor(config.mean), torch.tensor(config.std))

@@ -58,8 +58,9 @@ class PretrainTransform:
     """MAE pretraining: random resized crop (scale 0.2-1, ratio 3/4-4/3) + horizontal flip + normalise."""
 
     def __init__(self, size: tuple[int, int], mean: Tensor, std: Tensor, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3),
-                 flip: bool = True):
+                 flip: bool = True, colour_jitter: float = 0.0):
         self.size, self.scale, self.ratio, self.flip = tuple(size), scale, ratio, flip
+        self.colour_jitter = colour_jitter
         self.mean, self.std = mean.view(-1, 1, 1), std.view(-1, 1, 1)
 
     def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
@@ -68,7 +69,26 @@ class PretrainTransform:
         x = resize(x[:, top:top + h, left:left + w], self.size)
         if self.flip and torch.rand(1, generator=generator).item() < 0.5:
             x = x.flip(-1)
+        if self.colour_jitter > 0:
+            x = jitter_colour(x, self.colour_jitter, generator)
         return (x - self.mean) / self.std
+
+
+def jitter_colour(x: Tensor, strength: float, generator: torch.Generator, grey_p: float = 0.2) -> Tensor:
+    """x [C,H,W] in [0,1] -> the same image with its colour and contrast shortcuts scrambled (SimCLR-style):
+    channels shuffled, brightness, contrast and saturation each scaled by a factor in [1-s, 1+s], and
+    grey with probability `grey_p`. Shape survives; a target or feature that keys on colour does not."""
+    def factor():
+        return 1 + strength * (2 * torch.rand(1, generator=generator).item() - 1)
+    x = x[torch.randperm(x.shape[0], generator=generator)]
+    x = x * factor()
+    mean = x.mean()
+    x = (x - mean) * factor() + mean
+    grey = x.mean(0, keepdim=True)
+    x = (x - grey) * factor() + grey
+    if torch.rand(1, generator=generator).item() < grey_p:
+        x = x.mean(0, keepdim=True).expand_as(x)
+    return x.clamp(0, 1)
 
 
 class EvalTransform:

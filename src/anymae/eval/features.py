@@ -1,11 +1,13 @@
 """Frozen features for probes: which tokens and blocks a probe reads."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4")
+POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4", "grid")
 
 
 def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Tensor:
@@ -21,6 +23,13 @@ def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Ten
     if pool == "max+mean":  # Point-MAE's linear-SVM protocol
         tokens = latents[:, num_prefix:]
         return torch.cat([tokens.max(1).values, tokens.mean(1)], dim=1)
+    if pool == "grid":  # the mean of each quarter of a square token grid, concatenated: where things are
+        tokens = latents[:, num_prefix:]
+        side = math.isqrt(tokens.shape[1])
+        if side * side != tokens.shape[1] or side < 2:
+            raise ValueError(f"pool 'grid' needs a square grid of at least 2x2 tokens, not {tokens.shape[1]}")
+        grid = tokens.reshape(tokens.shape[0], side, side, -1).permute(0, 3, 1, 2)
+        return torch.nn.functional.adaptive_avg_pool2d(grid, 2).flatten(1)
     raise ValueError(f"unknown pooling {pool!r}; choose from {POOLS}")
 
 

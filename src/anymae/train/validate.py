@@ -103,6 +103,8 @@ def validate_config(config: PretrainConfig, recipe_defaults: dict | None = None)
     scale = tuple(config.crop_scale)
     if len(scale) != 2 or not all(_is_real(s) for s in scale) or not 0.0 < scale[0] <= scale[1] <= 1.0:
         raise ValueError(f"crop_scale={list(scale)!r}: must be two numbers with 0 < low <= high <= 1")
+    if not _is_real(config.colour_jitter) or not 0.0 <= config.colour_jitter <= 1.0:
+        raise ValueError(f"colour_jitter={config.colour_jitter!r}: must be a number in [0, 1]")
     validate_recipe_args({**(recipe_defaults or {}), **config.recipe_args})
 
 

@@ -1,0 +1,72 @@
+"""Issue 26's levers for the laptop default: the colour augmentation keeps shape and scrambles colour."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from anymae.data.transforms import PretrainTransform, jitter_colour
+from anymae.train.config import PretrainConfig
+from anymae.train.validate import validate_config
+
+
+def two_colour_image(inside=(0.9, 0.2, 0.1), outside=(0.1, 0.3, 0.6)) -> tuple[torch.Tensor, torch.Tensor]:
+    """[3,16,16]: a square of one colour on a background of another, and its mask [16,16]."""
+    mask = torch.zeros(16, 16, dtype=torch.bool)
+    mask[4:12, 5:13] = True
+    image = torch.where(mask, torch.tensor(inside).view(3, 1, 1), torch.tensor(outside).view(3, 1, 1))
+    return image, mask
+
+
+def test_jitter_changes_colour_but_keeps_the_shape():
+    image, mask = two_colour_image()
+    colours = set()
+    for seed in range(20):
+        out = jitter_colour(image, 0.4, torch.Generator().manual_seed(seed))
+        assert out.shape == image.shape and 0 <= out.min() and out.max() <= 1
+        inside, outside = out[:, mask], out[:, ~mask]
+        # one colour map for every pixel: the square and the background each stay one flat colour ...
+        assert torch.allclose(inside, inside[:, :1]) and torch.allclose(outside, outside[:, :1])
+        # ... and still differ, so the outline is where it was
+        assert (inside[:, 0] - outside[:, 0]).abs().max() > 0.02
+        colours.add(tuple(inside[:, 0].mul(100).round().tolist()))
+    assert len(colours) >= 15, "the shape's colour should vary from draw to draw"
+
+
+def test_jitter_is_seeded_and_greys_some_draws():
+    image, _ = two_colour_image()
+    a = jitter_colour(image, 0.4, torch.Generator().manual_seed(3))
+    b = jitter_colour(image, 0.4, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+    grey = [jitter_colour(image, 0.4, torch.Generator().manual_seed(s)) for s in range(200)]
+    share = sum(bool(torch.allclose(g, g[:1].expand_as(g))) for g in grey) / len(grey)
+    assert 0.1 < share < 0.3, share          # grey with probability 0.2
+
+
+def test_pretrain_transform_without_jitter_is_unchanged():
+    image, _ = two_colour_image()
+    stats = torch.zeros(3), torch.ones(3)
+    plain = PretrainTransform((16, 16), *stats, scale=(1.0, 1.0), flip=False)
+    jittered = PretrainTransform((16, 16), *stats, scale=(1.0, 1.0), flip=False, colour_jitter=0.4)
+    g = torch.Generator().manual_seed(0)
+    assert torch.allclose(plain(image, g), image, atol=1e-6)
+    assert not torch.allclose(jittered(image, torch.Generator().manual_seed(0)), image, atol=1e-2)
+
+
+def test_colour_jitter_out_of_range_is_a_clear_error():
+    with pytest.raises(ValueError, match="colour_jitter"):
+        validate_config(PretrainConfig(colour_jitter=1.5))
+
+
+def test_grid_pool_keeps_where_things_are():
+    from anymae.eval.features import pool_latents
+    tokens = torch.zeros(1, 1 + 16, 2)                     # a prefix token, then a 4x4 grid
+    tokens[0, 1 + 0, 0] = 4.0                              # top-left token
+    tokens[0, 1 + 15, 1] = 8.0                             # bottom-right token
+    grid = pool_latents(tokens, 1, "grid").view(2, 4)      # [D, quarters] (channel-major)
+    assert torch.allclose(grid, torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 2.0]]))
+    flipped = tokens.clone()
+    flipped[0, 1:] = tokens[0, 1:].flip(0)
+    assert not torch.allclose(pool_latents(flipped, 1, "grid"), pool_latents(tokens, 1, "grid"))
+    assert torch.allclose(pool_latents(flipped, 1, "mean"), pool_latents(tokens, 1, "mean"))
+    with pytest.raises(ValueError, match="square grid"):
+        pool_latents(torch.zeros(1, 15, 2), 0, "grid")
