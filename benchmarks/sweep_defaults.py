@@ -67,16 +67,19 @@ add("l1k-128d", L1K, {"dim": 128})
 add("l1k-p4", L1K, {"patch_size": 4})
 add("l1k-inv", L1K, {"invariance": 1.0})
 add("l1k-jit", {**L1K, "colour_jitter": 0.4})
+# the new default: mae_laptop with its colour augmentation (now in its train defaults), 3,000 steps
+add("laptop-jit", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 3000, "colour_jitter": 0.4})
 add("mp3-1k", {**L1K, "recipe": "mp3_vit_tiny"}, {"depth": 6, "patch_size": 8, "dim": 64, "heads": 4})
 
 
-def run_one(name: str, data: str, epochs: int | None, out: Path, batch: int, pools: list[str]) -> list[dict]:
+def run_one(name: str, data: str, epochs: int | None, out: Path, batch: int, pools: list[str],
+            seed: int = 0) -> list[dict]:
     cfg_over, recipe_over = CANDIDATES[name]
-    config = PretrainConfig(data=data, epochs=epochs, batch_size=batch, seed=0)
+    config = PretrainConfig(data=data, epochs=epochs, batch_size=batch, seed=seed)
     for k, v in cfg_over.items():
         setattr(config, k, v)
     config.recipe_args = dict(recipe_over)
-    run_dir = out / f"{name}-{data}"
+    run_dir = out / (f"{name}-{data}" + (f"-s{seed}" if seed else ""))
     start = time.time()
     pretrain(config, run_dir, progress=False, overwrite=True)
     seconds = time.time() - start
@@ -84,7 +87,7 @@ def run_one(name: str, data: str, epochs: int | None, out: Path, batch: int, poo
     for pool in pools:
         results, table = probe_run(run_dir, pool=pool, progress=False)
         print(f"\n[{name} on {data}, {epochs} epochs, {seconds:.0f} s]\n{table}", flush=True)
-        rows.append({"candidate": name, "data": data, "epochs": epochs, "pool": pool,
+        rows.append({"candidate": name, "data": data, "epochs": epochs, "pool": pool, "seed": seed,
                      "train_seconds": round(seconds, 1),
                      **{r.name.split(" [")[0]: {"linear": r.linear, "knn": r.knn} for r in results}})
     return rows
@@ -98,6 +101,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--pools", default="mean,mean-last4,cls")
     p.add_argument("--out", default="runs/sweep")
+    p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     out = Path(args.out)
@@ -107,7 +111,7 @@ def main() -> None:
         for data in args.data:
             epochs = args.epochs
             batch = min(args.batch_size, 64) if data == "faces" else args.batch_size
-            for row in run_one(name, data, epochs, out, batch, args.pools.split(",")):
+            for row in run_one(name, data, epochs, out, batch, args.pools.split(","), args.seed):
                 with open(out / "results.jsonl", "a") as f:
                     f.write(json.dumps(row) + "\n")
 

@@ -6,6 +6,7 @@ import csv
 
 import torch
 
+from anymae.eval.baselines import baselines
 from anymae.eval.features import encoder_features
 from anymae.eval.probe import evaluate, probe_splits
 from anymae.io.checkpoint import build_untrained, load_run
@@ -18,6 +19,7 @@ def test_default_recipe_beats_random_init_on_shapes_after_a_short_pretraining(tm
     assert PretrainConfig().recipe == "mae_laptop"
     config = PretrainConfig.for_recipe(data="shapes", seed=0, steps=400)   # its lr (2e-3); 3,000 steps in the demo
     assert config.lr is None and config.blr * config.batch_size / 256 == 2e-3
+    assert config.colour_jitter == 0.4                                 # issue 26: the colour shortcut removed
     run = pretrain(config, tmp_path / "run", progress=False)
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     pixels = [float(r["loss"]) - float(r["position"]) for r in rows]    # the loss is pixels + position task
@@ -30,5 +32,9 @@ def test_default_recipe_beats_random_init_on_shapes_after_a_short_pretraining(tm
     for name, encoder in (("pretrained", model), ("random init", build_untrained(raw, seed=0))):
         features = encoder_features(encoder, train, "mean"), encoder_features(encoder, test, "mean")
         accuracy[name] = evaluate(name, features[0], ys[0], features[1], ys[1]).linear
-    # measured at seed 0: 17.3% vs 12.2% after 500 steps (1,000 test images: one accuracy's s.e. ~1.1 points)
+    pixels = baselines("image", train, test)[0]
+    assert pixels[0] == "raw pixels"
+    accuracy["raw pixels"] = evaluate("raw pixels", pixels[1], ys[0], pixels[2], ys[1]).linear
+    # 1,000 test images: one accuracy's s.e. ~1.1 points; raw pixels probe 12.4%, random init 12.2%
     assert accuracy["pretrained"] > accuracy["random init"] + 0.03, accuracy
+    assert accuracy["pretrained"] > accuracy["raw pixels"] + 0.03, accuracy

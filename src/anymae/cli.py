@@ -44,7 +44,7 @@ def add_pretrain(sub) -> None:
     p = sub.add_parser("pretrain", help="pretrain a recipe on built-in data or a folder", epilog=EPILOG,
                        description="Pretrain a masked autoencoder. With no arguments: the tiny recipe on "
                                    "built-in `shapes`, a few minutes on 2 CPU cores.")
-    p.add_argument("--recipe", default=None, help="recipe name (see `anymae recipes`); default mae_laptop (MAE + position task, sized for a CPU)")
+    p.add_argument("--recipe", default=None, help="recipe name (see `anymae recipes`); default mae_laptop (MAE + position task + colour jitter, sized for a CPU)")
     p.add_argument("--data", default=None, help="built-in data set name, a folder of files, or shards from `anymae "
                                                "shard` (a folder or an s3://, gs://, ... URL, streamed); default shapes")
     p.add_argument("--image-size", type=int, help="image side in pixels (recipe default otherwise)")
@@ -57,6 +57,8 @@ def add_pretrain(sub) -> None:
     p.add_argument("--blr", type=float, help="base learning rate, scaled by effective batch / 256")
     p.add_argument("--warmup", type=float, help="fraction of steps for linear warm-up")
     p.add_argument("--accumulate", type=int, help="gradient accumulation steps")
+    p.add_argument("--colour-jitter", type=float, help="images: channel shuffle + brightness/contrast/saturation "
+                   "jitter of this strength, 20%% grey (0 off; mae_laptop's default 0.4)")
     p.add_argument("--precision", help="Lightning precision, e.g. 32-true, bf16-mixed (default: bf16-mixed on CUDA, "
                    "32-true on CPU; bf16 on a CPU without native bf16 instructions warns)")
     p.add_argument("--workers", type=int, help="data-loading worker processes")
@@ -107,7 +109,7 @@ def add_pretrain(sub) -> None:
 TRAINING_FLAGS = ("epochs", "steps", "batch_size", "lr", "blr", "warmup", "accumulate", "precision", "workers", "seed",
                   "save_every_n_steps", "recipe", "data", "max_nonfinite_steps", "accelerator", "devices",
                   "num_nodes", "strategy", "compile", "grad_checkpointing", "decoder_keep_ratio", "tokenizer",
-                  "keep_checkpoints")
+                  "keep_checkpoints", "colour_jitter")
 # settings a resumed run may change: where and how it runs, not what it trains
 RESUME_OVERRIDES = ("accelerator", "devices", "num_nodes", "strategy", "precision", "workers", "epochs",
                     "batch_size", "accumulate", "compile", "grad_checkpointing", "save_every_n_steps",

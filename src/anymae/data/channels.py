@@ -11,6 +11,7 @@ from .arrays import MultiChannelDataset
 from .builtin import builtin
 from .image import ImageModality
 from .modality import register_modality
+from .transforms import PretrainTransform
 
 
 @register_modality
@@ -18,6 +19,11 @@ class MultiChannelModality(ImageModality):
     """Images [C,H,W] with any C (channels are not colours): the image transforms and per-channel stats."""
 
     name = "multichannel"
+
+    def pretrain_transform(self, model, config):
+        """The image crops and flips, never `colour_jitter`: these channels are measurements, not colours."""
+        return PretrainTransform(model.tokenizer.image_size, torch.tensor(config.mean), torch.tensor(config.std),
+                                 scale=tuple(config.crop_scale))
 
 
 @lru_cache(maxsize=1)

@@ -78,17 +78,15 @@ def jitter_colour(x: Tensor, strength: float, generator: torch.Generator, grey_p
     """x [C,H,W] in [0,1] -> the same image with its colour and contrast shortcuts scrambled (SimCLR-style):
     channels shuffled, brightness, contrast and saturation each scaled by a factor in [1-s, 1+s], and
     grey with probability `grey_p`. Shape survives; a target or feature that keys on colour does not."""
-    def factor():
-        return 1 + strength * (2 * torch.rand(1, generator=generator).item() - 1)
-    x = x[torch.randperm(x.shape[0], generator=generator)]
-    x = x * factor()
-    mean = x.mean()
-    x = (x - mean) * factor() + mean
+    brightness, contrast, saturation, grey_draw = torch.rand(4, generator=generator).tolist()
+    brightness, contrast, saturation = (1 + strength * (2 * u - 1) for u in (brightness, contrast, saturation))
+    x = x[torch.randperm(x.shape[0], generator=generator)] * brightness
     grey = x.mean(0, keepdim=True)
-    x = (x - grey) * factor() + grey
-    if torch.rand(1, generator=generator).item() < grey_p:
-        x = x.mean(0, keepdim=True).expand_as(x)
-    return x.clamp(0, 1)
+    if grey_draw < grey_p:
+        return ((grey - grey.mean()) * contrast + grey.mean()).clamp(0, 1).expand_as(x)
+    x = (x - grey) * saturation + grey
+    mean = x.mean()
+    return ((x - mean) * contrast + mean).clamp(0, 1)
 
 
 class EvalTransform:
