@@ -35,6 +35,7 @@ def test_default_recipe_beats_random_init_on_shapes_after_a_short_pretraining(tm
     pixels = baselines("image", train, test)[0]
     assert pixels[0] == "raw pixels"
     accuracy["raw pixels"] = evaluate("raw pixels", pixels[1], ys[0], pixels[2], ys[1]).linear
-    # 1,000 test images: one accuracy's s.e. ~1.1 points; raw pixels probe 12.4%, random init 12.2%
+    # measured at seed 0, 400 steps: 18.4% vs 12.2% (random init) and 12.4% (raw pixels); 1,000 test images:
+    # one accuracy's s.e. ~1.1 points. HOG (23.4%) is not asserted: the default does not beat it (docs/defaults.md)
     assert accuracy["pretrained"] > accuracy["random init"] + 0.03, accuracy
     assert accuracy["pretrained"] > accuracy["raw pixels"] + 0.03, accuracy
