@@ -70,3 +70,9 @@ def test_grid_pool_keeps_where_things_are():
     assert torch.allclose(pool_latents(flipped, 1, "mean"), pool_latents(tokens, 1, "mean"))
     with pytest.raises(ValueError, match="square grid"):
         pool_latents(torch.zeros(1, 15, 2), 0, "grid")
+
+
+def test_the_default_recipe_trains_with_colour_jitter_and_probes_the_grid():
+    config = PretrainConfig.for_recipe("mae_laptop")
+    assert config.colour_jitter == 0.4 and config.features == "grid" and config.steps == 3000
+    assert PretrainConfig.for_recipe("mae_laptop", colour_jitter=0.0).colour_jitter == 0.0

@@ -27,7 +27,8 @@ def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Ten
         tokens = latents[:, num_prefix:]
         side = math.isqrt(tokens.shape[1])
         if side * side != tokens.shape[1] or side < 2:
-            raise ValueError(f"pool 'grid' needs a square grid of at least 2x2 tokens, not {tokens.shape[1]}")
+            raise ValueError(f"pool 'grid' needs a square grid of at least 2x2 tokens, not {tokens.shape[1]} "
+                             "(read another pooling: --pool mean)")
         grid = tokens.reshape(tokens.shape[0], side, side, -1).permute(0, 3, 1, 2)
         return torch.nn.functional.adaptive_avg_pool2d(grid, 2).flatten(1)
     raise ValueError(f"unknown pooling {pool!r}; choose from {POOLS}")
