@@ -107,3 +107,39 @@ def test_mto_mask_tokens_never_attend_to_each_other_in_the_named_layers():
     assert not torch.allclose(block(h0)[:, context], block(h1)[:, context], atol=1e-5)
     with pytest.raises(ValueError, match="mto_layers=9"):
         anymae.create("mae_vit_tiny", **SMALL, **DEC, mto_layers=9)
+
+
+# ------------------------------------------------------------------ MixedAE (row 11)
+def test_mixed_inputs_carry_the_source_map_and_targets_are_the_own_image():
+    from anymae.masking.mixing import MixMask
+    torch.manual_seed(0)
+    model = anymae.create("mixedae_vit_tiny", **SMALL, **DEC)
+    x = images(6)
+    mixed, mask = model.masker.corrupt(x, gen(0))
+    assert isinstance(mask, MixMask) and mask.source.shape == (6, 16)
+    tok = model.tokenizer
+    src_patches, mixed_patches = tok.patchify(x), tok.patchify(mixed)
+    want = src_patches[mask.source, torch.arange(16)]                         # patch p of image source[j,p]
+    assert torch.equal(mixed_patches, want)
+    rows = torch.arange(6).unsqueeze(1)
+    assert torch.equal(mask.source.gather(1, mask.own.keep), rows.expand(-1, 4))   # own patches: 25% of 16
+    assert (mask.source.gather(1, mask.own.hidden) != rows).all()                # the rest: partners'
+    assert all(len(set(r.tolist())) == 4 for r in mask.source)                  # 4 images share each grid
+    assert mask.keep.shape[1] == 16                                             # the encoder sees the whole mix
+    out = model(x, generator=gen(0))
+    assert torch.allclose(out.target, gather_tokens(model.target(x, tok(x)), out.mask.own.hidden))
+    assert set(out.terms) == {"reconstruction", "homologous"}
+
+
+def test_homologous_positives_are_exactly_the_same_source_patches():
+    from anymae.terms.homologous import homologous_loss, homologous_positives
+    source = torch.tensor([[0, 0, 1, 2, 1, 0]])
+    pos = homologous_positives(source)[0]
+    want = torch.tensor([[0, 1, 0, 0, 0, 1], [1, 0, 0, 0, 0, 1], [0, 0, 0, 0, 1, 0],
+                         [0, 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0], [1, 1, 0, 0, 0, 0]], dtype=torch.bool)
+    assert torch.equal(pos, want)
+    # features that group tokens by source score a lower loss than the same features with sources swapped
+    z = torch.nn.functional.one_hot(source, 3).float() * 5 + 0.01 * torch.randn(1, 6, 3, generator=gen(1))
+    right = homologous_loss(z, source, 0.1)
+    wrong = homologous_loss(z, torch.tensor([[0, 1, 2, 0, 1, 2]]), 0.1)
+    assert right < wrong

@@ -67,6 +67,10 @@ class MAEDecoder(Decoder):
         shorter than `mask.hidden` (a subset of it: VideoMAE V2), only those mask tokens enter the
         blocks; otherwise every hidden token gets a mask token, as in MAE.
         """
+        own = getattr(mask, "own", None)
+        if own is not None:  # MixedAE: the encoder saw the whole mixed image; decode it from its own tokens only
+            latents = torch.cat([latents[:, :num_prefix], gather_tokens(latents[:, num_prefix:], own.keep)], dim=1)
+            mask = own
         x = self.embed(latents)
         b, nv = x.shape[0], latents.shape[1] - num_prefix
         pos = self.pos(tokens)  # [1|B,N,Dd]

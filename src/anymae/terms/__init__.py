@@ -20,3 +20,4 @@ __all__ = ["ExtraTerm", "StepContext", "TERMS", "LatentAlignment", "Intermediate
            "VisibleTokenTerm", "DynamicAlignment", "VisibleMimic", "PositionPrediction"]
 from .bow import BagOfWordsTerm  # noqa: E402,F401  (DupMAE, text)
 from .mfm import FeatureMasking  # noqa: E402,F401  (MFM, row 28: --arg feature_mask_layer=k)
+from .homologous import HomologousRecognition  # noqa: E402,F401  (MixedAE, row 11)
