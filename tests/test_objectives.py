@@ -143,3 +143,36 @@ def test_homologous_positives_are_exactly_the_same_source_patches():
     right = homologous_loss(z, source, 0.1)
     wrong = homologous_loss(z, torch.tensor([[0, 1, 2, 0, 1, 2]]), 0.1)
     assert right < wrong
+
+
+# ------------------------------------------------------------------ CrossVideoMAE (row 39)
+VIDEO = dict(frames=4, image_size=16, patch_size=8, tubelet=2, dim=32, depth=2, heads=2, decoder_dim=32,
+             decoder_depth=1, decoder_heads=2)
+
+
+def test_crossvideo_both_terms_present_and_positives_are_the_same_clip_and_frame():
+    torch.manual_seed(0)
+    model = anymae.create("crossvideomae_tiny", **VIDEO)
+    clips = torch.randn(3, 3, 4, 16, 16, generator=gen(2))
+    out = model(clips, generator=gen(0))
+    assert {"reconstruction", "video_frame_contrast", "frame_contrast"} <= set(out.terms)
+    term = model.term_named("cross_video")
+    from anymae.terms.base import StepContext
+    ctx = StepContext(model, clips, out.tokens, out.mask, out.latents, out.pred, out.target, out.token_loss, gen(5))
+    got = term.pairs(ctx)
+    b, f = got["frame"].shape
+    assert (b, f) == (3, 2) and (got["slot"][:, 0] != got["slot"][:, 1]).all()     # distinct time slots
+    for i in range(b):
+        for k in range(f):
+            # the frame branch reads frame `frame[i,k]` of clip i itself ...
+            assert torch.equal(got["pictures"][i, k], clips[i, :, got["frame"][i, k]])
+            # ... and the frame-level positive pools clip i's visible tokens of that frame's time slot
+            keep = out.mask.keep[i]
+            slot_tokens = keep // 4 == got["slot"][i, k]
+            want = out.latents[i, 1:][slot_tokens].mean(0)
+            assert torch.allclose(got["slots"][i, k], want, atol=1e-6)
+    assert torch.allclose(got["clip"], out.latents[:, 1:].mean(1))                   # video level: the clip
+    # InfoNCE pairs row i with row i: matching (clip, frame) features give a lower loss than shuffled ones
+    from anymae.terms.invariance import info_nce
+    a = torch.randn(6, 8, generator=gen(3))
+    assert info_nce(a, a, 0.1) < info_nce(a, a.roll(1, 0), 0.1)

@@ -10,9 +10,11 @@ from ..losses import MSELoss
 from ..masking.mixing import MixingMasker
 from ..model import MaskedAutoencoder
 from ..targets import PixelTarget
+from ..terms.crossvideo import CrossVideoContrast
 from ..terms.homologous import HomologousRecognition
 from ..tokenizers import PatchTokenizer
 from .registry import register
+from .videomae import videomae_vit
 
 
 @register("mixedae_vit_tiny", paper=11)
@@ -28,3 +30,15 @@ def mixedae_vit_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, n
         decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
         target=PixelTarget(norm=norm_pix), loss=MSELoss(),
         aux=[HomologousRecognition(homologous_weight, temperature)] if homologous_weight > 0 else [])
+
+
+@register("crossvideomae_tiny", paper=39, modality="video")
+def crossvideomae_tiny(frames=16, image_size=32, patch_size=8, tubelet=2, channels=3, mask_ratio=0.9, norm_pix=True,
+                       frame_stride=1, dim=128, depth=4, heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4,
+                       video_weight=1.0, frame_weight=1.0, sampled_frames=2, temperature=0.1):
+    """CrossVideoMAE, CPU-sized (as videomae_vit_tiny): VideoMAE + video-level and frame-level contrast
+    between each clip and frames sampled from it."""
+    model = videomae_vit("tiny", frames, image_size, patch_size, tubelet, channels, mask_ratio, None, norm_pix,
+                         frame_stride, dim, depth, heads, decoder_dim, decoder_depth, decoder_heads)
+    model.add_term(CrossVideoContrast(video_weight, frame_weight, sampled_frames, temperature))
+    return model

@@ -21,3 +21,4 @@ __all__ = ["ExtraTerm", "StepContext", "TERMS", "LatentAlignment", "Intermediate
 from .bow import BagOfWordsTerm  # noqa: E402,F401  (DupMAE, text)
 from .mfm import FeatureMasking  # noqa: E402,F401  (MFM, row 28: --arg feature_mask_layer=k)
 from .homologous import HomologousRecognition  # noqa: E402,F401  (MixedAE, row 11)
+from .crossvideo import CrossVideoContrast  # noqa: E402,F401  (CrossVideoMAE, row 39)
