@@ -176,3 +176,41 @@ def test_crossvideo_both_terms_present_and_positives_are_the_same_clip_and_frame
     from anymae.terms.invariance import info_nce
     a = torch.randn(6, 8, generator=gen(3))
     assert info_nce(a, a, 0.1) < info_nce(a, a.roll(1, 0), 0.1)
+
+
+# ------------------------------------------------------------------ SMARTIES (row 3): cross-sensor token mixup
+def test_smarties_mixup_holds_both_sensors_tokens_at_the_drawn_positions():
+    from anymae.data.spectral import SpectralTransform
+    torch.manual_seed(0)
+    model = anymae.create("smarties_tiny", image_size=16, patch_size=4, channels=6, dim=32, depth=2, heads=2,
+                          decoder_dim=32, decoder_depth=1, decoder_heads=2, anchors=8)
+    tok = model.tokenizer
+    assert tok.mixup == 0.5                                                      # on by default
+    transform = SpectralTransform((16, 16), {"pixels": (0.0, 1.0)}, mixup=tok.mixup, tokens=tok.num_tokens)
+    bands = torch.tensor([[443, 20], [490, 65], [560, 35], [665, 30], [705, 15], [842, 115]], dtype=torch.float32)
+    pixels = torch.rand(2, 6, 16, 16, generator=gen(1))
+    drawn = [transform.sensor_mixup(6, gen(i)) for i in range(2)]
+    sample = {"pixels": pixels, "bands": bands.expand(2, -1, -1),
+              "sensor_masks": torch.stack([d["sensor_masks"] for d in drawn]),
+              "sensor_map": torch.stack([d["sensor_map"] for d in drawn])}
+    where = sample["sensor_map"]
+    assert (where.sum(1) == 8).all()                                             # half of 16 positions
+    assert not torch.equal(sample["sensor_masks"][0, 0], sample["sensor_masks"][0, 1])   # two different sensors
+    tokens = tok(sample)
+    assert torch.equal(tokens.extra["sensor_map"], where)
+    for s in (0, 1):                      # a token at a position drawn for sensor s is sensor s's token there
+        alone = tok({"pixels": pixels, "bands": sample["bands"], "band_mask": sample["sensor_masks"][:, s]})
+        at = where == s
+        assert torch.allclose(tokens.embed[at], alone.embed[at], atol=1e-6)
+        assert not torch.allclose(tokens.embed[~at], alone.embed[~at], atol=1e-4)
+        # the targets follow the same positions: each holds its own sensor's bands (and every other band)
+        values = tokens.values.reshape(2, 16, 4, 4, 6)
+        seen = sample["sensor_masks"][:, s].bool()
+        patches = tok.patchify(pixels).reshape(2, 16, 4, 4, 6)
+        for b in range(2):
+            assert torch.equal(values[b][at[b]][..., seen[b]], patches[b][at[b]][..., seen[b]])
+    out = model(sample, generator=gen(0))                                        # the model trains on the mix
+    assert torch.isfinite(out.loss)
+    plain = anymae.create("smarties_tiny", image_size=16, patch_size=4, dim=32, depth=2, heads=2, decoder_dim=32,
+                          decoder_depth=1, decoder_heads=2, anchors=8, mixup=0.0)
+    assert plain.tokenizer.mixup == 0.0                                          # the baseline: no mixup
