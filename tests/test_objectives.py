@@ -214,3 +214,75 @@ def test_smarties_mixup_holds_both_sensors_tokens_at_the_drawn_positions():
     plain = anymae.create("smarties_tiny", image_size=16, patch_size=4, dim=32, depth=2, heads=2, decoder_dim=32,
                           decoder_depth=1, decoder_heads=2, anchors=8, mixup=0.0)
     assert plain.tokenizer.mixup == 0.0                                          # the baseline: no mixup
+
+
+# ------------------------------------------------------------------ I2P-MAE (row 20): 2-D guidance
+def test_projection_and_back_projection_are_consistent_on_a_synthetic_cloud():
+    from anymae.terms.i2p import back_project, project_points
+    g = gen(4)
+    points = torch.rand(2, 200, 3, generator=g) * 2 - 1
+    size, patch = 16, 4
+    images, pixels = project_points(points, size)
+    assert images.shape == (2, 3, 16, 16) and pixels.shape == (2, 3, 200)
+    # a point lands where its coordinates say: view 2 looks along z, rows from x, columns from y
+    cell = ((points + 1) / 2 * size).long().clamp(max=size - 1)
+    assert torch.equal(pixels[:, 2], cell[..., 0] * size + cell[..., 1])
+    # back-projecting each view's depth image at pixel level gives every point at least its own depth,
+    # exactly its own for the nearest point of its pixel
+    for view, depth_axis in enumerate((0, 1, 2)):
+        own = (points[..., depth_axis] + 1) / 2 * 0.9 + 0.1
+        seen = images[:, view].flatten(1).gather(1, pixels[:, view])
+        assert (seen >= own - 1e-6).all()
+        front = torch.zeros_like(own, dtype=torch.bool)
+        for b in range(2):
+            for pix in pixels[b, view].unique():
+                members = (pixels[b, view] == pix).nonzero().flatten()
+                front[b, members[own[b, members].argmax()]] = True
+        assert torch.allclose(seen[front], own[front])
+    # a patch map that marks one patch of every view reaches exactly the points inside it
+    values = torch.zeros(2, 3, (size // patch) ** 2, 1)
+    values[:, :, 5] = 3.0                                                       # patch (1, 1) of a 4x4 grid
+    per_point = back_project(values, pixels, size, patch)[..., 0]
+    row, col = pixels // size, pixels % size
+    inside = ((row // patch == 1) & (col // patch == 1)).float()               # [B,V,M]
+    assert torch.allclose(per_point, 3.0 * inside.mean(1))
+
+
+def image_teacher(size=16):
+    torch.manual_seed(3)
+    return anymae.create("mae_vit_tiny", image_size=size, patch_size=4, dim=32, depth=2, heads=2, decoder_dim=32,
+                         decoder_depth=1, decoder_heads=2)
+
+
+POINTS = dict(num_points=64, num_groups=8, group_size=8, dim=32, depth=2, heads=2, decoder_dim=32, decoder_depth=1,
+              decoder_heads=2)
+
+
+def test_i2p_masker_keeps_the_top_scored_groups_and_visible_groups_regress_2d_features():
+    from anymae.masking import GuidedMasker
+    from anymae.targets import attach_teachers
+    masker = GuidedMasker(0.75, keep_top=True)
+    scores = torch.rand(3, 8, generator=gen(2))
+    mask = masker.sample(3, (8,), gen(0), scores=scores)
+    assert torch.equal(mask.keep.sort(1).values, scores.topk(2, dim=1).indices.sort(1).values)
+    torch.manual_seed(0)
+    model = anymae.create("i2pmae_tiny", **POINTS)
+    with pytest.raises(ValueError, match="teacher"):
+        model(torch.rand(2, 64, 3) * 2 - 1)
+    attach_teachers(model, [image_teacher()])
+    term = model.term_named("i2p")
+    clouds = torch.rand(2, 64, 3, generator=gen(5)) * 2 - 1
+    out = model(clouds, generator=gen(0))
+    assert {"reconstruction", "image_features"} == set(out.terms)
+    scores, features = term.guidance(out.tokens)
+    kept = out.mask.keep.sort(1).values
+    assert torch.equal(kept, scores.topk(out.mask.num_visible, dim=1).indices.sort(1).values)  # the most salient
+    assert features.shape == (2, 8, 32)
+    # the feature term reads the visible groups only: changing the hidden groups' 2-D features changes nothing
+    changed = out.tokens.extra["i2p_features"].clone()
+    changed.scatter_(1, out.mask.hidden.unsqueeze(-1).expand(-1, -1, 32), 7.0)
+    from anymae.terms.base import StepContext
+    ctx = lambda f: StepContext(model, clouds, type(out.tokens)(**{**out.tokens.__dict__, "extra": {"i2p_features": f}}),
+                                out.mask, out.latents, out.pred, out.target, out.token_loss)
+    assert torch.allclose(term(ctx(out.tokens.extra["i2p_features"]))["image_features"], out.terms["image_features"])
+    assert torch.allclose(term(ctx(changed))["image_features"], out.terms["image_features"])

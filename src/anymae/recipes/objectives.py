@@ -7,12 +7,15 @@ from __future__ import annotations
 from ..decoders import MAEDecoder
 from ..encoders import ViTEncoder
 from ..losses import MSELoss
+from ..masking import GuidedMasker
 from ..masking.mixing import MixingMasker
 from ..model import MaskedAutoencoder
 from ..targets import PixelTarget
 from ..terms.crossvideo import CrossVideoContrast
 from ..terms.homologous import HomologousRecognition
+from ..terms.i2p import ImageToPointGuidance
 from ..tokenizers import PatchTokenizer
+from .pointmae import point_mae
 from .registry import register
 from .videomae import videomae_vit
 
@@ -41,4 +44,18 @@ def crossvideomae_tiny(frames=16, image_size=32, patch_size=8, tubelet=2, channe
     model = videomae_vit("tiny", frames, image_size, patch_size, tubelet, channels, mask_ratio, None, norm_pix,
                          frame_stride, dim, depth, heads, decoder_dim, decoder_depth, decoder_heads)
     model.add_term(CrossVideoContrast(video_weight, frame_weight, sampled_frames, temperature))
+    return model
+
+
+@register("i2pmae_tiny", paper=20, modality="points", train={"batch_size": 64, "epochs": 60, "blr": 4e-3})
+def i2pmae_tiny(num_points=256, num_groups=32, group_size=16, mask_ratio=0.6, dim=96, depth=4, heads=3,
+                decoder_dim=64, decoder_depth=2, decoder_heads=2, drop_path=0.0, pointnet_width=16, position="mlp",
+                pos_every_block=True, feature_weight=1.0):
+    """I2P-MAE, CPU-sized (as pointmae_tiny): 2-D-guided masking keeps the groups a trained image encoder
+    finds salient in 3 depth views visible, and they regress its back-projected 2-D features
+    (needs --teacher IMAGE_RUN)."""
+    model = point_mae(num_points, num_groups, group_size, mask_ratio, dim, depth, heads, decoder_dim, decoder_depth,
+                      decoder_heads, drop_path, pointnet_width, position, pos_every_block)
+    model.add_term(ImageToPointGuidance(feature_weight))
+    model.set_masker(GuidedMasker(mask_ratio, keep_top=True, source="term:i2p"))
     return model
