@@ -59,3 +59,20 @@ def i2pmae_tiny(num_points=256, num_groups=32, group_size=16, mask_ratio=0.6, di
     model.add_term(ImageToPointGuidance(feature_weight))
     model.set_masker(GuidedMasker(mask_ratio, keep_top=True, source="term:i2p"))
     return model
+
+
+# ------------------------------------------------------------------ at the papers' sizes (docs/paper_recipes.md)
+@register("mixedae_vit_base", paper=11)
+def mixedae_vit_base(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True, homologous_weight=0.5,
+                     temperature=0.07):
+    """MixedAE at ViT-B/16 (768-d x 12), MAE's 512-d x 8 decoder: 4-image mixing + homologous recognition."""
+    return mixedae_vit_tiny(image_size, patch_size, channels, mask_ratio, norm_pix, 768, 12, 12, 512, 8, 16,
+                            homologous_weight, temperature)
+
+
+@register("crossvideomae_base", paper=39, modality="video")
+def crossvideomae_base(frames=16, image_size=224, patch_size=16, tubelet=2, channels=3, mask_ratio=0.9, norm_pix=True,
+                       frame_stride=4, video_weight=1.0, frame_weight=1.0, sampled_frames=2, temperature=0.1):
+    """CrossVideoMAE at VideoMAE's ViT-B/16 (768-d x 12, 384-d x 4 decoder), video- and frame-level contrast."""
+    return crossvideomae_tiny(frames, image_size, patch_size, tubelet, channels, mask_ratio, norm_pix, frame_stride,
+                              768, 12, 12, 384, 4, 6, video_weight, frame_weight, sampled_frames, temperature)
