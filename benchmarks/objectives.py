@@ -190,6 +190,11 @@ def pct(values) -> str:
     return f"{statistics.fmean(values):.1f}% ({' / '.join(f'{v:.1f}' for v in values)})"
 
 
+def read_config(path: Path) -> dict:
+    from anymae.io.checkpoint import read_config as read
+    return read(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300, help="optimizer steps of every run")
@@ -200,6 +205,8 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-objectives")
     parser.add_argument("--doc", default="docs/objectives.md")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs found in --out")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: tabulate the finished runs of --seeds found in --out (implies --reuse)")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(1)
@@ -213,6 +220,10 @@ def main() -> None:
             for seed in args.seeds:
                 start = time.time()
                 run = run_dir(out, group, row, seed)
+                if args.no_train:
+                    args.reuse = True
+                    if not (run / "config.yaml").exists() or "summary" not in read_config(run / "config.yaml"):
+                        continue
                 t_run = run_dir(out, teacher[0], teacher[1], seed) if teacher else None
                 summary = train(recipe, rargs, data, batch, args.budget[group], seed, run, t_run, args.reuse)
                 probe, cross = probe_run(run, group == "spectral")
