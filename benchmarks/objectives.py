@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-objectives")
     parser.add_argument("--doc", default="docs/objectives.md")
     parser.add_argument("--reuse", action="store_true", help="keep finished runs found in --out")
+    parser.add_argument("--rows", nargs="*", help="only these rows (name prefixes) in this invocation; no table")
     parser.add_argument("--no-train", action="store_true",
                         help="train nothing: tabulate the finished runs of --seeds found in --out (implies --reuse)")
     args = parser.parse_args()
@@ -217,6 +218,8 @@ def main() -> None:
     for group in args.groups:
         data, batch, rows = GROUPS[group]
         for row, recipe, rargs, teacher in rows:
+            if args.rows and not row.startswith(tuple(args.rows)):
+                continue
             for seed in args.seeds:
                 start = time.time()
                 run = run_dir(out, group, row, seed)
@@ -233,6 +236,8 @@ def main() -> None:
                 print(f"[{time.time() - start:5.0f} s] {group} / {row} seed {seed}: linear {100 * probe.linear:.1f}% "
                       f"kNN {100 * probe.knn:.1f}%" + (f" 13->4 {100 * cross:.1f}%" if cross is not None else ""),
                       flush=True)
+        if args.rows:
+            continue
         timed = cpu_step_times({row: run_dir(out, group, row, args.seeds[0]) for row, *_ in rows}, group, batch)
         for row, *_ in rows:
             for r in results[(group, row)]:
@@ -246,6 +251,8 @@ def main() -> None:
             first = run_dir(out, group, rows[0][0], args.seeds[0])
             results[(group, "baselines")] = group_baselines(first, get_recipe(rows[0][1]).modality)
             cached.write_text(json.dumps([(n, p.linear, p.knn) for n, p in results[(group, "baselines")]]))
+    if args.rows:
+        return
     (out / "results.json").write_text(json.dumps(
         {f"{g}/{r}": v if r != "baselines" else [(n, p.linear, p.knn) for n, p in v] for (g, r), v in results.items()},
         indent=1, default=str))
