@@ -232,7 +232,7 @@ def main() -> None:
                 probe, cross = probe_run(run, group == "spectral")
                 results.setdefault((group, row), []).append(dict(
                     linear=probe.linear, knn=probe.knn, cross=cross, run=str(run),
-                    step=summary["train_seconds"] / summary["steps"]))
+                    step=summary["train_seconds"] / summary["steps"], steps=summary["steps"]))
                 print(f"[{time.time() - start:5.0f} s] {group} / {row} seed {seed}: linear {100 * probe.linear:.1f}% "
                       f"kNN {100 * probe.knn:.1f}%" + (f" 13->4 {100 * cross:.1f}%" if cross is not None else ""),
                       flush=True)
@@ -275,7 +275,9 @@ def write_doc(results, args) -> None:
     for group in args.groups:
         data, batch, rows = GROUPS[group]
         base = results[(group, rows[0][0])]
-        lines += [f"## {group}: `{data}`, batch {batch}, {args.budget[group]} steps", ""]
+        done = sorted({r["steps"] for r in base})
+        lines += [f"## {group}: `{data}`, batch {batch}, {args.budget[group]} steps asked "
+                  f"({'/'.join(map(str, done))} run: whole epochs)", ""]
         cross = group == "spectral"
         lines.append("| row | recipe | linear | kNN-20 |" + (" 13 -> 4 bands |" if cross else "") + " CPU s/step | vs first row |")
         lines.append("|---|---|---|---|" + ("---|" if cross else "") + "---|---|")
