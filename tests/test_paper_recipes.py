@@ -56,6 +56,10 @@ PAPER_SETTINGS = {
     "mrmae_vit_base": vit_b(13, mask_ratio=0.75, masker="RandomMasker", **PIXEL_MSE),
     "dmae_vit_base": vit_b(29, mask_ratio=0.75, masker="RandomMasker", **PIXEL_MSE),
     "hybrid_distill_vit_base": vit_b(36, **LINEAR, mask_ratio=0.5, masker="PredictVisible", **TEACHER_MSE),
+    # issue 22's objectives at their papers' sizes (recipes/objectives.py)
+    "mixedae_vit_base": vit_b(11, mask_ratio=0.75, masker="MixingMasker", **PIXEL_MSE),
+    "crossvideomae_base": vit_b(39, decoder_dim=384, decoder_depth=4, decoder_heads=6, mask_ratio=0.9,
+                                masker="TubeMasker", **PIXEL_MSE),
     "cae_vit_base": vit_b(5, decoder="CAEDecoder", decoder_dim=768, decoder_depth=4, decoder_heads=12,
                           regressor_depth=4, mask_ratio=0.5, masker="BlockMasker", **PIXEL_MSE),
     "lut_vit_base": vit_b(7, mask_ratio=0.75, masker="RandomMasker", **PIXEL_MSE),
@@ -79,7 +83,8 @@ PAPER_TERMS = {
     "cae_vit_base": {"LatentAlignment"}, "maskalign_vit_base": {"DynamicAlignment"},
     "mrmae_vit_base": {"VisibleMimic"}, "dmae_vit_base": {"IntermediateDistill"},
     "hybrid_distill_vit_base": {"TokenRelation"}, "lut_vit_base": {"VisibleTokenTerm"},
-    "dmjd_vit_base": {"JointDistillation"}, "dupmae_base": {"BagOfWordsTerm"},
+    "dmjd_vit_base": {"DualBranch"}, "dupmae_base": {"BagOfWordsTerm"},
+    "mixedae_vit_base": {"HomologousRecognition"}, "crossvideomae_base": {"CrossVideoContrast"},
 }
 
 

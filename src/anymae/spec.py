@@ -11,6 +11,7 @@ import torch
 from .masking import make_masker
 from .model import MaskedAutoencoder
 from .recipes import create, get_recipe
+from .recipes.options import MODEL_OPTIONS
 from .targets import TARGETS, attach_teachers, make_target, teacher_parts
 
 TEACHER_KEYS = ("recipe", "recipe_args", "target", "target_args")  # what a run records of each teacher
@@ -47,7 +48,7 @@ class ModelSpec:
 
     def validate(self) -> None:
         """Fail fast, before any data loads: unknown recipe, recipe argument, target or masker argument."""
-        known = get_recipe(self.recipe).defaults()
+        known = {**get_recipe(self.recipe).defaults(), **MODEL_OPTIONS}  # recipes/options.py: MFM, MTO
         unknown = sorted(set(self.recipe_args) - set(known))
         if unknown:
             raise ValueError(f"recipe {self.recipe!r} takes no argument(s) {unknown}; it takes {sorted(known)}")

@@ -112,12 +112,34 @@ class SpectralTransform(MultiModalTransform):
     shows the encoder only a random subset of its bands (at least `min_bands`), as another sensor would,
     while the targets keep every band: `band_mask` [C] (1 = seen) is added to every sample."""
 
-    def __init__(self, size, stats, subsets: float = 0.0, min_bands: int = 3, **kw):
+    def __init__(self, size, stats, subsets: float = 0.0, min_bands: int = 3, mixup: float = 0.0,
+                 tokens: int = 0, **kw):
         super().__init__(size, stats, **kw)
         self.subsets, self.min_bands = subsets, min_bands
+        self.mixup, self.tokens = mixup, tokens
+
+    def sensor_mixup(self, bands: int, generator: torch.Generator) -> dict:
+        """SMARTIES' cross-sensor token mixup, drawn per sample: two sensors (random band sets of at least
+        `min_bands`, different from each other) -> `sensor_masks` [2,C] (1 = seen), and `sensor_map` [N]
+        (1 at round(N * mixup) random positions: the tokens taken from the second sensor)."""
+        def one_sensor():
+            k = int(torch.randint(min(self.min_bands, bands), bands + 1, (1,), generator=generator))
+            mask = torch.zeros(bands)
+            mask[torch.randperm(bands, generator=generator)[:k]] = 1.0
+            return mask
+        first = one_sensor()
+        second = one_sensor()
+        while bands > 1 and torch.equal(first, second):
+            second = one_sensor()
+        where = torch.zeros(self.tokens, dtype=torch.long)
+        where[torch.randperm(self.tokens, generator=generator)[:round(self.tokens * self.mixup)]] = 1
+        return {"sensor_masks": torch.stack([first, second]), "sensor_map": where}
 
     def __call__(self, sample: dict, generator: torch.Generator | None = None) -> dict:
         out = super().__call__(sample, generator)
+        if self.mixup > 0 and generator is not None:
+            out.update(self.sensor_mixup(out["pixels"].shape[0], generator))
+            return out
         if self.subsets > 0 and generator is not None:
             c = out["pixels"].shape[0]
             mask = torch.ones(c)
@@ -146,8 +168,10 @@ class SpectralModality(Modality):
     band_subsets = 0.5   # fraction of pretraining samples seen through a random subset of their bands
 
     def pretrain_transform(self, model, config):
-        return SpectralTransform(model.tokenizer.image_size, {"pixels": (config.mean["pixels"], config.std["pixels"])},
-                                 subsets=self.band_subsets, scale=tuple(config.crop_scale))
+        tok = model.tokenizer   # mixup: SMARTIES' cross-sensor token mixup, when the tokenizer asks for it
+        return SpectralTransform(tok.image_size, {"pixels": (config.mean["pixels"], config.std["pixels"])},
+                                 subsets=self.band_subsets, scale=tuple(config.crop_scale),
+                                 mixup=getattr(tok, "mixup", 0.0), tokens=tok.num_tokens)
 
     def eval_transform(self, model, config):
         return MultiModalTransform(model.tokenizer.image_size, {"pixels": (config.mean["pixels"], config.std["pixels"])},

@@ -10,6 +10,14 @@ from ..tokenizers.base import gather_tokens
 from .base import Decoder
 
 
+def mto_attention_mask(length: int, context: int, device=None) -> Tensor:
+    """[L,L] bool, True where query i may attend to key j: only the first `context` tokens (prefix and
+    visible) are keys, so no token reads a mask token (MTO, row 30)."""
+    allowed = torch.zeros(length, length, dtype=torch.bool, device=device)
+    allowed[:, :context] = True
+    return allowed
+
+
 class MAEDecoder(Decoder):
     """Projects latents to the decoder width, adds a learnable mask token for each hidden token,
     adds the decoder's own position embedding, runs `depth` blocks and predicts `out_dim` values
@@ -19,14 +27,20 @@ class MAEDecoder(Decoder):
     (`mask.predict` shorter than `mask.hidden`), the blocks run on the visible tokens and that subset
     only, not on every token; otherwise (and by default) the decoder is MAE's.
 
+    `mto_layers=k` > 0 (MTO, row 30, masked token optimisation): in the first k blocks no token attends to a
+    mask token (`mto_attention_mask`): mask tokens carry no data (their "data singularity"), so they only
+    read the visible tokens and never each other; later blocks attend as MAE's.
+
     `bind(in_dim, out_dim, position)` is called by MaskedAutoencoder to size the in/out layers.
     Parameter names follow facebookresearch/mae (`decoder_embed`, `mask_token`, `decoder_blocks`,
     `decoder_norm`, `decoder_pred`) minus the `decoder_` prefix.
     """
 
     def __init__(self, dim: int = 512, depth: int = 8, heads: int = 16, mlp_ratio: float = 4.0,
-                 learnable_pos: bool = False, norm_eps: float = 1e-6, decoder_masking: bool = False):
+                 learnable_pos: bool = False, norm_eps: float = 1e-6, decoder_masking: bool = False,
+                 mto_layers: int = 0):
         super().__init__()
+        self.mto_layers = mto_layers
         self.dim, self.depth, self.heads, self.mlp_ratio = dim, depth, heads, mlp_ratio
         self.learnable_pos, self.decoder_masking = learnable_pos, decoder_masking
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -53,6 +67,10 @@ class MAEDecoder(Decoder):
         shorter than `mask.hidden` (a subset of it: VideoMAE V2), only those mask tokens enter the
         blocks; otherwise every hidden token gets a mask token, as in MAE.
         """
+        own = getattr(mask, "own", None)
+        if own is not None:  # MixedAE: the encoder saw the whole mixed image; decode it from its own tokens only
+            latents = torch.cat([latents[:, :num_prefix], gather_tokens(latents[:, num_prefix:], own.keep)], dim=1)
+            mask = own
         x = self.embed(latents)
         b, nv = x.shape[0], latents.shape[1] - num_prefix
         pos = self.pos(tokens)  # [1|B,N,Dd]
@@ -61,8 +79,9 @@ class MAEDecoder(Decoder):
         queries = mask.predict if subset else mask.hidden  # [B,Nq] the mask tokens' token indices
         x = torch.cat([x[:, :num_prefix], x[:, num_prefix:] + gather_tokens(pos, mask.keep),
                        self.mask_token + gather_tokens(pos, queries)], dim=1)  # [B,P+Nv+Nq,Dd]
-        for block in self.blocks:
-            x = block(x)
+        context = mto_attention_mask(x.shape[1], num_prefix + nv, x.device) if self.mto_layers else None
+        for i, block in enumerate(self.blocks):
+            x = block(x, attn_mask=context) if i < self.mto_layers else block(x)
         if subset or mask.predict is mask.hidden:
             out = x[:, num_prefix + nv:]  # the mask tokens, in `mask.predict` order
         else:  # token t sits at restore[t] in cat(visible, hidden)

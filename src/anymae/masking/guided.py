@@ -7,6 +7,8 @@ maps), or, inside a model, from `scorer(model, tokens)` reading `source`:
 
   contrast      standard deviation of each token's raw values (a data-only saliency)
   extra:KEY     `tokens.extra[KEY]`, a [B,N] tensor a tokenizer or data pipeline attached
+  term:NAME     `scores(model, tokens)` of the model's extra term NAME (I2P-MAE's 2-D guidance: `term:i2p`),
+                which the masker names in `term_specs()` so that the model gets it
 """
 from __future__ import annotations
 
@@ -33,8 +35,8 @@ class GuidedMasker(Masker):
     def __init__(self, ratio: float = 0.75, keep_top: bool = False, source: str = "contrast"):
         super().__init__()
         num_visible(4, ratio)
-        if source != "contrast" and not source.startswith("extra:"):
-            raise ValueError(f"guided masker: source must be 'contrast' or 'extra:KEY', got {source!r}")
+        if source != "contrast" and not source.startswith(("extra:", "term:")):
+            raise ValueError(f"guided masker: source must be 'contrast', 'extra:KEY' or 'term:NAME', got {source!r}")
         self.ratio, self.keep_top, self.source = ratio, keep_top, source
 
     @classmethod
@@ -46,10 +48,19 @@ class GuidedMasker(Masker):
         """Per-token scores [B,N] from `source`."""
         if self.source == "contrast":
             return token_contrast(tokens)
+        if self.source.startswith("term:"):
+            name = self.source.split(":", 1)[1]
+            term = model.term_named(name) if model is not None else None
+            if term is None:
+                raise ValueError(f"guided masker: scores come from the extra term {name!r}, which the model lacks")
+            return term.scores(model, tokens)
         key = self.source.split(":", 1)[1]
         if key not in tokens.extra:
             raise ValueError(f"guided masker: tokens carry no extra[{key!r}] scores (have {sorted(tokens.extra)})")
         return tokens.extra[key]
+
+    def term_specs(self) -> list[tuple[str, dict]]:
+        return [(self.source.split(":", 1)[1], {})] if self.source.startswith("term:") else []
 
     def forward(self, tokens, generator: torch.Generator | None = None, scores: Tensor | None = None) -> Mask:
         if scores is None:

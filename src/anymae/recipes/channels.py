@@ -44,10 +44,13 @@ def chamaevit_base(image_size=224, patch_size=16, channels=5, mask_ratio=0.75, c
 
 
 def smarties(image_size, patch_size, channels, mask_ratio, anchors, norm_pix, dim, depth, heads,
-             decoder_dim, decoder_depth, decoder_heads) -> MaskedAutoencoder:
+             decoder_dim, decoder_depth, decoder_heads, mixup=0.5) -> MaskedAutoencoder:
+    """`mixup`: SMARTIES' cross-sensor token mixup, the fraction of each pretraining sample's tokens taken
+    from a second sensor (tokenizers/spectral.py; drawn by data/spectral.py); 0 turns it off."""
     return MaskedAutoencoder(
         tokenizer=SpectralTokenizer(image_size, patch_size, channels, dim=dim, anchors=anchors,
-                                    bands=SENTINEL2_BANDS if channels == len(SENTINEL2_BANDS) else None),
+                                    bands=SENTINEL2_BANDS if channels == len(SENTINEL2_BANDS) else None,
+                                    mixup=mixup),
         masker=RandomMasker(mask_ratio),
         encoder=ViTEncoder(dim=dim, depth=depth, heads=heads),
         decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
@@ -56,16 +59,16 @@ def smarties(image_size, patch_size, channels, mask_ratio, anchors, norm_pix, di
 
 @register("smarties_tiny", paper=3, modality="spectral")
 def smarties_tiny(image_size=32, patch_size=4, channels=13, mask_ratio=0.75, anchors=16, norm_pix=True, dim=192,
-                  depth=12, heads=3, decoder_dim=128, decoder_depth=2, decoder_heads=4):
-    """SMARTIES: spectrum-aware band projection (any band set, same tokens), MAE on top."""
+                  depth=12, heads=3, decoder_dim=128, decoder_depth=2, decoder_heads=4, mixup=0.5):
+    """SMARTIES: spectrum-aware band projection (any band set, same tokens), cross-sensor token mixup, MAE on top."""
     return smarties(image_size, patch_size, channels, mask_ratio, anchors, norm_pix, dim, depth, heads,
-                    decoder_dim, decoder_depth, decoder_heads)
+                    decoder_dim, decoder_depth, decoder_heads, mixup)
 
 
 @register("smarties_base", paper=3, modality="spectral")
-def smarties_base(image_size=224, patch_size=16, channels=13, mask_ratio=0.75, anchors=32, norm_pix=True):
-    """SMARTIES at ViT-B/16 (768-d x 12), 512-d x 8 decoder."""
-    return smarties(image_size, patch_size, channels, mask_ratio, anchors, norm_pix, 768, 12, 12, 512, 8, 16)
+def smarties_base(image_size=224, patch_size=16, channels=13, mask_ratio=0.75, anchors=32, norm_pix=True, mixup=0.5):
+    """SMARTIES at ViT-B/16 (768-d x 12), 512-d x 8 decoder, cross-sensor token mixup."""
+    return smarties(image_size, patch_size, channels, mask_ratio, anchors, norm_pix, 768, 12, 12, 512, 8, 16, mixup)
 
 
 def modality_list(modalities) -> list[str]:

@@ -16,7 +16,7 @@ from ..losses import MSELoss
 from ..masking import BlockMasker, DisjointMasker, FrequencyMasker, PredictVisible, RandomMasker
 from ..model import MaskedAutoencoder
 from ..targets import FrequencyTarget, HOGTarget, PixelTarget, TeacherLatentTarget
-from ..terms import DynamicAlignment, IntermediateDistill, JointDistillation
+from ..terms import DynamicAlignment, IntermediateDistill, DualBranch
 from .registry import register
 from .targets import (cae_vit_tiny, hybrid_distill_vit_tiny, latent_ema_vit_tiny, lut_vit_tiny, mae_decoder,
                       maskfeat_vit_tiny, mp3_vit_tiny, mrmae_vit_tiny, parts, random_masked_mae, salt_vit_tiny)
@@ -199,15 +199,16 @@ def lut_vit_base(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, dim
 def dmjd_vit_base(image_size=224, patch_size=16, channels=3, mask_ratio=0.5, views=2, dim=768, depth=12, heads=12,
                   decoder_dim=512, decoder_depth=8, decoder_heads=16, hog_cells=2, hog_orientations=9,
                   distill_weight=1.0):
-    """DMJD (PAPERS.md row 33), ViT-B/16: 2 disjoint 50% views, HOG of hidden patches, joint distillation.
+    """DMJD (PAPERS.md row 33), ViT-B/16: 2 disjoint 50% views, HOG of hidden and visible patches (dual branch).
 
     Changed: DMJD hides 60% per view with the overlap kept small; `DisjointMasker` needs ratio x views
     <= 1, so 50% each (fully disjoint). DMJD's backbone is ConvMAE's ConViT-B (here a plain ViT-B), its
-    views are block-masked (here random) and its visible branch regresses visible-token HOG (smooth
-    L1); here the views teach each other (terms/dmjd.py). HOG is grey (36 values per patch).
+    views are block-masked (here random). Its joint distillation is the dual branch of terms/dmjd.py: the
+    decoder regresses hidden-token HOG (L2), a projector visible-token HOG (smooth L1, beta 2). HOG is grey
+    (36 values per patch).
     """
     tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
     return MaskedAutoencoder(tok, DisjointMasker(mask_ratio, views), enc,
                              mae_decoder(decoder_dim, decoder_depth, decoder_heads),
                              HOGTarget(hog_cells, hog_orientations), MSELoss(),
-                             aux=[JointDistillation(distill_weight)])
+                             aux=[DualBranch(distill_weight)])

@@ -54,12 +54,14 @@ def get_recipe(name: str) -> Recipe:
 
 def create(name: str, **overrides):
     """Build recipe `name`; overrides must be arguments the recipe takes."""
+    from .options import apply_options, split_options  # options any recipe takes (MFM, MTO)
     recipe = get_recipe(name)
     known = recipe.defaults()
+    overrides, options = split_options(overrides)
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ValueError(f"recipe {name!r} takes no argument(s) {unknown}; it takes {sorted(known)}")
-    return recipe.build(**overrides)
+    return apply_options(recipe.build(**overrides), **options)
 
 
 def list_recipes() -> list[Recipe]:

@@ -14,7 +14,7 @@ from ..losses import CrossEntropyLoss, MSELoss
 from ..masking import DisjointMasker, FrequencyMasker, PredictVisible, RandomMasker
 from ..model import MaskedAutoencoder
 from ..targets import EMALatentTarget, FrequencyTarget, HOGTarget, PixelTarget, PositionTarget, TeacherLatentTarget
-from ..terms import (DynamicAlignment, IntermediateDistill, JointDistillation, LatentAlignment, PositionPrediction,
+from ..terms import (DynamicAlignment, IntermediateDistill, DualBranch, LatentAlignment, PositionPrediction,
                      TokenRelation, VisibleMimic, VisibleTokenTerm)
 from ..tokenizers import PatchTokenizer
 from .registry import register
@@ -155,9 +155,12 @@ def lut_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.75, dim=6
 
 @register("dmjd_vit_tiny", paper=33, train=LAPTOP_TRAINING)
 def dmjd_vit_tiny(image_size=32, patch_size=8, channels=3, mask_ratio=0.5, views=2, dim=64, depth=6, heads=4,
-                  decoder_dim=64, decoder_depth=2, decoder_heads=4, distill_weight=1.0, position_task=1.0):
-    """DMJD: k views with disjoint hidden sets, each reconstructed, coupled by joint distillation."""
+                  decoder_dim=64, decoder_depth=2, decoder_heads=4, distill_weight=1.0, position_task=1.0,
+                  hog_cells=2, hog_orientations=9):
+    """DMJD: k views with disjoint hidden sets; on each, the decoder predicts the hidden tokens' HOG and a
+    projector the visible tokens' HOG (the dual branch of joint distillation, terms/dmjd.py)."""
     tok, enc = parts(image_size, patch_size, channels, dim, depth, heads)
     return MaskedAutoencoder(tok, DisjointMasker(mask_ratio, views), enc,
-                             mae_decoder(decoder_dim, decoder_depth, decoder_heads), PixelTarget(norm=True), MSELoss(),
-                             aux=with_position_task([JointDistillation(distill_weight)], position_task))
+                             mae_decoder(decoder_dim, decoder_depth, decoder_heads),
+                             HOGTarget(hog_cells, hog_orientations), MSELoss(),
+                             aux=with_position_task([DualBranch(distill_weight)], position_task))

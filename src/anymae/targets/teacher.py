@@ -231,7 +231,8 @@ def attach_teachers(model, teachers: Sequence, names: Sequence[str] | None = Non
     if not teachers:
         raise ValueError("a frozen teacher is needed: pass --teacher RUN")
     for t, name in zip(teachers, names):
-        check_fits(model, t, name)
+        if not all(getattr(part, "cross_modal", False) for part in parts):  # I2P-MAE: an image teacher for points
+            check_fits(model, t, name)
     wrapped = [Teacher(copy.deepcopy(t.tokenizer), copy.deepcopy(t.encoder)) for t in teachers]
     for part in parts:
         part.set_teacher(wrapped[min(part.teacher_index, len(wrapped) - 1)])

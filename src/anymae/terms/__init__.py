@@ -5,7 +5,7 @@ docs/design.md). Every module here registers its terms in `TERMS`."""
 from .base import ExtraTerm, StepContext
 from .cae import LatentAlignment
 from .dmae import IntermediateDistill
-from .dmjd import JointDistillation
+from .dmjd import DualBranch
 from .hybrid import TokenRelation
 from .invariance import ViewInvariance, info_nce, second_view
 from .loss_prediction import LossPredictor, relative_loss
@@ -15,7 +15,11 @@ from .mrmae import VisibleMimic
 from .position import PositionPrediction
 from .registry import TERMS
 
-__all__ = ["ExtraTerm", "StepContext", "TERMS", "LatentAlignment", "IntermediateDistill", "JointDistillation",
+__all__ = ["ExtraTerm", "StepContext", "TERMS", "LatentAlignment", "IntermediateDistill", "DualBranch",
            "TokenRelation", "ViewInvariance", "info_nce", "second_view", "LossPredictor", "relative_loss",
            "VisibleTokenTerm", "DynamicAlignment", "VisibleMimic", "PositionPrediction"]
 from .bow import BagOfWordsTerm  # noqa: E402,F401  (DupMAE, text)
+from .mfm import FeatureMasking  # noqa: E402,F401  (MFM, row 28: --arg feature_mask_layer=k)
+from .homologous import HomologousRecognition  # noqa: E402,F401  (MixedAE, row 11)
+from .crossvideo import CrossVideoContrast  # noqa: E402,F401  (CrossVideoMAE, row 39)
+from .i2p import ImageToPointGuidance  # noqa: E402,F401  (I2P-MAE, row 20)

@@ -1,8 +1,12 @@
-"""DMJD (row 33) joint distillation: every disjoint view is reconstructed, and the views teach each other.
+"""DMJD (row 33) joint distillation: a dual branch on every disjoint view.
 
-With the `disjoint` masker a token hidden in view v is visible in view u = v+1 (mod k). The decoder's
-state for that token in view v (through a small head) is pulled towards view u's encoding of it
-(mapped by the decoder's input layer, no gradient): the distillation term couples the views.
+With the `disjoint` masker each image gives k masked views whose hidden sets do not overlap. On every view
+the masked branch (the model's decoder) predicts the hidden tokens' targets, and the visible branch (a
+projector + predictor on the encoder's latents, no decoder) predicts the visible tokens' targets. Both
+branches read the same improved target (HOG in DMJD's recipes, the model's `Target` here). From
+mx-mark/DMJD `models_dmjd.py`: the projector is 3 linear layers with LayerNorm + GELU (the last norm without
+affine parameters) at the decoder's width, then one linear predictor; the visible loss is smooth-L1 with
+beta 2.0 (`vis_loss_type smooth_l1`), weight `theta` 1.0; the masked loss is the model's own (L2).
 """
 from __future__ import annotations
 
@@ -11,68 +15,52 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..tokenizers.base import gather_tokens
-from .tap import LayerTap
 from .base import ExtraTerm
 from .registry import TERMS
 
 
-@TERMS.register("joint_distillation")
-class JointDistillation(ExtraTerm):
-    """Adds `views_reconstruction` (the other views' target loss) and weight * `joint_distillation`."""
+def visible_projector(in_dim: int, width: int, out_dim: int) -> nn.Sequential:
+    """DMJD's visible branch: 3 x (linear, LayerNorm, GELU), the last norm without affine and no GELU,
+    then a linear predictor to the target width."""
+    return nn.Sequential(
+        nn.Linear(in_dim, width), nn.LayerNorm(width), nn.GELU(),
+        nn.Linear(width, width), nn.LayerNorm(width), nn.GELU(),
+        nn.Linear(width, width), nn.LayerNorm(width, elementwise_affine=False),
+        nn.Linear(width, out_dim))
 
-    def __init__(self, weight: float = 1.0, name: str = "joint_distillation"):
+
+@TERMS.register("dual_branch")
+class DualBranch(ExtraTerm):
+    """Adds `views_reconstruction` (the masked branch on the other views) and weight * `visible_branch`
+    (the visible branch on every view, smooth-L1 on the visible tokens' targets)."""
+
+    def __init__(self, weight: float = 1.0, beta: float = 2.0):
         super().__init__()
-        self.weight, self.name = weight, name
+        self.weight, self.beta = weight, beta
         self.head: nn.Module | None = None
-        self._tap: LayerTap | None = None
 
     def bind(self, model) -> None:
-        self.head = nn.Linear(model.decoder.dim, model.decoder.dim)
-        self._tap = LayerTap([model.decoder.norm])
+        self.head = visible_projector(model.encoder.dim, model.decoder.dim, model.target.dim(model.tokenizer))
 
-    @staticmethod
-    def run_view(model, tokens, mask, full_target: Tensor):
-        """One more masked view through the model's encode and decode steps -> (latents, per-token loss)."""
-        latents = model.encode_visible(tokens, mask.keep)
-        pred = model.decode(latents, mask, tokens)
-        return latents, model.token_loss(pred, gather_tokens(full_target, mask.predict), mask, tokens)
-
-    def coupling(self, model, views, latents, states) -> Tensor:
-        """views: k Masks; latents[v] [B,P+Nv,D]; states[v] [B,Nh,Dd] the decoder's (normalised) states of
-        view v's hidden tokens in `hidden` order: what the MAE decoder's final norm sees (decoders/mae.py
-        normalises only the tokens it predicts, and a view predicts its hidden tokens)."""
-        p = model.encoder.num_prefix
-        losses = []
-        k = len(views)
-        for v in range(k):
-            u = (v + 1) % k
-            with torch.no_grad():  # the teaching view: its encoding of the tokens it sees
-                taught = model.decoder.embed(latents[u][:, p:])                   # [B,Nv_u,Dd] in keep order
-                b, n = views[u].restore.shape
-                spread = taught.new_zeros(b, n, taught.shape[-1])
-                spread.scatter_(1, views[u].keep.unsqueeze(-1).expand(-1, -1, taught.shape[-1]), taught)
-                target = F.layer_norm(gather_tokens(spread, views[v].hidden), taught.shape[-1:])
-            if states[v].shape[1] != views[v].hidden.shape[1]:
-                raise ValueError(f"joint distillation: view {v}'s decoder states cover {states[v].shape[1]} tokens, "
-                                 f"its hidden tokens are {views[v].hidden.shape[1]} (each view must predict its "
-                                 "hidden tokens)")
-            student = self.head(states[v])
-            losses.append(F.mse_loss(student, target))
-        return torch.stack(losses).mean()
+    def visible_loss(self, latents: Tensor, keep: Tensor, full_target: Tensor, num_prefix: int) -> Tensor:
+        """latents [B,P+Nv,D] (visible tokens in `keep` order), keep [B,Nv], full_target [B,N,T] -> scalar."""
+        return F.smooth_l1_loss(self.head(latents[:, num_prefix:]), gather_tokens(full_target, keep), beta=self.beta)
 
     def forward(self, ctx) -> dict[str, Tensor]:
-        views = getattr(ctx.mask, "views", None)
-        model = ctx.model
-        if not views or len(views) < 2:
-            if hasattr(model.masker, "sample_views"):
-                return {}  # a mask given from outside (reconstruction pictures): one view, nothing to couple
-            raise ValueError("JointDistillation needs the `disjoint` masker with at least 2 views")
-        states, latents, extra = [self._tap[0]], [ctx.latents], []
-        full_target = model.targets_for(ctx.x, ctx.tokens)
-        for mask in views[1:]:
-            z, token_loss = self.run_view(model, ctx.tokens, mask, full_target)
-            latents.append(z)
-            states.append(self._tap[0])
-            extra.append(token_loss.mean())
-        return {"views_reconstruction": torch.stack(extra).sum(),
-                self.name: self.weight * self.coupling(model, views, latents, states)}
+        model, p = ctx.model, ctx.model.encoder.num_prefix
+        views = getattr(ctx.mask, "views", None) or [ctx.mask]
+        full_target = model.targets_for(ctx.x, ctx.tokens)                 # [B,N,T], no gradient
+        visible = [self.visible_loss(ctx.latents, ctx.mask.keep, full_target, p)]
+        masked = []
+        for mask in views[1:]:                                             # the other disjoint views
+            latents = model.encode_visible(ctx.tokens, mask.keep)
+            pred = model.decode(latents, mask, ctx.tokens)
+            masked.append(model.token_loss(pred, gather_tokens(full_target, mask.predict), mask, ctx.tokens).mean())
+            visible.append(self.visible_loss(latents, mask.keep, full_target, p))
+        out = {"visible_branch": self.weight * torch.stack(visible).mean()}
+        if masked:
+            out["views_reconstruction"] = torch.stack(masked).sum()
+        return out
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight}, beta={self.beta}"

@@ -51,6 +51,13 @@ class SpectralTokenizer(Tokenizer):
     `channels` is the band count the decoder predicts (the training sensor's). An optional
     `band_mask` [B,C] in the input hides bands from the encoder while the targets keep them all
     (SMARTIES-style cross-sensor training: see the spectral modality's band subsets).
+
+    Cross-sensor token mixup (SMARTIES): when the input also carries `sensor_masks` [B,2,C] (the bands two
+    sensors see) and `sensor_map` [B,N] (0/1: which sensor each position's token comes from), the sample
+    is tokenised once per sensor and the tokens are mixed position by position (`Tokens.extra
+    ["sensor_map"]`); the targets stay the full spectrum, which holds each sensor's bands at every
+    position. `mixup` (the fraction of positions from the second sensor) tells the data pipeline to draw
+    them (data/spectral.py); 0 turns it off.
     """
 
     @classmethod
@@ -63,8 +70,11 @@ class SpectralTokenizer(Tokenizer):
 
     def __init__(self, image_size: int | tuple[int, int] = 32, patch_size: int = 4, channels: int = 13,
                  dim: int = 192, anchors: int = 16, span: tuple[float, float] = (400.0, 2500.0),
-                 bands: list | None = None, learnable_pos: bool = False):
+                 bands: list | None = None, learnable_pos: bool = False, mixup: float = 0.0):
         super().__init__()
+        if not 0.0 <= mixup < 1.0:
+            raise ValueError(f"mixup (the fraction of tokens from the second sensor) must be in [0, 1), got {mixup}")
+        self.mixup = mixup
         self.image_size, self.grid = patch_grid(image_size, patch_size)
         if anchors < 2:
             raise ValueError(f"need at least 2 spectral anchors, got {anchors}")
@@ -120,10 +130,22 @@ class SpectralTokenizer(Tokenizer):
         pixels, bands = split_spectral_input(x, self.default_bands)
         self.check_input(pixels)
         pixels = pixels.to(self.weight.dtype)  # float64 / float16 inputs follow the weights
-        band_mask = x.get("band_mask") if isinstance(x, dict) else None
+        extra = {"bands": bands}
+        if isinstance(x, dict) and "sensor_map" in x:   # cross-sensor token mixup: two sensors, one token map
+            sensors, where = x["sensor_masks"], x["sensor_map"].to(pixels.device).long()
+            if sensors.shape != (pixels.shape[0], 2, pixels.shape[1]) or where.shape != (pixels.shape[0], self.num_tokens):
+                raise ValueError(f"sensor_masks must be [B,2,C] and sensor_map [B,N] for pixels {tuple(pixels.shape)}, "
+                                 f"got {tuple(sensors.shape)} and {tuple(where.shape)}")
+            first, second = (self.embed_bands(pixels, bands, sensors[:, i]) for i in (0, 1))
+            embed = torch.where(where.unsqueeze(-1).bool(), second, first)
+            extra["sensor_map"] = where
+        else:
+            embed = self.embed_bands(pixels, bands, x.get("band_mask") if isinstance(x, dict) else None)
+        return Tokens(values=self.patchify(pixels), embed=embed, pos=self.pos(), grid=self.grid, extra=extra)
+
+    def embed_bands(self, pixels: Tensor, bands: Tensor, band_mask: Tensor | None) -> Tensor:
+        """pixels [B,C,H,W] seen through `band_mask` [B,C] (None: every band) -> embeddings [B,N,D]."""
         anchors, coverage = self.resample(pixels, bands, band_mask)  # [B,K,H,W], [B,K]
         patches = patch_blocks(anchors, self.patch_size).flatten(3)  # [B,N,K,p*p]
         embed = torch.einsum("bnka,kad->bnd", patches, self.weight) + self.bias
-        embed = embed + (coverage @ self.coverage_embed).unsqueeze(1)
-        return Tokens(values=self.patchify(pixels), embed=embed, pos=self.pos(), grid=self.grid,
-                      extra={"bands": bands})
+        return embed + (coverage @ self.coverage_embed).unsqueeze(1)
