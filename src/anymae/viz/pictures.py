@@ -175,3 +175,12 @@ PICTURES = {"image": image_picture, "multichannel": multichannel_picture, "spect
             "multimodal": multimodal_picture, "video": video_picture, "points": points_picture}
 PICTURES["audio"] = audio_picture
 PICTURES["volume"] = volume_picture
+
+
+def skeleton_picture(model, sequences: Tensor, transform, path: Path, seed: int = 0) -> Path:
+    """sequences [B,T,J,C]: stick figures of original | masked | reconstruction, a few frames each."""
+    from .skeleton import stick_figure_picture
+    return stick_figure_picture(model, sequences[:4], Path(path), seed=seed)
+
+
+PICTURES["skeleton"] = skeleton_picture
