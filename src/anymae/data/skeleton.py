@@ -177,10 +177,10 @@ def load_skeleton_folder(root: str | Path, image_size=None, channels=None, split
 
 
 # ---------------------------------------------------------------- built-in: skeleton-actions
-ACTIONS = ["walk", "wave-right", "wave-both", "jump", "squat", "kick-right", "punch", "clap", "bow", "raise-arms"]
-# cycles of the action per clip (speed)
-CYCLES = {"walk": (1, 2.5), "wave-right": (3, 6), "wave-both": (3, 6), "jump": (1, 3), "squat": (1, 2),
-          "kick-right": (1, 2), "punch": (2, 4), "clap": (3, 6), "bow": (0.8, 1.6), "raise-arms": (1, 2)}
+ACTIONS = ["walk", "wave-right", "wave-left", "jump", "squat", "kick-right", "kick-left", "punch", "clap", "bow"]
+# cycles of the action per second of action (speed); a clip holds 1 s of time
+CYCLES = {"walk": (1, 2.5), "wave-right": (3, 6), "wave-left": (3, 6), "jump": (1, 3), "squat": (1, 2),
+          "kick-right": (1, 2), "kick-left": (1, 2), "punch": (2, 4), "clap": (3, 6), "bow": (0.8, 1.6), "idle": (1, 1)}
 
 
 def limb(forward: np.ndarray, side: np.ndarray, sign: float) -> np.ndarray:
@@ -192,7 +192,7 @@ def limb(forward: np.ndarray, side: np.ndarray, sign: float) -> np.ndarray:
 def pose_angles(action: str, t: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Joint angles [T] of one clip of `action` (t in [0,1]) with a random speed, phase and amplitude."""
     phase = 2 * np.pi * rng.uniform(*CYCLES[action]) * t + rng.uniform(0, 2 * np.pi)
-    amp = rng.uniform(0.8, 1.2)
+    amp = rng.uniform(0.6, 1.4)
     s, z = np.sin(phase), np.zeros_like(t)
     up = 0.5 * (1 - np.cos(phase))                                              # 0 -> 1 -> 0 each cycle
     a = {k: z.copy() for k in ("arm_l", "arm_r", "elbow_l", "elbow_r", "hip_l", "hip_r", "knee_l", "knee_r",
@@ -205,8 +205,8 @@ def pose_angles(action: str, t: np.ndarray, rng: np.random.Generator) -> dict[st
         a["knee_l"], a["knee_r"] = 0.7 * amp * np.maximum(0, -s), 0.7 * amp * np.maximum(0, s)
         a["arm_l"], a["arm_r"] = -0.4 * amp * s, 0.4 * amp * s
         a["forward"] = rng.uniform(0.8, 1.6) * t                                  # metres walked
-    elif action in ("wave-right", "wave-both"):
-        for k in ("r", "l") if action == "wave-both" else ("r",):
+    elif action in ("wave-right", "wave-left"):
+        for k in ("r",) if action == "wave-right" else ("l",):
             a[f"side_{k}"] = np.full_like(t, 2.5 * amp)
             a[f"elbow_{k}"] = np.full_like(t, 0.3)
             a[f"wave_{k}"] = 0.6 * amp * s
@@ -221,10 +221,10 @@ def pose_angles(action: str, t: np.ndarray, rng: np.random.Generator) -> dict[st
         a["knee_l"] = a["knee_r"] = 2.0 * amp * up
         a["arm_l"] = a["arm_r"] = 1.4 * up
         a["bend"] = 0.3 * up
-    elif action == "kick-right":
-        kick = np.maximum(0, s) ** 2
-        a["hip_r"] = 1.3 * amp * kick
-        a["knee_r"] = 1.2 * np.sin(np.pi * np.clip(kick, 0, 1)) * (s > 0)
+    elif action in ("kick-right", "kick-left"):
+        kick, k = np.maximum(0, s) ** 2, "r" if action.endswith("right") else "l"
+        a[f"hip_{k}"] = 1.3 * amp * kick
+        a[f"knee_{k}"] = 1.2 * np.sin(np.pi * np.clip(kick, 0, 1)) * (s > 0)
         a["side_l"] = a["side_r"] = np.full_like(t, 0.6)
     elif action == "punch":
         left, right = np.maximum(0, s), np.maximum(0, -s)
@@ -237,16 +237,36 @@ def pose_angles(action: str, t: np.ndarray, rng: np.random.Generator) -> dict[st
     elif action == "bow":
         a["bend"] = 1.1 * amp * up
         a["arm_l"] = a["arm_r"] = 0.3 * up
-    elif action == "raise-arms":
-        a["side_l"] = a["side_r"] = 0.15 + 2.7 * amp * up
     return a
+
+
+def acted_angles(action: str, t: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Joint angles [T] of a clip where the action fills a random 30-100% window and the body stands idle (arms
+    hanging, a slight sway) before and after, blended over 5% of the clip at each end of the window; in 40% of the
+    clips an arm the action leaves free makes a gesture (a raise and bend of 10-30% of the clip) at a random time."""
+    length = rng.uniform(0.3, 1.0)
+    start = rng.uniform(0, 1 - length)
+    local = np.clip(t - start, 0, length)
+    acted, idle = pose_angles(action, local, rng), pose_angles("idle", t, rng)
+    weight = np.clip(np.minimum(t - start, start + length - t) / 0.05 + 0.5, 0, 1)
+    idle["arm_l"] = idle["arm_l"] + 0.1 * np.sin(2 * np.pi * t + rng.uniform(0, 6))
+    idle["arm_r"] = idle["arm_r"] + 0.1 * np.sin(2 * np.pi * t + rng.uniform(0, 6))
+    out = {k: idle[k] + weight * (acted[k] - idle[k]) for k in acted}
+    free = {"wave-right": "l", "wave-left": "r", "punch": None, "clap": None}.get(action, "lr"[rng.integers(2)])
+    if free and rng.random() < 0.4:                  # a gesture of a free arm (scratch head, reach) at a random time
+        centre, width = rng.uniform(0, 1), rng.uniform(0.1, 0.3)
+        bump = np.exp(-0.5 * ((t - centre) / width) ** 2)
+        out[f"arm_{free}"] = out[f"arm_{free}"] + rng.uniform(0.5, 2.0) * bump
+        out[f"elbow_{free}"] = out[f"elbow_{free}"] + rng.uniform(0.3, 1.8) * bump
+    return out
 
 
 def synth_action(label: int, frames: int, rng: np.random.Generator) -> np.ndarray:
     """One clip [frames,25,3] (NTU RGB+D joint order, metres) of ACTIONS[label] with a random body (height 1.4-2.0 m,
-    each bone +-10%), speed, phase, amplitude, facing direction, place and joint noise (0.5-3% of the height)."""
+    each bone +-10%), speed, phase, amplitude (0.6-1.4), a 30-100% window of action in idle standing, a gesture of a free arm (40%), facing
+    direction, place, joint noise (0.5-6% of the height) and tracking glitches (4% of the joints, 10%)."""
     t = np.linspace(0, 1, frames)
-    a = pose_angles(ACTIONS[label], t, rng)
+    a = acted_angles(ACTIONS[label], t, rng)
     h = rng.uniform(1.4, 2.0)
     bone = {k: h * v * rng.uniform(0.9, 1.1) for k, v in dict(
         thigh=0.245, shin=0.245, ankle=0.04, foot=0.08, spine1=0.13, spine2=0.15, neck=0.05, head=0.08,
@@ -279,7 +299,9 @@ def synth_action(label: int, frames: int, rng: np.random.Generator) -> np.ndarra
     yaw = rng.uniform(0, 2 * np.pi)
     turn = np.array([[math.cos(yaw), 0, math.sin(yaw)], [0, 1, 0], [-math.sin(yaw), 0, math.cos(yaw)]])
     joints = joints @ turn.T + np.array([rng.uniform(-1, 1), 0, rng.uniform(2, 4)])
-    joints += rng.normal(scale=rng.uniform(0.005, 0.03) * h, size=joints.shape)
+    joints += rng.normal(scale=rng.uniform(0.005, 0.06) * h, size=joints.shape)
+    glitch = rng.random(joints.shape[:2]) < 0.04                                   # tracking glitches
+    joints[glitch] += rng.normal(scale=0.1 * h, size=(int(glitch.sum()), 3))
     return joints.astype(np.float32)
 
 
@@ -293,9 +315,9 @@ def _actions_split(split: str, count: int, frames: int) -> tuple[Tensor, Tensor]
 @builtin("skeleton-actions")
 def skeleton_actions(split: str = "train", image_size=None, seed: int = 0, train_count: int = 1200,
                      test_count: int = 600, frames: int = 64) -> SkeletonDataset:
-    """3-D skeleton clips (NTU RGB+D's 25 joints, 64 frames) of 10 procedural actions (walk, wave right hand, wave
-    both, jump, squat, kick, punch, clap, bow, raise arms) with random body proportions, speed, phase, amplitude,
-    facing direction, place and joint noise; fixed train/test sets."""
+    """3-D skeleton clips (NTU RGB+D's 25 joints, 64 frames) of 10 procedural actions (walk, wave right / left hand,
+    jump, squat, kick right / left, punch, clap, bow) with random body proportions, speed, phase, amplitude, window
+    of action, facing direction, place, joint noise and tracking glitches; fixed train/test sets."""
     check_split(split)
     if split == "all":
         a, b = skeleton_actions("train"), skeleton_actions("test")

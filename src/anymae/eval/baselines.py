@@ -222,3 +222,14 @@ def skeleton_baselines(train, test):
 
 
 BASELINES["skeleton"] = skeleton_baselines
+
+
+# ---------------------------------------------------------------- embedding sequences (row 14)
+def embedding_baselines(train, test):
+    """The mean of the segment embeddings (the usual pooling of clip features) and the raw sequence, flattened."""
+    seqs = [model_inputs(d) for d in (train, test)]                                              # [M,T,D]
+    return [("mean segment embedding", seqs[0].mean(1).numpy(), seqs[1].mean(1).numpy()),
+            ("raw sequence", *flat(seqs))]
+
+
+BASELINES["embeddings"] = embedding_baselines
