@@ -34,8 +34,8 @@ class SkeletonMasker(Masker):
 
     @classmethod
     def example(cls, spatial: tuple[int, int] = (8, 25)) -> MaskerExample:
-        return MaskerExample(grid=(8, 25), variants=[{"mode": m} for m in MODES],
-                             note="rows: time segments, columns: the 25 NTU RGB+D joints")
+        return MaskerExample(grid=tuple(spatial), variants=[{"mode": m} for m in MODES],
+                             note="rows: time segments, columns: joints (25 columns: NTU RGB+D's body parts)")
 
     def part_of_joint(self, joints: int, device) -> torch.Tensor:
         """[J] the body part of every joint (each joint its own part without a graph's parts)."""
