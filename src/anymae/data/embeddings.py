@@ -105,39 +105,47 @@ ORDER_CLASSES = [f"{AXES[a]}-then-{AXES[b]}" for a, b in ORDERS]
 
 
 def clip_descriptor(clips: Tensor) -> Tensor:
-    """moving-digits clips [M,1,F,H,W] (uint8) -> fixed segment embeddings [M,128]: the mean frame and the mean
+    """Clips [M,1,F,H,W] (uint8, or float in [0,1]) -> fixed segment embeddings [M,128]: the mean frame and the mean
     absolute frame difference (the trail motion leaves), each average-pooled to 8 x 8."""
-    x = clips.float()[:, 0] / 255.0                                                   # [M,F,H,W]
+    x = clips.float()[:, 0] / (255.0 if clips.dtype == torch.uint8 else 1.0)          # [M,F,H,W]
     mean = torch.nn.functional.adaptive_avg_pool2d(x.mean(1, keepdim=True), 8).flatten(1)
     trail = torch.nn.functional.adaptive_avg_pool2d((x[:, 1:] - x[:, :-1]).abs().mean(1, keepdim=True), 8)
     return torch.cat([mean, 4 * trail.flatten(1)], dim=1)
 
 
 @lru_cache(maxsize=2)
-def _digit_sequences_split(split: str, count: int, length: int) -> tuple[Tensor, Tensor]:
-    from .video import moving_digits
-    bank = moving_digits(split, 32, train_count=600, test_count=300)          # one clip per segment, drawn again
-    features, axes = clip_descriptor(bank.videos), bank.labels
-    by_axis = [torch.nonzero(axes == a).flatten().numpy() for a in range(3)]
+def _digit_sequences_split(split: str, count: int, length: int, segment_frames: int = 8) -> tuple[Tensor, Tensor]:
+    from sklearn.datasets import load_digits
+    from .datasets import stratified_split
+    from .video import render_moving_digits
+    d = load_digits()
+    train, test = stratified_split(torch.as_tensor(d.target), 0.3, seed=0)     # a digit image is in one split only
+    pool = (train if split == "train" else test).numpy()
     rng = np.random.default_rng({"train": 51, "test": 52}[split])
     labels = balanced_labels(count, len(ORDERS), rng)
-    out = np.empty((count, length, features.shape[1]), dtype=np.float32)
-    for i, label in enumerate(labels):
-        first, second = ORDERS[label]
-        half = np.where(np.arange(length) < length // 2, first, second)
-        noise = rng.random(length) < 0.25                                        # a quarter of the segments: any axis
-        axis = np.where(noise, rng.integers(0, 3, length), half)
-        out[i] = features[[rng.choice(by_axis[a]) for a in axis]].numpy()
-    return torch.from_numpy(out), torch.as_tensor(labels)
+    half = (length // 2) * segment_frames
+    out = []
+    for chunk in range(0, count, 100):                                         # 100 long videos at a time
+        part = labels[chunk:chunk + 100]
+        n = len(part)
+        digits = d.images[rng.choice(pool, size=(n, 2))] / 16.0                 # the same two digits all video long
+        first = render_moving_digits(digits, np.array([ORDERS[y][0] for y in part]), 32, half, rng)
+        second = render_moving_digits(digits, np.array([ORDERS[y][1] for y in part]), 32,
+                                      length * segment_frames - half, rng)
+        video = np.concatenate([first, second], axis=2)                        # [n,1,length*segment_frames,32,32]
+        pieces = video.reshape(n, 1, length, segment_frames, 32, 32).transpose(0, 2, 1, 3, 4, 5)
+        out.append(clip_descriptor(torch.from_numpy(pieces.reshape(n * length, 1, segment_frames, 32, 32)))
+                   .reshape(n, length, -1))
+    return torch.cat(out), torch.as_tensor(labels)
 
 
 @builtin("digit-sequences")
 def digit_sequences(split: str = "train", image_size=None, seed: int = 0, train_count: int = 1200,
                     test_count: int = 600, length: int = 16) -> EmbeddingSequenceDataset:
-    """Long sequences of 16 segment embeddings, each segment a `moving-digits` clip (its own digits) embedded by a
-    fixed descriptor (mean frame + frame-difference trail, 128 values). The label is a property of the whole
-    sequence: the motion axis of its first half, then of its second half (6 ordered pairs; a quarter of the
-    segments move along any axis). Averaging the segments cannot tell A-then-B from B-then-A."""
+    """Long videos of two real digits bouncing (`moving-digits`' renderer, 16 segments of 8 frames, 32 px) as
+    sequences of 16 segment embeddings from a fixed descriptor (mean frame + frame-difference trail, 128 values).
+    The label is a property of the whole video: the motion axis of its first half, then of its second half (6
+    ordered pairs of horizontal / diagonal / vertical). Averaging the segments cannot tell A-then-B from B-then-A."""
     check_split(split)
     if split == "all":
         a, b = digit_sequences("train"), digit_sequences("test")
