@@ -19,7 +19,7 @@ from anymae.data.skeleton import ACTIONS, skeleton_actions, synth_action
 from anymae.encoders.graph import GraphBiasedEncoder, GraphBlock, HopBias
 from anymae.eval.baselines import joint_angle_statistics
 from anymae.masking.skeleton import SkeletonMasker
-from anymae.tokenizers.skeleton import NTU_EDGES, NTU_PARTS, SkeletonTokenizer, hop_distances
+from anymae.tokenizers.skeleton import NTU_EDGES, NTU_PARTS, SkeletonTokenizer, hop_distances, parent_joints
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -100,6 +100,24 @@ def test_skeletonmae_predicts_the_hidden_joints_and_the_graph_shapes_the_encoder
     other.load_state_dict(model.encoder.state_dict())
     tokens = model.tokenize(x)
     assert not torch.allclose(other.encode_tokens(tokens), model.encoder.encode_tokens(tokens))
+
+
+def test_joints_and_edges_target_adds_each_joints_bone_from_its_parent():
+    parent = parent_joints(25, NTU_EDGES)
+    assert parent[0] == 0 and parent[1] == 0 and parent[20] == 1 and parent[7] == 6 and parent[15] == 14
+    model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2,
+                          reconstruct="joints+edges")
+    x = torch.randn(2, 8, 25, 3, generator=torch.Generator().manual_seed(0))
+    out = model(x, generator=torch.Generator().manual_seed(1))
+    assert out.pred.shape == (2, 20, 24)                          # 4 frames x 3 coordinates, joint then bone
+    token = int(out.mask.hidden[0, 0])
+    segment, joint = divmod(token, 25)
+    frames = slice(4 * segment, 4 * segment + 4)
+    torch.testing.assert_close(out.target[0, 0, :12], x[0, frames, joint].reshape(-1))
+    torch.testing.assert_close(out.target[0, 0, 12:], (x[0, frames, joint] - x[0, frames, int(parent[joint])]).reshape(-1))
+    assert model.reconstruct(x)[1].shape == (2, 50, 12)           # pictures read the joints' half
+    with pytest.raises(ValueError, match="reconstruct must be one of"):
+        anymae.create("skeletonmae_tiny", reconstruct="bones")
 
 
 def test_joint_angle_statistics_ignore_the_view_and_tell_actions_apart():

@@ -138,3 +138,22 @@ class SkeletonTokenizer(Tokenizer):
 
     def extra_repr(self) -> str:
         return f"frames={self.frames}, joints={self.joints}, channels={self.channels}, segment={self.segment}"
+
+
+def parent_joints(joints: int, edges, root: int = 0) -> Tensor:
+    """[J] each joint's parent on the breadth-first tree of the graph from `root` (the root, and joints no bone
+    reaches, are their own parents)."""
+    neighbours: dict[int, list[int]] = {j: [] for j in range(joints)}
+    for a, b in edges:
+        neighbours[a].append(b)
+        neighbours[b].append(a)
+    parent = list(range(joints))
+    seen, queue = {root}, [root]
+    while queue:
+        j = queue.pop(0)
+        for k in sorted(neighbours[j]):
+            if k not in seen:
+                seen.add(k)
+                parent[k] = j
+                queue.append(k)
+    return torch.tensor(parent)
