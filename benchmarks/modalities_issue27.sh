@@ -11,7 +11,7 @@ for name in $which; do
   case $name in
     skeleton) args=(--recipe skeletonmae_tiny --data skeleton-actions --steps 300 --batch-size 32) ;;
     lvmae)    args=(--recipe lvmae_tiny --data digit-sequences --steps 600 --batch-size 64) ;;
-    audio)    args=(--recipe audio_mae_tiny --data sounds --steps 1200 --batch-size 64) ;;
+    audio)    args=(--recipe audio_mae_tiny --data sounds --steps 150 --batch-size 64) ;;
     *) echo "unknown measurement $name" >&2; exit 2 ;;
   esac
   start=$(date +%s)

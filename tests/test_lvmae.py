@@ -64,6 +64,7 @@ def test_npy_folder_of_sequences_reads_with_labels_and_bad_files_named_once(tmp_
     np.save(bad["nan"], np.full((5, 20), np.nan, np.float32))
     np.save(bad["short"], np.ones((1, 20), np.float32))
     np.save(bad["wide"], np.ones((6, 21), np.float32))
+    (tmp_path / "embed.json").write_text("{}")                                         # marks a folder of sequences
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = load_dataset(str(tmp_path), split="all")
@@ -74,6 +75,11 @@ def test_npy_folder_of_sequences_reads_with_labels_and_bad_files_named_once(tmp_
     clouds.mkdir()
     np.save(clouds / "c.npy", rng.normal(size=(64, 3)).astype(np.float32))
     assert load_dataset(str(clouds), split="all", image_size=64).modality == "points"   # [N,3] stays a point cloud
+    grey = tmp_path.parent / f"{tmp_path.name}-grey"
+    grey.mkdir()
+    for i in range(3):
+        np.save(grey / f"{i}.npy", rng.random((12, 12)).astype(np.float32))
+    assert load_dataset(str(grey), split="all", image_size=8).modality != "embeddings"    # no marker: not sequences
 
 
 def write_long_mp4(path: Path, frames: int, step: int) -> None:

@@ -1,5 +1,5 @@
 """Sequences of segment embeddings (LV-MAE, PAPERS.md row 14): [T,D] per sample, the built-in `digit-sequences`,
-folders of `.npy` [T,D] (what `anymae embed` writes), and the `embeddings` modality.
+folders of `.npy` [T,D] marked by an `embed.json` (what `anymae embed` writes), and the `embeddings` modality.
 
 The transform standardises every feature with the training set's mean and std and resamples the sequence to the
 model's length (a random 80-100% window for pretraining, the whole sequence otherwise).
@@ -63,13 +63,19 @@ def read_embedding_sequence(path: str | Path) -> np.ndarray:
     return seq.astype(np.float32)
 
 
+MARKER = "embed.json"
+
+
 def is_embedding_file(path: Path) -> bool:
-    """A `.npy` holding a 2-D array [T,D] whose D is not 3 or 6 (those are point clouds)."""
+    """A `.npy` holding a 2-D array [T,D] under a folder marked by an `embed.json` (what `anymae embed` writes; `{}`
+    will do for other files): a 2-D array alone may be a grey image or a depth map."""
+    if not any((p / MARKER).exists() for p in path.parents):
+        return False
     try:
         shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
     except (OSError, ValueError):
         return False
-    return len(shape) == 2 and shape[1] not in (3, 6)
+    return len(shape) == 2
 
 
 def load_embedding_folder(root: str | Path, image_size=None, channels=None, split: str = "all",
