@@ -67,6 +67,10 @@ PAPER_SETTINGS = {
     # new modalities and encoders (recipes/crate.py, ...)
     "crate_mae_base": vit_b(8, decoder="CRATEDecoder", decoder_dim=768, decoder_depth=12, decoder_heads=12,
                             mask_ratio=0.75, masker="RandomMasker", **PIXEL_MSE),
+    "skeletonmae_base": {"paper": 18, "image_size": None, "patch_size": None, "dim": 256, "depth": 8, "heads": 8,
+                         "decoder": "GraphDecoder", "decoder_dim": 256, "decoder_depth": 1, "decoder_heads": 8,
+                         "mask_ratio": 0.4, "masker": "SkeletonMasker", "target": "JointEdgeTarget", "loss": "MSELoss",
+                         "position_task": 0.0},
     # text (recipes/text.py): BERT-base encoder, RetroMAE's one-layer enhanced decoder at the encoder's width
     "retromae_base": {"paper": 2, "image_size": None, "patch_size": None, "dim": 768, "depth": 12, "heads": 12,
                       "decoder": "EnhancedDecoder", "decoder_dim": 768, "decoder_depth": 1, "decoder_heads": 12,

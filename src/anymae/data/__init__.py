@@ -89,6 +89,10 @@ from .defects import is_mvtec_folder, load_mvtec_folder  # noqa: E402  (anomaly 
 from .volume import VOLUME_SUFFIXES, TensorVolumeDataset, is_volume_file, load_volume_folder  # noqa: E402
 register_folder_loader(VOLUME_SUFFIXES, load_volume_folder, accepts=is_volume_file)  # before arrays: wins ties
 from . import phantom  # noqa: E402,F401  (phantom-mri)
+from .skeleton import SKELETON_SUFFIXES, SkeletonDataset, is_skeleton_file, load_skeleton_folder  # noqa: E402
+register_folder_loader(SKELETON_SUFFIXES, load_skeleton_folder, accepts=is_skeleton_file)  # before arrays: wins ties
+from .embeddings import EmbeddingSequenceDataset, is_embedding_file, load_embedding_folder  # noqa: E402
+register_folder_loader((".npy",), load_embedding_folder, accepts=is_embedding_file)  # [T,D]: LV-MAE, before arrays
 register_folder_loader(ARRAY_SUFFIXES, load_array_folder)
 from .text import TEXT_SUFFIXES, TextDataset, load_text_folder  # noqa: E402  (text: .txt/.md/.jsonl, BEIR)
 

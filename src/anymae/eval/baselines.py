@@ -191,3 +191,45 @@ def volume_baselines(train, test):
 
 
 BASELINES["volume"] = volume_baselines
+
+
+# ---------------------------------------------------------------- skeletons (row 18)
+def joint_angle_statistics(sequences: Tensor, edges) -> np.ndarray:
+    """The classical skeleton descriptor: at every joint, the angle between each pair of bones that meet there
+    (view- and size-invariant), and each joint's speed; each summarised over time by mean, standard deviation,
+    minimum and maximum: sequences [M,T,J,C] -> [M,4*(angles+J)]."""
+    neighbours: dict[int, list[int]] = {}
+    for a, b in edges:
+        neighbours.setdefault(int(a), []).append(int(b))
+        neighbours.setdefault(int(b), []).append(int(a))
+    triples = [(j, n[i], n[k]) for j, n in sorted(neighbours.items()) for i in range(len(n)) for k in range(i + 1, len(n))]
+    x = sequences.double()
+    centre, first, second = (torch.tensor(c) for c in zip(*triples))
+    u, v = x[:, :, first] - x[:, :, centre], x[:, :, second] - x[:, :, centre]                    # [M,T,A,C]
+    cosine = (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1)).clamp_min(1e-9)
+    angles = torch.arccos(cosine.clamp(-1, 1))                                                   # [M,T,A]
+    speed = (x[:, 1:] - x[:, :-1]).norm(dim=-1)                                                  # [M,T-1,J]
+    stats = [torch.cat([f.mean(1), f.std(1), f.amin(1), f.amax(1)], dim=1) for f in (angles, speed)]
+    return torch.cat(stats, dim=1).float().numpy()
+
+
+def skeleton_baselines(train, test):
+    """Raw joint coordinates (normalised, at the model's frame count) and joint-angle statistics."""
+    seqs = [model_inputs(d) for d in (train, test)]                                              # [M,T,J,C]
+    edges = train.graph["edges"]
+    return [("raw joints", *flat(seqs)),
+            ("joint-angle statistics", joint_angle_statistics(seqs[0], edges), joint_angle_statistics(seqs[1], edges))]
+
+
+BASELINES["skeleton"] = skeleton_baselines
+
+
+# ---------------------------------------------------------------- embedding sequences (row 14)
+def embedding_baselines(train, test):
+    """The mean of the segment embeddings (the usual pooling of clip features) and the raw sequence, flattened."""
+    seqs = [model_inputs(d) for d in (train, test)]                                              # [M,T,D]
+    return [("mean segment embedding", seqs[0].mean(1).numpy(), seqs[1].mean(1).numpy()),
+            ("raw sequence", *flat(seqs))]
+
+
+BASELINES["embeddings"] = embedding_baselines

@@ -7,6 +7,7 @@ from .multimodal import ClassTarget, MultiModalTarget
 from .pixel import PixelTarget
 from .position import PositionTarget, position_accuracy
 from .registry import TARGETS, make_target, register_target
+from .skeleton import JointEdgeTarget  # noqa: F401  (registers joints_edges)
 from .teacher import EMALatentTarget, EMATeacher, Teacher, TeacherLatentTarget, attach_teachers, teacher_parts
 
 __all__ = ["Target", "PixelTarget", "HOGTarget", "patch_hog", "FrequencyTarget", "SpectrumLoss", "PositionTarget",

@@ -175,3 +175,33 @@ PICTURES = {"image": image_picture, "multichannel": multichannel_picture, "spect
             "multimodal": multimodal_picture, "video": video_picture, "points": points_picture}
 PICTURES["audio"] = audio_picture
 PICTURES["volume"] = volume_picture
+
+
+def skeleton_picture(model, sequences: Tensor, transform, path: Path, seed: int = 0) -> Path:
+    """sequences [B,T,J,C]: stick figures of original | masked | reconstruction, a few frames each."""
+    from .skeleton import stick_figure_picture
+    return stick_figure_picture(model, sequences[:4], Path(path), seed=seed)
+
+
+PICTURES["skeleton"] = skeleton_picture
+
+
+@torch.no_grad()
+def embeddings_picture(model, sequences: Tensor, transform, path: Path, seed: int = 0) -> Path:
+    """sequences [B,T,D] (standardised): each as a T x D heat map (rows: segments), the four panels of `TITLES`;
+    hidden segments grey."""
+    model.eval()
+    mask, pred = model.reconstruct(sequences, generator=torch.Generator().manual_seed(seed))
+    hidden = mask.bool.unsqueeze(-1)
+    pasted = torch.where(hidden, pred, sequences)
+    rows = []
+    for i in range(sequences.shape[0]):
+        lo, hi = float(sequences[i].min()), float(sequences[i].max())
+        view = lambda x: scale_for_view(x[None], lo, hi)
+        original = view(sequences[i])
+        rows.append([original, grey_out(original, hidden[i].float().expand_as(sequences[i])[None]), view(pred[i]),
+                     view(pasted[i])])
+    return image_grid(rows, TITLES, path)
+
+
+PICTURES["embeddings"] = embeddings_picture

@@ -1,0 +1,53 @@
+"""SkeletonMAE (Yan et al. 2023, PAPERS.md row 18): joint sequences, joints / body parts hidden across every frame,
+an encoder and a one-layer decoder whose attention follows the skeleton graph, MSE on the hidden joints."""
+from __future__ import annotations
+
+from ..decoders.graph import GraphDecoder
+from ..encoders.graph import GraphBiasedEncoder
+from ..losses import MSELoss
+from ..masking.skeleton import SkeletonMasker
+from ..model import MaskedAutoencoder
+from ..targets import PixelTarget
+from ..targets.skeleton import JointEdgeTarget
+from ..tokenizers.skeleton import SkeletonTokenizer, default_graph
+from .registry import register
+
+
+TARGETS = ("joints", "joints+edges")
+
+
+def skeleton_mae(frames, joints, channels, segment, edges, parts, mask_ratio, mask_mode, dim, depth, heads,
+                 decoder_dim, decoder_depth, decoder_heads, max_hop, reconstruct="joints+edges") -> MaskedAutoencoder:
+    """reconstruct "joints": each hidden token's joint coordinates (PixelTarget(norm=False) of the normalised sequence);
+    "joints+edges" (SkeletonMAE): those and the bone from the joint's parent over the same frames."""
+    if reconstruct not in TARGETS:
+        raise ValueError(f"reconstruct must be one of {', '.join(TARGETS)}, got {reconstruct!r}")
+    edges, parts = default_graph(joints, edges, parts)
+    return MaskedAutoencoder(
+        tokenizer=SkeletonTokenizer(frames, joints, channels, segment, edges, parts, dim=dim),
+        masker=SkeletonMasker(mask_ratio, mode=mask_mode),
+        encoder=GraphBiasedEncoder(dim=dim, depth=depth, heads=heads, joints=joints, edges=edges, max_hop=max_hop),
+        decoder=GraphDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads, joints=joints, edges=edges,
+                             max_hop=max_hop),
+        target=JointEdgeTarget() if reconstruct == "joints+edges" else PixelTarget(norm=False), loss=MSELoss())
+
+
+@register("skeletonmae_base", paper=18, modality="skeleton")
+def skeletonmae_base(frames=120, joints=25, channels=3, segment=4, edges=None, parts=None, mask_ratio=0.4,
+                     mask_mode="part", dim=256, depth=8, heads=8, decoder_dim=256, decoder_depth=1, decoder_heads=8,
+                     max_hop=4, reconstruct="joints+edges"):
+    """SkeletonMAE at a paper-like size: 120 frames of NTU RGB+D's 25 joints, 256-d x 8 graph-biased encoder,
+    one-layer graph-biased decoder (the paper's decoder is one GIN layer), body-part masking, joints + edges."""
+    return skeleton_mae(frames, joints, channels, segment, edges, parts, mask_ratio, mask_mode, dim, depth, heads,
+                        decoder_dim, decoder_depth, decoder_heads, max_hop, reconstruct)
+
+
+@register("skeletonmae_tiny", paper=18, modality="skeleton", train={"batch_size": 64, "blr": 2e-3})
+def skeletonmae_tiny(frames=32, joints=25, channels=3, segment=4, edges=None, parts=None, mask_ratio=0.4,
+                     mask_mode="part", dim=96, depth=4, heads=4, decoder_dim=64, decoder_depth=1, decoder_heads=4,
+                     max_hop=4, reconstruct="joints"):
+    """SkeletonMAE for a CPU: 32 frames x 25 joints in 4-frame tokens (200), 96-d x 4 graph-biased encoder,
+    64-d x 1 decoder, 40% of the joints hidden by body part across every frame; joints only (`reconstruct="joints+edges"`
+    adds SkeletonMAE's bones)."""
+    return skeleton_mae(frames, joints, channels, segment, edges, parts, mask_ratio, mask_mode, dim, depth, heads,
+                        decoder_dim, decoder_depth, decoder_heads, max_hop, reconstruct)
