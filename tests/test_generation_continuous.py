@@ -108,6 +108,10 @@ def test_mar_sampler_reveals_the_cosine_count_in_random_order_and_counts_head_pa
     guided, _ = sample(mar, "mar", 3, torch.tensor([0, 1, 2]), steps=4, generator=gen(0), diffusion_steps=7,
                        guidance=2.0)
     assert guided.shape == images.shape
+    from anymae.generate.samplers.mar import mar as mar_sampler
+    tokens, _ = mar_sampler(mar, 3, None, 4, gen(0), diffusion_steps=7)
+    low, high = mar.token_range()                            # x_0 clipped to the pixel range at every step
+    assert tokens.min() >= low - 1e-5 and tokens.max() <= high + 1e-5
 
 
 def test_samplers_refuse_the_other_kind_of_tokens(mar):

@@ -73,6 +73,13 @@ class ContinuousGenerator(nn.Module):
         """pixels [B,C,H,W] in [-1,1] -> standardised tokens [B,N,T] from the frozen tokenizer."""
         return (self.tokenizer.encode(x) - self.token_mean) / self.token_std
 
+    def token_range(self, latent_bound: float = 4.0) -> tuple[float, float]:
+        """Bounds of standardised tokens for clipping a predicted x_0 at sampling: the pixel range [-1, 1] for
+        patch pixels; +-`latent_bound` standard deviations for a tokenizer's latent (our choice)."""
+        if getattr(self.tokenizer, "trainable", True) is False:
+            return float((-1 - self.token_mean) / self.token_std), float((1 - self.token_mean) / self.token_std)
+        return -latent_bound, latent_bound
+
     def decode_tokens(self, tokens: Tensor) -> Tensor:
         """standardised tokens [B,N,T] -> pixels [B,C,H,W] in about [-1,1]."""
         return self.tokenizer.decode(tokens * self.token_std + self.token_mean)

@@ -119,9 +119,7 @@ class UnifiedMaskedDiffusion(ContinuousGenerator):
 
     def clip_range(self) -> tuple[float, float] | None:
         """Bounds of standardised x_0 for pixel tokens (pixels in [-1, 1]); None for latents."""
-        if not self.clip:
-            return None
-        return float((-1 - self.token_mean) / self.token_std), float((1 - self.token_mean) / self.token_std)
+        return self.token_range() if self.clip else None
 
 
 def masked_mean(values: Tensor, where: Tensor) -> Tensor:

@@ -5,6 +5,11 @@ known so far and gives a condition z for every position; each token to reveal is
 MLP denoiser for `diffusion_steps` ancestral steps from noise (`temperature` scales the noise, MAR's
 temperature). Classifier-free guidance: eps = cond + w (cond - uncond), the same noise for both halves.
 
+Each denoising step clips the predicted x_0 to the tokens' range (`token_range`: the pixel range for patch
+pixels, +-4 standard deviations for latents). MAR's code does not clip; without it a tiny denoiser's small
+noise-prediction error at the first timestep (alpha_bar ~ 1e-9 in the cosine schedule) is amplified ~10^4 times
+and the tokens explode (measured: |token| ~ 600 on digits).
+
 Cost: `full_passes` = S transformer passes; `denoiser_passes` = S x diffusion_steps passes of the MLP (each over
 that step's tokens), counted apart as the score asks.
 """
@@ -52,7 +57,7 @@ def mar(model, count, labels, steps, generator=None, temperature=1.0, guidance=0
             return cond + guidance * (cond - uncond)
 
         drawn, passes = model.diffusion.sample(eps_fn, (count * k, model.token_dim), diffusion_steps, generator,
-                                               temperature)
+                                               temperature, clip=model.token_range())
         denoiser_passes += passes
         tokens = tokens.scatter(1, pick.unsqueeze(-1).expand(-1, -1, model.token_dim),
                                 drawn.reshape(count, k, -1))
