@@ -5,7 +5,9 @@ the probe comparison; sample grids, score tables (generate.json) and probes (pro
     python benchmarks/generation_continuous.py --data digits --out runs/gen2-digits [--steps 1000]
     python benchmarks/generation_continuous.py --data shapes --image-size 16 --patch-size 4 --out runs/gen2-shapes
 
-`--only mar,umd` runs a subset; `--quick` shrinks every step count (a smoke run, numbers meaningless).
+`--only mar,umd` runs a subset; a run folder that already holds a trained model is not trained again (its
+samples and score are made again); `--quick` shrinks every step count (a smoke run, numbers meaningless).
+The pixel MAE has the width and depth of `umd_tiny`'s encoder (64-d x 3, decoder 64-d x 1) and the same steps.
 """
 from __future__ import annotations
 
@@ -28,6 +30,13 @@ def anymae(*args: str) -> None:
     print(f"({time.time() - start:.0f} s, exit {result.returncode})", flush=True)
 
 
+def pretrain(run: Path, *args: str) -> None:
+    if (run / "model.safetensors").exists() or (run / "encoder.safetensors").exists():
+        print(f"{run}: trained already, kept", flush=True)
+        return
+    anymae("pretrain", *args, "--out", str(run))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="digits")
@@ -46,20 +55,20 @@ def main() -> None:
         if name not in only:
             continue
         run = out / name
-        anymae("pretrain", "--recipe", f"{name}_tiny", "--data", a.data, *size, *steps, "--out", str(run))
+        pretrain(run, "--recipe", f"{name}_tiny", "--data", a.data, *size, *steps)
         score_steps = "25,50" if name == "umd" else "4,8"
-        anymae("generate", str(run), "--out", str(out / f"samples-{name}.png"), "--score", "--score-steps",
-               score_steps, *(["--probe"] if name != "mar" or "harmon" in only else []), *quick)
+        anymae("generate", str(run), "--out", str(out / f"samples-{name}-{time.strftime('%H%M%S')}.png"), "--score",
+               "--score-steps", score_steps, "--probe", *quick)
     if "mae" in only:   # pixel MAE at the same size and steps: the representation-only reference
-        anymae("pretrain", "--recipe", "mae_vit_tiny", "--data", a.data, *size, *steps, "--out", str(out / "mae"))
+        pretrain(out / "mae", "--recipe", "mae_vit_tiny", "--data", a.data, *size, *steps, "--batch-size", "64",
+                 "--arg", "dim=64", "--arg", "depth=3", "--arg", "heads=4", "--arg", "decoder_dim=64",
+                 "--arg", "decoder_depth=1")
         anymae("probe", str(out / "mae"))
     if "lmd" in only:
-        anymae("pretrain", "--recipe", "klae_tiny", "--data", a.data, "--image-size", str(a.image_size),
-               *steps, "--out", str(out / "kl"))
-        anymae("pretrain", "--recipe", "lmd_tiny", "--tokenizer", str(out / "kl"), "--data", a.data, *steps,
-               "--out", str(out / "lmd"))
-        anymae("generate", str(out / "lmd"), "--out", str(out / "samples-lmd.png"), "--score", "--score-steps",
-               "4,8", *quick)
+        pretrain(out / "kl", "--recipe", "klae_tiny", "--data", a.data, "--image-size", str(a.image_size), *steps)
+        pretrain(out / "lmd", "--recipe", "lmd_tiny", "--tokenizer", str(out / "kl"), "--data", a.data, *steps)
+        anymae("generate", str(out / "lmd"), "--out", str(out / f"samples-lmd-{time.strftime('%H%M%S')}.png"),
+               "--score", "--score-steps", "4,8", *quick)
 
 
 if __name__ == "__main__":

@@ -193,3 +193,8 @@ def test_pretrain_and_generate_continuous_runs(tmp_path, capsys):
                  "--out", str(tmp_path / "lmd")]) == 0
     assert main(["pretrain", "--recipe", "lmd_tiny", "--data", "digits", *tiny, "--out", str(tmp_path / "no")]) == 2
     assert "--tokenizer RUN" in capsys.readouterr().err
+
+
+def test_a_discrete_tokenizer_is_refused_by_a_continuous_generator():
+    with pytest.raises(ValueError, match="not a continuous tokenizer"):
+        anymae.create("mar_tiny", tokenizer_recipe="qlae_tiny")
