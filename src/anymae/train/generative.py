@@ -93,8 +93,9 @@ def prepare(config: PretrainConfig):
     pixel_tokens = tokenizer_optional(config.recipe) and not config.tokenizer
     if needs_tokenizer(config.recipe) and not pixel_tokens:
         if not config.tokenizer:
+            wanted = recipe.defaults().get("tokenizer_recipe") or "qlae_tiny"
             raise ValueError(f"recipe {config.recipe!r} generates a tokenizer's tokens: pass --tokenizer RUN, a "
-                             "finished `anymae pretrain --recipe qlae_tiny` run")
+                             f"finished `anymae pretrain --recipe {wanted}` run")
         tokenizer, tok_config = load_tokenizer_run(config.tokenizer)
         config.recipe_args["tokenizer_recipe"] = tok_config["recipe"]
         config.recipe_args["tokenizer_args"] = dict(tok_config.get("recipe_args") or {})
