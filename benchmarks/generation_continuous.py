@@ -45,6 +45,7 @@ def main() -> None:
     p.add_argument("--patch-size", type=int, default=2)
     p.add_argument("--steps", type=int, default=1000, help="training steps of every model")
     p.add_argument("--only", default="mar,umd,harmon,mae,lmd")
+    p.add_argument("--lmd-steps", type=int, help="training steps of the KL tokenizer and LMD (default --steps)")
     p.add_argument("--score-steps", default="4,8", help="mar / harmon / lmd sampler steps to score (umd: 25,50)")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args()
@@ -60,16 +61,17 @@ def main() -> None:
         score_steps = "25,50" if name == "umd" else a.score_steps
         anymae("generate", str(run), "--out", str(out / f"samples-{name}-{time.strftime('%H%M%S')}.png"), "--score",
                "--score-steps", score_steps, "--probe", *quick)
-    if "lmd" in only:
-        pretrain(out / "kl", "--recipe", "klae_tiny", "--data", a.data, "--image-size", str(a.image_size), *steps)
-        pretrain(out / "lmd", "--recipe", "lmd_tiny", "--tokenizer", str(out / "kl"), "--data", a.data, *steps)
-        anymae("generate", str(out / "lmd"), "--out", str(out / f"samples-lmd-{time.strftime('%H%M%S')}.png"),
-               "--score", "--score-steps", a.score_steps, *quick)
     if "mae" in only:   # pixel MAE at the same size and steps: the representation-only reference
         pretrain(out / "mae", "--recipe", "mae_vit_tiny", "--data", a.data, *size, *steps, "--batch-size", "64",
                  "--arg", "dim=64", "--arg", "depth=3", "--arg", "heads=4", "--arg", "decoder_dim=64",
                  "--arg", "decoder_depth=1")
         anymae("probe", str(out / "mae"))
+    if "lmd" in only:
+        lmd_steps = ["--steps", str(a.lmd_steps)] if a.lmd_steps and not a.quick else steps
+        pretrain(out / "kl", "--recipe", "klae_tiny", "--data", a.data, "--image-size", str(a.image_size), *lmd_steps)
+        pretrain(out / "lmd", "--recipe", "lmd_tiny", "--tokenizer", str(out / "kl"), "--data", a.data, *lmd_steps)
+        anymae("generate", str(out / "lmd"), "--out", str(out / f"samples-lmd-{time.strftime('%H%M%S')}.png"),
+               "--score", "--score-steps", a.score_steps, *quick)
 
 
 if __name__ == "__main__":
