@@ -1,5 +1,6 @@
-"""`anymae generate RUN`: sample a PNG grid from a generator run (`--sampler maskgit|enat|recap|joint`), and
-with `--score` the generation score table (anymae/eval/generation.py), written to RUN/generate.json."""
+"""`anymae generate RUN`: sample a PNG grid from a generator run (`--sampler maskgit|enat|recap|joint`; for
+continuous tokens `mar` or `umd`), and with `--score` the generation score table (anymae/eval/generation.py),
+written to RUN/generate.json."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ EPILOG = "Every command writes what it makes into a run folder and prints its pa
 
 
 def add(sub) -> None:
-    p = sub.add_parser("generate", help="sample images from a generator run (maskgit, enat, recap, joint); --score",
+    p = sub.add_parser("generate", help="sample images from a generator run (maskgit, enat, recap, joint, mar, umd); "
+                                        "--score",
                        epilog=EPILOG,
                        description="Masked generation: start from all tokens masked and reveal them over --steps "
                                    "parallel steps, then decode the tokens with the run's tokenizer. Writes a PNG "
@@ -24,8 +26,12 @@ def add(sub) -> None:
     p.add_argument("--class", dest="klass", type=int, help="generate only this class id (default: every class, "
                                                              "one row each)")
     p.add_argument("--n", type=int, default=64, help="images to generate (default 64)")
-    p.add_argument("--steps", type=int, default=8, help="decoding steps (full passes of the generator; default 8)")
-    p.add_argument("--sampler", default="maskgit", help="maskgit, enat (ENAT runs), recap, joint (default maskgit)")
+    p.add_argument("--steps", type=int, help="decoding steps (full passes of the generator; default 8; umd: "
+                                              "diffusion steps, default 50)")
+    p.add_argument("--sampler", help="maskgit, enat (ENAT runs), recap, joint; mar (mar/lmd/harmon runs), umd (umd "
+                                     "runs) (default: maskgit, or the run's own for continuous tokens)")
+    p.add_argument("--diffusion-steps", type=int, default=50,
+                   help="mar: steps of the per-token diffusion head for each token (default 50)")
     p.add_argument("--temperature", type=float, default=1.0, help="token sampling temperature (0: argmax)")
     p.add_argument("--guidance", type=float, default=0.0,
                    help="classifier-free guidance weight w: cond + w * (cond - uncond) (default 0: none)")
@@ -45,6 +51,9 @@ def add(sub) -> None:
     p.add_argument("--score-steps", default="4,8", help="comma-separated step counts to score (default 4,8)")
     p.add_argument("--score-count", type=int, help="images per row (default: the test split, at most 1000)")
     p.add_argument("--classifier-steps", type=int, default=600, help="training steps of the scoring classifier")
+    p.add_argument("--probe", action="store_true",
+                   help="continuous-token generators: linear probe of the generator's encoder against random init "
+                        "and raw pixels (UMD, Harmon); writes RUN/probe.json")
     p.set_defaults(handler=run_generate)
 
 
@@ -99,6 +108,8 @@ def joint_layer(model, config: dict, run: Path, steps: int, train_steps: int, se
 
 
 def sampler_options(name: str, args, model, config, run: Path, steps: int, device) -> dict:
+    if name == "mar":
+        return {"diffusion_steps": args.diffusion_steps}
     if name == "recap":
         return {"full_every": args.full_every}
     if name == "enat":
@@ -131,12 +142,14 @@ def run_generate(args) -> int:
     from ..viz.generation import sample_grid
     if args.n < 1:
         raise ValueError(f"--n {args.n}: must be >= 1")
-    if args.steps < 1:
-        raise ValueError(f"--steps {args.steps}: must be a whole number >= 1")
-    SAMPLERS.get(args.sampler)
     run = Path(args.run)
     model, config = load_generator(args.run)
-    if args.steps > model.num_tokens:
+    args.sampler = args.sampler or (getattr(model, "samplers", None) or ("maskgit",))[0]
+    SAMPLERS.get(args.sampler)
+    args.steps = args.steps if args.steps is not None else (50 if args.sampler == "umd" else 8)
+    if args.steps < 1:
+        raise ValueError(f"--steps {args.steps}: must be a whole number >= 1")
+    if args.sampler != "umd" and args.steps > model.num_tokens:
         raise ValueError(f"--steps {args.steps}: at most one step per token ({model.num_tokens} tokens)")
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -158,10 +171,13 @@ def run_generate(args) -> int:
     names = class_names(config, model) if titles else None
     sample_grid(torch.cat(images), out, per_row=per_row, row_titles=names)
     print(f"{count} images, {args.sampler}, {args.steps} steps: {cost['full_passes']} full and "
-          f"{cost['cheap_passes']} cheap passes of the network per image")
+          f"{cost['cheap_passes']} cheap passes of the network per image"
+          + (f", {cost['denoiser_passes']} passes of the diffusion head" if "denoiser_passes" in cost else ""))
     print(f"wrote {out}")
     if args.score:
         score(args, model, config, run, device)
+    if args.probe:
+        probe(args, model, config, run, device)
     print(f"run folder: {run}")
     return 0
 
@@ -195,9 +211,12 @@ def score(args, model, config: dict, run: Path, device) -> dict:
                          "classifier trained on the labels)")
     steps_list = parse_list(args.score_steps, "--score-steps", int)
     for s in steps_list:
-        if not 1 <= s <= model.num_tokens:
+        if not 1 <= s <= model.num_tokens and getattr(model, "samplers", None) != ("umd",):
             raise ValueError(f"--score-steps {s}: must be in 1..{model.num_tokens}")
-    default = ["maskgit", "enat"] if model.split else ["maskgit", "recap", "joint", "joint-marginals"]
+    if getattr(model, "samplers", None):   # continuous tokens: their own sampler
+        default = list(model.samplers)
+    else:
+        default = ["maskgit", "enat"] if model.split else ["maskgit", "recap", "joint", "joint-marginals"]
     samplers = parse_list(args.score_samplers, "--score-samplers") if args.score_samplers else default
     for name in samplers:
         SAMPLERS.get(name.replace("-marginals", "").replace("-noreuse", ""))
@@ -214,13 +233,14 @@ def score(args, model, config: dict, run: Path, device) -> dict:
     scorer.row("real test vs train (floor)", test, test_labels)
     with torch.no_grad():
         codes = torch.cat([model.tokenize(test[i:i + 256] * 2 - 1) for i in range(0, count, 256)])
-        recon = torch.cat([model.tokenizer.decode(codes[i:i + 256]) for i in range(0, count, 256)])
+        decode = getattr(model, "decode_tokens", None) or model.tokenizer.decode
+        recon = torch.cat([decode(codes[i:i + 256]) for i in range(0, count, 256)])
     scorer.row("tokenizer reconstructions (ceiling)", ((recon.clamp(-1, 1) + 1) / 2), test_labels)
     g = torch.Generator(device=device).manual_seed(args.seed)
     scorer.row("per-class Gaussian (pixels)", class_gaussian(train, scorer.train_labels, test_labels, g), test_labels)
     from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        model.tokenizer.decode(codes[:4])
+        decode(codes[:4])
     decode_flops = counter.get_total_flops() / len(codes[:4])   # the same for every sampler: left out of its cost
     jobs = [(name, s) for s in steps_list for name in samplers]
     if "joint" in samplers and model.num_tokens not in steps_list:
@@ -242,7 +262,8 @@ def score(args, model, config: dict, run: Path, device) -> dict:
         cost = measure_cost(make, count)
         label = f"{name} S={steps}" + (" (sequential)" if name == "maskgit" and steps == model.num_tokens else "")
         scorer.row(label, cost.pop("images"), test_labels, sampler=name, steps=steps, flops=cost["flops"] - decode_flops,
-                   seconds=cost["seconds"], full_passes=cost["full_passes"], cheap_passes=cost["cheap_passes"])
+                   seconds=cost["seconds"], full_passes=cost["full_passes"], cheap_passes=cost["cheap_passes"],
+                   **({"denoiser_passes": cost["denoiser_passes"]} if "denoiser_passes" in cost else {}))
     table = format_table(scorer.rows)
     print(NOTE)
     print(f"classifier accuracy on the real test split: {scorer.classifier_accuracy:.3f} (chance "
@@ -258,3 +279,31 @@ def score(args, model, config: dict, run: Path, device) -> dict:
     write_text(out, json.dumps(report, indent=1))
     print(f"wrote {out}")
     return report
+
+
+def probe(args, model, config: dict, run: Path, device) -> list:
+    """The linear probe of a continuous-token generator's encoder; RUN/probe.json."""
+    import torch
+    from ..data import load_dataset
+    from ..eval.generation_probe import probe_generator
+    from ..eval.probe import format_table, write_results
+    from ..io.checkpoint import build_untrained
+    from ..train.generative import pixels
+    if not hasattr(model, "features"):
+        raise ValueError("--probe: this generator has no encoder features (mar, lmd, harmon and umd runs do)")
+    size = model.tokenizer.image_size
+    splits = [load_dataset(config["data"], split=s, image_size=size, channels=config.get("channels"))
+              for s in ("train", "test")]
+    if not all(getattr(d, "labelled", True) for d in splits):
+        raise ValueError(f"--probe: {config['data']} has no labels")
+    (train, test), (train_y, test_y) = ([pixels(d, size).to(device) for d in splits],
+                                        [d.labels.long().numpy() for d in splits])
+    random_model = build_untrained(config, seed=args.seed).to(device)
+    rows = probe_generator(model, random_model, train, train_y, test, test_y, seed=args.seed)
+    print(format_table(rows, f"probe on {config['data']}: {len(train_y)} train / {len(test_y)} test samples"))
+    out = run / "probe.json"
+    if out.exists():
+        out = run / f"probe-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    write_results(rows, out, {"data": config["data"], "pool": "mean", "train": len(train_y), "test": len(test_y)})
+    print(f"wrote {out}")
+    return rows

@@ -10,7 +10,8 @@ published numbers; they compare rows of the same table. Every row is scored agai
   baseline);
 - one row per sampler and step count of the generator.
 
-Columns: full / cheap network passes, measured FLOPs of the generator per image (the tokenizer's decoding,
+Columns: full / cheap network passes (and, for MAR-style samplers, the passes of the per-token diffusion head,
+counted apart), measured FLOPs of the generator per image (the tokenizer's decoding,
 the same for every sampler, left out) and seconds per image (decoding included), FID, precision and recall
 (k-NN manifolds, Kynkäänniemi et al. 2019, k=3), the classifier's accuracy on the class-conditional samples
 (requested class = the test split's labels, so every row has the same class mix), and the mean RMS pixel
@@ -171,13 +172,15 @@ class GenerationScore:
 
 
 def format_table(rows: list[dict]) -> str:
-    """The rows as a Markdown table."""
-    head = ("| row | full passes | cheap passes | generator MFLOPs/img | ms/img | FID | precision | recall | class acc | "
-            "nearest train |")
-    lines = [head, "|" + "---|" * 10]
+    """The rows as a Markdown table (a "denoiser passes" column when a row has a diffusion head's passes)."""
+    head_passes = any("denoiser_passes" in r for r in rows)
+    head = ("| row | full passes | cheap passes | " + ("denoiser passes | " if head_passes else "") +
+            "generator MFLOPs/img | ms/img | FID | precision | recall | class acc | nearest train |")
+    lines = [head, "|" + "---|" * (11 if head_passes else 10)]
     fmt = lambda v, f: "—" if v is None else format(v, f)
     for r in rows:
-        lines.append(f"| {r['row']} | {fmt(r.get('full_passes'), 'd')} | {fmt(r.get('cheap_passes'), 'd')} | "
+        denoiser = f"{fmt(r.get('denoiser_passes'), 'd')} | " if head_passes else ""
+        lines.append(f"| {r['row']} | {fmt(r.get('full_passes'), 'd')} | {fmt(r.get('cheap_passes'), 'd')} | {denoiser}"
                      f"{fmt(r['flops'] / 1e6 if r.get('flops') is not None else None, '.1f')} | "
                      f"{fmt(r['seconds'] * 1e3 if r.get('seconds') is not None else None, '.2f')} | "
                      f"{r['fid']:.2f} | {r['precision']:.3f} | {r['recall']:.3f} | "

@@ -32,6 +32,8 @@ def recipe_kind(config: dict | None) -> str | None:
 def run_samplers(model) -> list[str]:
     """The samplers this generator takes: ENAT's split runs `enat`, a plain stack `recap` (joint, which trains
     a sampler layer first, stays with `anymae generate --sampler joint`)."""
+    if getattr(model, "samplers", None):   # continuous tokens (mar, umd)
+        return list(model.samplers)
     return ["maskgit", "enat"] if model.split else ["maskgit", "recap"]
 
 

@@ -37,6 +37,22 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+def conv_encoder(channels: int, width: int, out: int, downsample: int) -> nn.Sequential:
+    """[B,C,H,W] -> [B,out,H/downsample,W/downsample]: conv, (ResBlock, stride-2 conv) per halving, ResBlock, 1x1."""
+    enc = [nn.Conv2d(channels, width, 3, padding=1)]
+    for _ in range({1: 0, 2: 1, 4: 2, 8: 3}[downsample]):
+        enc += [ResBlock(width), nn.Conv2d(width, width, 4, stride=2, padding=1)]
+    return nn.Sequential(*enc, ResBlock(width), nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, out, 1))
+
+
+def conv_decoder(dims: int, width: int, channels: int, downsample: int) -> nn.Sequential:
+    """[B,dims,h,w] -> [B,channels,h*downsample,w*downsample]: the mirror of `conv_encoder` (nearest upsampling)."""
+    dec = [nn.Conv2d(dims, width, 3, padding=1), ResBlock(width)]
+    for _ in range({1: 0, 2: 1, 4: 2, 8: 3}[downsample]):
+        dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1), ResBlock(width)]
+    return nn.Sequential(*dec, nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1))
+
+
 class QuantizedAutoencoder(nn.Module):
     """Conv encoder (÷`downsample`) -> per-dimension scalar quantizer -> conv decoder (row 52, QLAE).
 
@@ -55,16 +71,7 @@ class QuantizedAutoencoder(nn.Module):
             raise ValueError(f"quantizer={quantizer!r}: known {sorted(QUANTIZERS)}")
         self.image_size, self.channels, self.dims, self.levels = image_size, channels, dims, levels
         self.downsample, self.grid = downsample, image_size // downsample
-        steps = {1: 0, 2: 1, 4: 2, 8: 3}[downsample]
-        enc = [nn.Conv2d(channels, width, 3, padding=1)]
-        for _ in range(steps):
-            enc += [ResBlock(width), nn.Conv2d(width, width, 4, stride=2, padding=1)]
-        enc += [ResBlock(width), nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, dims, 1)]
-        dec = [nn.Conv2d(dims, width, 3, padding=1), ResBlock(width)]
-        for _ in range(steps):
-            dec += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(width, width, 3, padding=1), ResBlock(width)]
-        dec += [nn.GroupNorm(8, width), nn.SiLU(), nn.Conv2d(width, channels, 3, padding=1)]
-        self.encoder, self.decoder = nn.Sequential(*enc), nn.Sequential(*dec)
+        self.encoder, self.decoder = conv_encoder(channels, width, dims, downsample), conv_decoder(dims, width, channels, downsample)
         self.quantizer = QUANTIZERS[quantizer](dims, levels)
 
     @property

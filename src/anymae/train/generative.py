@@ -43,7 +43,13 @@ def is_generative(recipe: str) -> bool:
 
 
 def needs_tokenizer(recipe: str) -> bool:
+    """True for generator recipes (they generate a tokenizer's tokens)."""
     return "tokenizer_recipe" in get_recipe(recipe).defaults()
+
+
+def tokenizer_optional(recipe: str) -> bool:
+    """A generator that runs on patch pixels unless given a tokenizer run (continuous tokens, `mar_tiny`)."""
+    return needs_tokenizer(recipe) and get_recipe(recipe).defaults()["tokenizer_recipe"] is None
 
 
 def pixels(data, image_size: int) -> torch.Tensor:
@@ -84,10 +90,12 @@ def prepare(config: PretrainConfig):
     -> (model, images [M,C,S,S] in [-1,1], labels [M] (-1 unlabelled), data set)."""
     recipe = get_recipe(config.recipe)
     tokenizer = None
-    if needs_tokenizer(config.recipe):
+    pixel_tokens = tokenizer_optional(config.recipe) and not config.tokenizer
+    if needs_tokenizer(config.recipe) and not pixel_tokens:
         if not config.tokenizer:
+            wanted = recipe.defaults().get("tokenizer_recipe") or "qlae_tiny"
             raise ValueError(f"recipe {config.recipe!r} generates a tokenizer's tokens: pass --tokenizer RUN, a "
-                             "finished `anymae pretrain --recipe qlae_tiny` run")
+                             f"finished `anymae pretrain --recipe {wanted}` run")
         tokenizer, tok_config = load_tokenizer_run(config.tokenizer)
         config.recipe_args["tokenizer_recipe"] = tok_config["recipe"]
         config.recipe_args["tokenizer_args"] = dict(tok_config.get("recipe_args") or {})
@@ -107,7 +115,7 @@ def prepare(config: PretrainConfig):
         config.recipe_args.setdefault("channels", channels)
     labels = data.labels.long()
     classes = len(data.classes) if getattr(data, "classes", None) and bool((labels >= 0).all()) else 0
-    if tokenizer is not None:
+    if needs_tokenizer(config.recipe):
         config.recipe_args.setdefault("num_classes", classes)
         if config.recipe_args["num_classes"] and int(labels.max()) >= config.recipe_args["num_classes"]:
             raise ValueError(f"num_classes={config.recipe_args['num_classes']}: the data has {classes} classes")
@@ -147,6 +155,8 @@ def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: boo
     with torch.no_grad():   # a generator trains on codes its frozen tokenizer computes once
         inputs = (torch.cat([model.tokenize(images[i:i + 256].to(device)) for i in range(0, len(images), 256)])
                   if generator_run else images.to(device))
+        if hasattr(model, "fit_tokens"):   # continuous tokens: standardised by their training statistics
+            inputs = model.fit_tokens(inputs)
     labels = labels.to(device)
     if not generator_run or not getattr(model, "num_classes", 0):
         labels = None
@@ -172,6 +182,8 @@ def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: boo
             perm = torch.randperm(len(inputs), generator=order)
         idx = perm[at:at + config.batch_size].to(device)
         batch_labels = labels[idx] if labels is not None else None
+        if hasattr(model, "set_progress"):   # LMD's mask-ratio schedule
+            model.set_progress(step / max(1, steps - 1))
         out = (model.loss_on_codes(inputs[idx], batch_labels, g) if generator_run
                else model(inputs[idx], generator=g))
         optimizer.zero_grad(set_to_none=True)
@@ -201,13 +213,22 @@ def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: boo
 
 @torch.no_grad()
 def tokenizer_report(model, config: PretrainConfig, run_dir: Path) -> dict:
-    """Held-out reconstruction error and codebook use (codebook.json), and reconstructions.png."""
+    """Held-out reconstruction error and codebook use (codebook.json), and reconstructions.png. A continuous
+    tokenizer (no codebook) reports its error and its latent's statistics."""
     from ..tokenizers.quantize import codebook_use
     from ..viz.grid import image_grid
     test = pixels(load_dataset(config.data, split="test", image_size=model.image_size, channels=config.channels),
                   model.image_size)
     codes = torch.cat([model.encode(test[i:i + 256]) for i in range(0, len(test), 256)])
     recon = torch.cat([model.decode(codes[i:i + 256]) for i in range(0, len(codes), 256)]).clamp(-1, 1)
+    if not hasattr(model, "levels"):
+        report = {"test_mse_01": round(float(((recon - test) / 2).pow(2).mean()), 5),
+                  "latent_mean": float(codes.mean()), "latent_std": float(codes.std())}
+        write_text(run_dir / "latent.json", json.dumps(report, indent=1))
+        count = min(8, len(test))
+        image_grid([[(test[i] + 1) / 2, (recon[i] + 1) / 2] for i in range(count)], ["image", "reconstruction"],
+                   run_dir / "reconstructions.png", cell=64)
+        return {"tokenizer": report}
     use = codebook_use(codes, model.levels)
     report = {"test_mse_01": round(float(((recon - test) / 2).pow(2).mean()), 5), **use,
               "collapsed": bool(use["entropy_min_bits"] < 0.5 or use["values_used"] < 0.5)}
@@ -229,12 +250,15 @@ def config_classes(config: PretrainConfig) -> list | None:
 
 @torch.no_grad()
 def generator_pictures(model, config: PretrainConfig, run_dir: Path) -> dict:
-    """samples.png: one row a class (or one unconditional row), MaskGIT sampler, 8 steps."""
+    """samples.png: one row a class (or one unconditional row): MaskGIT sampler, 8 steps (continuous tokens:
+    the run's own sampler, `mar` 8 steps or `umd` 50)."""
     from ..generate.samplers import sample
     from ..viz.generation import sample_grid
     classes = model.num_classes
     labels = torch.arange(classes).repeat_interleave(8) if classes else None
-    images, _ = sample(model, "maskgit", count=8 * max(1, classes), labels=labels, steps=8,
+    sampler = (getattr(model, "samplers", None) or ("maskgit",))[0]
+    steps = 50 if sampler == "umd" else min(8, model.num_tokens)
+    images, _ = sample(model, sampler, count=8 * max(1, classes), labels=labels, steps=steps,
                        generator=torch.Generator().manual_seed(config.seed))
     names = [str(n) for n in (config_classes(config) or range(classes))] if classes else None
     sample_grid(images, run_dir / "samples.png", per_row=8, row_titles=names)

@@ -109,9 +109,13 @@ def sample(model, sampler: str = "maskgit", count: int = 16, labels: Tensor | No
     check_sampling(model, labels, steps, temperature)
     model.eval()
     run = SAMPLERS.get(sampler)
+    takes = getattr(model, "samplers", None)
+    if takes and sampler not in takes:   # continuous tokens: only their own samplers
+        raise ValueError(f"--sampler {sampler}: this generator of continuous tokens takes {', '.join(takes)}")
     device = model.pos.device
     labels = labels.to(device) if labels is not None else None
     codes, cost = run(model, count=count, labels=labels, steps=steps, generator=generator, temperature=temperature,
                       guidance=guidance, **options)
-    images = model.tokenizer.decode(codes).clamp(-1, 1)
+    decode = getattr(model, "decode_tokens", None) or model.tokenizer.decode
+    images = decode(codes).clamp(-1, 1)
     return (images + 1) / 2, cost
