@@ -95,3 +95,26 @@ def bmmae_tiny(volume_size=32, patch_size=8, modalities=3, mask_ratio=0.75, drop
         encoder=ViTEncoder(dim=dim, depth=depth, heads=heads),
         decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
         target=PixelTarget(norm=False), loss=MSELoss())
+
+
+@register("tokenunify_tiny", paper=25, modality="volume",
+          train={"data": "volume-shapes", "steps": 1500, "blr": 4e-3, "batch_size": 64})
+def tokenunify_tiny(volume_size=32, patch_size=8, channels=1, mask_ratio=0.75, random_weight=1.0, next_weight=1.0,
+                    next_all_weight=1.0, dim=96, depth=6, heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4,
+                    norm_pix=True):
+    """TokenUnify (row 25), laptop size: volume tokens (32^3 voxels in 8^3 patches, raster order) and one ViT
+    trained on a mixture of random-token (MAE, `mask_ratio`), next-token and next-all-token prediction, each
+    step drawing one order with probability proportional to its weight (`random_weight`, `next_weight`,
+    `next_all_weight`); norm-voxel MSE on the predicted tokens.
+
+    Changed from the paper: a ViT (96-d x 6, causal attention for the autoregressive orders) instead of Mamba,
+    laptop-size volumes, one order per step and one prefix length per next-all step (src/anymae/token_unify.py).
+    """
+    from ..token_unify import TokenUnifyAutoencoder
+    return TokenUnifyAutoencoder(
+        VolumeTokenizer(volume_size, patch_size, channels, dim=dim),
+        RandomMasker(mask_ratio),
+        ViTEncoder(dim=dim, depth=depth, heads=heads),
+        MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
+        PixelTarget(norm=norm_pix), MSELoss(),
+        weights=(random_weight, next_weight, next_all_weight))
