@@ -34,7 +34,7 @@ def test_phantom_mri_is_three_coregistered_sequences_with_lesion_labels():
 
 def test_masker_drops_whole_modalities_and_tokens_carry_their_modality():
     torch.manual_seed(0)
-    model = anymae.create("bmmae_tiny", **SMALL)
+    model = anymae.create("bmmae_tiny", **SMALL, whole=0.0)  # the Dirichlet budget masks alone
     x = torch.rand(8, 3, 16, 16, 16)
     tokens = model.tokenize(x)
     assert tokens.grid == (3, 4, 4, 4) and tokens.group.tolist() == [0] * 64 + [1] * 64 + [2] * 64
@@ -44,6 +44,37 @@ def test_masker_drops_whole_modalities_and_tokens_carry_their_modality():
     assert (mask.bool.sum(1) == 144).all()  # 75% of 192 tokens
     assert (hidden_share == 1.0).any(), "some modality is dropped whole"
     assert (hidden_share < 1.0).any(1).all(), "every sample keeps some modality"
+
+
+def test_whole_modality_steps_show_the_encoder_the_imputation_setting():
+    """With `whole`, a step keeps every token of k sequences and predicts the others whole: with k = M-1 that is
+    exactly the mask `anymae impute` uses, so training sees what imputation asks."""
+    from collections import Counter
+    model = anymae.create("bmmae_tiny", **SMALL, whole=1.0)
+    tokens = model.tokenize(torch.rand(8, 3, 16, 16, 16))
+    g = torch.Generator().manual_seed(0)
+    kept_counts, subsets = Counter(), Counter()
+    for _ in range(60):
+        mask = model.draw_mask(tokens, g)
+        hidden = mask.bool.view(8, 3, 64)
+        per_modality = hidden.float().mean(-1)  # [B,M]: 0 (kept whole) or 1 (hidden whole), nothing between
+        assert torch.equal(per_modality, per_modality.round())
+        kept = (per_modality == 0).sum(1)
+        assert (kept == kept[0]).all() and 1 <= int(kept[0]) <= 2
+        kept_counts[int(kept[0])] += 1
+        assert torch.equal(mask.predict, mask.hidden)  # every token of the missing sequences is predicted
+        for row in range(8):
+            subsets[tuple((per_modality[row] == 0).nonzero().flatten().tolist())] += 1
+        if int(kept[0]) == 2:  # the imputation mask of the sequence left out, row by row
+            row_subset = (per_modality[0] == 0).nonzero().flatten().tolist()
+            want = present_mask(model.tokenizer.group, 1, visible=row_subset)
+            assert torch.equal(mask.bool[0], want.bool[0])
+    assert 15 < kept_counts[1] < 45 and 15 < kept_counts[2] < 45  # k uniform in 1..M-1
+    assert len(subsets) == 6  # every non-empty proper subset of the 3 sequences occurs
+    mixed = anymae.create("bmmae_tiny", **SMALL, whole=0.5)
+    whole_steps = sum(bool(((mixed.draw_mask(tokens, g).bool.view(8, 3, 64).float().mean(-1)) % 1 == 0).all())
+                      for _ in range(200))
+    assert 70 < whole_steps < 130  # about half the steps (budget masks are rarely whole by chance)
 
 
 def test_impute_predicts_only_the_missing_modality_and_reports_baselines(tmp_path):

@@ -78,20 +78,45 @@ def spark3d_tiny(volume_size=32, channels=1, mask_ratio=0.6, widths=(16, 32, 64)
 @register("bmmae_tiny", paper=15, modality="volume",
           train={"data": "phantom-mri", "steps": 1500, "blr": 4e-3, "batch_size": 32})
 def bmmae_tiny(volume_size=32, patch_size=8, modalities=3, mask_ratio=0.75, drop=0.5, alpha=1.0, dim=96, depth=6,
-               heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4):
+               heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4, whole=0.5):
     """BM-MAE (row 15), laptop size: co-registered MRI sequences as modalities of one sample (per-modality Conv3d
     patch embeddings, 3-D sin-cos + modality embedding), whole modalities dropped with probability `drop` and the
     remaining budget split by Dirichlet(alpha) (the modality masker), a ViT on the visible tokens, MAE's decoder
-    predicting raw (normalised) voxels of every hidden token, so a missing sequence can be imputed.
+    predicting raw (normalised) voxels of every hidden token, so a missing sequence can be imputed. With probability
+    `whole` a step instead keeps every token of k random sequences (k uniform in 1..M-1) and predicts the others
+    whole: the setting of imputation, which the budget masks alone never show the encoder.
 
     Changed: laptop width / depth and 32^3 volumes; the paper's masking details beyond the abstract are not public
     here, so MultiMAE's Dirichlet budget with whole-modality dropout stands in.
     """
-    from ..masking import ModalityMasker
+    from ..masking.modality_subset import ModalitySubsetMasker
     from ..tokenizers.volume import ModalityVolumeTokenizer
     return MaskedAutoencoder(
         tokenizer=ModalityVolumeTokenizer(volume_size, patch_size, modalities, dim=dim),
-        masker=ModalityMasker(mask_ratio, alpha=alpha, drop=drop),
+        masker=ModalitySubsetMasker(mask_ratio, alpha=alpha, drop=drop, whole=whole),
         encoder=ViTEncoder(dim=dim, depth=depth, heads=heads),
         decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
         target=PixelTarget(norm=False), loss=MSELoss())
+
+
+@register("tokenunify_tiny", paper=25, modality="volume",
+          train={"data": "volume-shapes", "steps": 1500, "blr": 4e-3, "batch_size": 64})
+def tokenunify_tiny(volume_size=32, patch_size=8, channels=1, mask_ratio=0.75, random_weight=1.0, next_weight=1.0,
+                    next_all_weight=1.0, dim=96, depth=6, heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4,
+                    norm_pix=True):
+    """TokenUnify (row 25), laptop size: volume tokens (32^3 voxels in 8^3 patches, raster order) and one ViT
+    trained on a mixture of random-token (MAE, `mask_ratio`), next-token and next-all-token prediction, each
+    step drawing one order with probability proportional to its weight (`random_weight`, `next_weight`,
+    `next_all_weight`); norm-voxel MSE on the predicted tokens.
+
+    Changed from the paper: a ViT (96-d x 6, causal attention for the autoregressive orders) instead of Mamba,
+    laptop-size volumes, one order per step and one prefix length per next-all step (src/anymae/token_unify.py).
+    """
+    from ..token_unify import TokenUnifyAutoencoder
+    return TokenUnifyAutoencoder(
+        VolumeTokenizer(volume_size, patch_size, channels, dim=dim),
+        RandomMasker(mask_ratio),
+        ViTEncoder(dim=dim, depth=depth, heads=heads),
+        MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads),
+        PixelTarget(norm=norm_pix), MSELoss(),
+        weights=(random_weight, next_weight, next_all_weight))
