@@ -19,3 +19,4 @@ __all__ = ["ExtraTerm", "StepContext", "TERMS", "LatentAlignment", "Intermediate
            "TokenRelation", "ViewInvariance", "info_nce", "second_view", "LossPredictor", "relative_loss",
            "VisibleTokenTerm", "DynamicAlignment", "VisibleMimic", "PositionPrediction"]
 from .bow import BagOfWordsTerm  # noqa: E402,F401  (DupMAE, text)
+from .matryoshka import MatryoshkaMLMTerm  # noqa: E402,F401  (Starbucks, text)
