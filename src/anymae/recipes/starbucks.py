@@ -4,7 +4,8 @@ Facts from ielab/Starbucks (`smae/modelling.py`, `smae/pretrain_smae.sh`): the (
 (2,32) (4,64) (6,128) (8,256) (10,512) (12,768) of BERT-base, all in every step, each with the encoder's MLM
 (mask 0.2) and a one-layer decoder's MLM on a second copy masked at 0.4 whose [CLS] is the sub-model's;
 lr 1e-4, cosine schedule, weight decay 0.001, warm-up 0.05. `starbucks_tiny` is the laptop size of
-recipes/text.py (128-d x 4) with one pair per layer: (1,16) (2,32) (3,64) (4,128).
+recipes/text.py (128-d x 4) with one pair per layer (the default): (1,16) (2,32) (3,64) (4,128); pass the
+paper's list for a BERT-base with `--arg pairs=2x32,4x64,6x128,8x256,10x512,12x768`.
 """
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ from ..tokenizers.text import TextTokenizer
 from .registry import register
 from .text import TINY, TINY_TRAIN
 
-BASE_PAIRS = "2x32,4x64,6x128,8x256,10x512,12x768"
-TINY_PAIRS = "1x16,2x32,3x64,4x128"
 
 
 def parse_pairs(pairs) -> list[tuple[int, int]]:
@@ -36,9 +35,12 @@ def parse_pairs(pairs) -> list[tuple[int, int]]:
 
 
 def starbucks(vocab_size=30522, max_len=512, dim=768, depth=12, heads=12, mlp_ratio=4.0, dropout=0.1,
-              mask_ratio=0.2, decoder_mask_ratio=0.4, pairs=BASE_PAIRS, pad_id=0, cls_id=2,
+              mask_ratio=0.2, decoder_mask_ratio=0.4, pairs=None, pad_id=0, cls_id=2,
               sep_id=3, mask_id=4) -> TextMaskedAutoencoder:
-    """BERT encoder trained only through the 2-D Matryoshka term (its last pair is the whole model)."""
+    """BERT encoder trained only through the 2-D Matryoshka term (its last pair is the whole model).
+    `pairs` None: one pair per layer, the width halving from the full one at the last layer downwards."""
+    if pairs is None:
+        pairs = [(layer, max(1, dim >> (depth - layer))) for layer in range(1, depth + 1)]
     pairs = check_pairs(parse_pairs(pairs), depth, dim)
     decoder = BertLayer(dim, heads, mlp_ratio, dropout)
     decoder.apply(init_bert_weights)
@@ -53,4 +55,4 @@ TINY_SIZE = {k: v for k, v in TINY.items() if k != "bow_dim"}
 
 register("starbucks_tiny", paper=27, modality="text", train=TINY_TRAIN,
          summary="Starbucks SMAE, 128-d x 4, (layer, width) pairs 1x16..4x128: laptop size")(
-    partial(starbucks, **TINY_SIZE, pairs=TINY_PAIRS))
+    partial(starbucks, **TINY_SIZE))
