@@ -130,3 +130,5 @@ def test_pretrain_meap_on_a_folder(tmp_path):
     assert main(args) == 0
     model, _ = anymae.io.checkpoint.load_run(tmp_path / "run")
     assert model.encoder.causal and model.masker.ratio == 0.15
+    assert main(["export", str(tmp_path / "run"), "--to", "hf", "--out", str(tmp_path / "hf")]) == 2  # not a BERT
+    assert not (tmp_path / "hf").exists()
