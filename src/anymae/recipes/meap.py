@@ -19,13 +19,14 @@ from .registry import register
 
 
 def causal_lm(vocab_size=4000, max_len=128, dim=128, depth=4, heads=4, mlp_ratio=4.0, dropout=0.0,
-              mask_ratio=0.15, pad_id=0, cls_id=2, sep_id=3, mask_id=4) -> CausalTextLM:
-    """A decoder-only LM; `mask_ratio` > 0: MEAP's masked inputs, 0: plain next-token prediction."""
-    if not 0.0 <= mask_ratio < 1.0:
-        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio!r}")
+              input_mask=0.15, pad_id=0, cls_id=2, sep_id=3, mask_id=4) -> CausalTextLM:
+    """A decoder-only LM; `input_mask` > 0: MEAP's share of masked inputs, 0: plain next-token prediction
+    (named apart from the masked autoencoders' `mask_ratio`, which must hide something)."""
+    if not 0.0 <= input_mask < 1.0:
+        raise ValueError(f"input_mask={input_mask!r}: must be in [0, 1) (the share of input tokens MEAP masks)")
     return CausalTextLM(
         tokenizer=TextTokenizer(vocab_size, max_len, dim, pad_id, cls_id, sep_id, mask_id),
-        masker=CausalInputMasker(mask_ratio),
+        masker=CausalInputMasker(input_mask),
         encoder=BertEncoder(dim, depth, heads, mlp_ratio, dropout, causal=True))
 
 
@@ -34,7 +35,7 @@ LM_TRAIN = {"lr": 1e-3, "batch_size": 32, "warmup": 0.1, "weight_decay": 0.05, "
 
 register("meap_tiny", paper=38, modality="text", train=LM_TRAIN,
          summary="MEAP: decoder-only LM, next-token prediction on inputs 15% [MASK], 128-d x 4: laptop size")(
-    partial(causal_lm, mask_ratio=0.15))
+    partial(causal_lm, input_mask=0.15))
 register("ntp_tiny", paper=38, modality="text", train=LM_TRAIN,
          summary="plain next-token prediction, MEAP's comparison: the same LM with no masked inputs")(
-    partial(causal_lm, mask_ratio=0.0))
+    partial(causal_lm, input_mask=0.0))
