@@ -96,9 +96,16 @@ class TextMaskedAutoencoder(nn.Module):
         valid, ordinary = tokens.extra["valid"], tokens.extra["ordinary"]
         corrupted, chosen = self.masker.corrupt(ids, ordinary, self.tokenizer.mask_id, self.tokenizer.vocab_size,
                                                 generator)
-        latents = self.encode_tokens(self.tokenizer(corrupted))
+        wanted = sorted({i for part in self.aux for i in getattr(part, "layers", ())})   # Starbucks' sub-layers
+        layers = None
+        if wanted:
+            latents, outs = self.encode_tokens(self.tokenizer(corrupted), return_layers=wanted)
+            layers = dict(zip(wanted, outs))
+        else:
+            latents = self.encode_tokens(self.tokenizer(corrupted))
         loss, terms = latents.new_zeros(()), {}
-        full_logits = self.head(latents) if len(self.aux) else None          # [B,L,V] for the bag of words
+        needs_logits = any(getattr(part, "needs_logits", False) for part in self.aux)
+        full_logits = self.head(latents) if needs_logits else None           # [B,L,V] for the bag of words
         if self.encoder_mlm > 0:
             logits = full_logits[chosen] if full_logits is not None else self.head(latents[chosen])
             mlm = self.loss(logits, ids[chosen]).mean()
@@ -110,7 +117,7 @@ class TextMaskedAutoencoder(nn.Module):
             rebuilt = self.loss(self.head(hidden[ordinary]), ids[ordinary]).mean()
             loss = loss + rebuilt
             terms["decoder_mlm"] = rebuilt.detach()
-        ctx = StepContext(self, ids, tokens, chosen, latents, full_logits, ids, None, generator)
+        ctx = StepContext(self, ids, tokens, chosen, latents, full_logits, ids, None, generator, layers)
         for part in self.aux:
             for name, value in part(ctx).items():
                 loss = loss + value
@@ -128,6 +135,17 @@ class TextMaskedAutoencoder(nn.Module):
 
     def encode_layers(self, ids: Tensor, layers) -> list[Tensor]:
         return self.encode_tokens(self.tokenize(ids), return_layers=layers)[1]
+
+    @property
+    def matryoshka_pairs(self) -> tuple:
+        """Starbucks: the (layer, width) sub-models trained (and evaluated) besides the whole; () otherwise."""
+        return next((part.pairs for part in self.aux if hasattr(part, "pairs")), ())
+
+    def sub_features(self, ids: Tensor, layer: int, width: int) -> Tensor:
+        """ids [B,L] -> [B,width]: the L2-normalised [CLS] of sub-model (layer 1-based, width): the first
+        `width` dimensions of layer `layer`'s output (Starbucks' 2-D Matryoshka embedding)."""
+        (hidden,) = self.encode_layers(ids, [layer - 1])
+        return F.normalize(hidden[:, 0, :width], dim=-1)
 
     def text_features(self, ids: Tensor, pool: str = "cls") -> Tensor:
         """ids [B,L] -> [B,F]. cls: the [CLS] latent; mean: the mean over non-pad tokens; cls+mean; retrieval:

@@ -44,5 +44,11 @@ class MLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(word.num_embeddings))
         self.apply(init_bert_weights)
 
+    def transform(self, hidden: Tensor) -> Tensor:
+        """hidden [...,W] (W <= D: the first W dimensions of a sub-model, Starbucks) -> [...,D]: dense (its
+        first W input columns) + GELU + LayerNorm."""
+        width = hidden.shape[-1]
+        return self.norm(F.gelu(F.linear(hidden, self.dense.weight[:, :width], self.dense.bias)))
+
     def forward(self, hidden: Tensor) -> Tensor:
-        return F.linear(self.norm(F.gelu(self.dense(hidden))), self.word[0].weight, self.bias)
+        return F.linear(self.transform(hidden), self.word[0].weight, self.bias)

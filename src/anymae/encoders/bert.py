@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -57,16 +58,24 @@ def key_padding(valid: Tensor | None) -> Tensor | None:
     return None if valid is None else valid[:, None, None, :]
 
 
+def causal_padding(valid: Tensor | None, length: int, device) -> Tensor:
+    """-> allowed [B|1,1,L,L]: query i attends to the non-pad keys j <= i (a decoder-only LM, MEAP)."""
+    allowed = torch.ones(length, length, dtype=torch.bool, device=device).tril()[None, None]
+    return allowed if valid is None else allowed & valid[:, None, None, :]
+
+
 class BertEncoder(nn.Module):
     """x [B,L,D] (token embeddings + positions, [CLS] first) -> latents [B,L,D]; pads (`valid` False) are
-    never attended to. `num_prefix = 1`: the first latent is the [CLS] summary token."""
+    never attended to. `num_prefix = 1`: the first latent is the [CLS] summary token. `causal`: each token
+    attends only to itself and the tokens before it (a decoder-only LM built from the same layers, MEAP)."""
 
     num_prefix = 1
 
     def __init__(self, dim: int = 768, depth: int = 12, heads: int = 12, mlp_ratio: float = 4.0,
-                 dropout: float = 0.1, eps: float = 1e-12):
+                 dropout: float = 0.1, eps: float = 1e-12, causal: bool = False):
         super().__init__()
         self.dim, self.depth, self.heads, self.dropout, self.eps = dim, depth, heads, dropout, eps
+        self.causal = causal
         self.embed_norm = nn.LayerNorm(dim, eps=eps)
         self.layers = nn.ModuleList(BertLayer(dim, heads, mlp_ratio, dropout, eps) for _ in range(depth))
         self.grad_checkpointing = False
@@ -75,6 +84,6 @@ class BertEncoder(nn.Module):
     def forward(self, x: Tensor, valid: Tensor | None = None, return_layers: Sequence[int] | None = None):
         """-> latents [B,L,D], or (latents, [outputs of the layers asked for]) with `return_layers`."""
         h = F.dropout(self.embed_norm(x), self.dropout, self.training)
-        allowed = key_padding(valid)
+        allowed = causal_padding(valid, x.shape[1], x.device) if self.causal else key_padding(valid)
         return run_blocks(self.layers, None, h, return_layers, self.grad_checkpointing and self.training,
                           extra=(allowed,))

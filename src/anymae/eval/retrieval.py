@@ -43,22 +43,27 @@ def score_rankings(ranked: list[list[str]], query_ids: list[str], qrels: dict[st
 
 
 @torch.no_grad()
-def embed_texts(model, texts: list[str], transform, batch_size: int = 128, desc: str = "", progress: bool = False):
-    """texts -> [M,F] float32: the model's retrieval representation (`text_features(ids, 'retrieval')`)."""
+def embed_texts(model, texts: list[str], transform, batch_size: int = 128, desc: str = "", progress: bool = False,
+                features=None):
+    """texts -> [M,F] float32: the model's retrieval representation (`text_features(ids, 'retrieval')`), or
+    `features(ids)` when given (a Starbucks sub-model's [CLS])."""
     model.eval()
+    features = features or (lambda ids: model.text_features(ids, "retrieval"))
     out = []
     for start in tqdm(range(0, len(texts), batch_size), desc=desc, disable=not progress, leave=False):
         ids = torch.stack([transform(t) for t in texts[start:start + batch_size]])
-        out.append(model.text_features(ids, "retrieval").float())
+        out.append(features(ids).float())
     return torch.cat(out)
 
 
 def dense_rankings(model, corpus: dict, queries: dict, transform, k: int = 100, progress: bool = False,
-                   name: str = "") -> list[list[str]]:
+                   name: str = "", features=None) -> list[list[str]]:
     """Top-k documents of every query by dot product of the representations."""
     doc_ids = list(corpus)
-    docs = embed_texts(model, [corpus[d] for d in doc_ids], transform, desc=f"{name} corpus", progress=progress)
-    qs = embed_texts(model, list(queries.values()), transform, desc=f"{name} queries", progress=progress)
+    docs = embed_texts(model, [corpus[d] for d in doc_ids], transform, desc=f"{name} corpus", progress=progress,
+                       features=features)
+    qs = embed_texts(model, list(queries.values()), transform, desc=f"{name} queries", progress=progress,
+                     features=features)
     top = (qs @ docs.T).topk(min(k, len(doc_ids)), dim=1).indices.tolist()
     return [[doc_ids[i] for i in row] for row in top]
 
@@ -114,6 +119,11 @@ def retrieve_run(run: str | Path, data: str | None = None, beir: str | None = No
     for label, m in (("anymae encoder", model), ("random init", build_untrained(raw, seed=seed))):
         ranked = dense_rankings(m, corpus, queries, transform, progress=progress, name=label)
         rows.append(RetrievalResult(f"{label} [{model.representation}]", *score_rankings(ranked, query_ids, qrels)))
+        for layer, width in getattr(model, "matryoshka_pairs", ()):   # Starbucks: every (layer, width) sub-model
+            ranked = dense_rankings(m, corpus, queries, transform, progress=progress, name=f"{label} {layer}x{width}",
+                                    features=lambda ids, m=m, l=layer, w=width: m.sub_features(ids, l, w))
+            rows.append(RetrievalResult(f"{label} [CLS layer {layer}, width {width}]",
+                                        *score_rankings(ranked, query_ids, qrels)))
     rows.append(RetrievalResult("BM25 (bm25s)", *score_rankings(bm25_rankings(corpus, queries), query_ids, qrels)))
     title = f"retrieval on {name}: {len(queries)} queries, {len(corpus)} documents"
     write_text(run / "retrieve.json", json.dumps({"data": name, "queries": len(queries), "documents": len(corpus),

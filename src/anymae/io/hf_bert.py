@@ -52,6 +52,9 @@ def export_bert(model, config: dict, run: Path, out: Path) -> tuple[Path, list[s
     tokenizer = Path(run) / "tokenizer.json"
     if not tokenizer.is_file():
         raise ValueError(f"{run}: no tokenizer.json in this text run; it cannot be used without its vocabulary")
+    if getattr(model.encoder, "causal", False):
+        raise ValueError(f"{run}: recipe {config.get('recipe')!r} is a causal LM; a BertModel attends both ways, "
+                         "so --to hf would change what it computes")
     out.mkdir(parents=True, exist_ok=True)
     save_weights(bert_state(model), out / "model.safetensors", metadata={"format": "pt"})
     shutil.copyfile(tokenizer, out / "tokenizer.json")

@@ -77,3 +77,24 @@ class AsymmetricTextMasker(MLMMasker):
         allowed = allowed & ~torch.eye(length, dtype=torch.bool, device=ordinary.device)
         allowed[:, :, 0] = True  # [CLS]: the bottleneck every row reads
         return allowed
+
+
+class CausalInputMasker(nn.Module):
+    """MEAP (PAPERS.md row 38): replace `ratio` of each row's ordinary tokens by [MASK] in the input of a
+    decoder-only LM, which still predicts every next token of the clean sequence (the masked tokens' own
+    ids included). No 80/10/10: every chosen token becomes [MASK] (scitix/MEAP's pretraining)."""
+
+    def __init__(self, ratio: float = 0.1):
+        super().__init__()
+        self.ratio = ratio
+
+    def corrupt(self, ids: Tensor, ordinary: Tensor, mask_id: int, vocab_size: int,
+                generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """ids [B,L] -> (input ids [B,L], chosen [B,L] bool); ratio 0: the input unchanged (plain NTP)."""
+        if self.ratio == 0:
+            return ids, torch.zeros_like(ordinary)
+        chosen = choose_tokens(ordinary, self.ratio, generator)
+        return ids.masked_fill(chosen, mask_id), chosen
+
+    def set_progress(self, fraction: float) -> None:
+        """A fixed ratio."""

@@ -23,3 +23,4 @@ from .mfm import FeatureMasking  # noqa: E402,F401  (MFM, row 28: --arg feature_
 from .homologous import HomologousRecognition  # noqa: E402,F401  (MixedAE, row 11)
 from .crossvideo import CrossVideoContrast  # noqa: E402,F401  (CrossVideoMAE, row 39)
 from .i2p import ImageToPointGuidance  # noqa: E402,F401  (I2P-MAE, row 20)
+from .matryoshka import MatryoshkaMLMTerm  # noqa: E402,F401  (Starbucks, text)

@@ -22,6 +22,7 @@ class StepContext:
     target: Tensor       # [B,Np,T]
     token_loss: Tensor   # [B,Np]
     generator: torch.Generator | None = None
+    layers: dict | None = None  # {block index: [B,L,D]} encoder layer outputs a term asked for (`layers`)
 
 
 class ExtraTerm(nn.Module):

@@ -48,6 +48,8 @@ class BagOfWordsTerm(ExtraTerm):
     """weight x mean over the batch of `bag_of_words_loss`; reads the encoder's masked-LM logits of every
     position (`ctx.pred` [B,L,V]) and the input ids (`ctx.x` [B,L], `ctx.tokens.extra['valid']`)."""
 
+    needs_logits = True  # the model computes the MLM logits of every position for this term
+
     def __init__(self, weight: float = 1.0, vocab_size: int | None = None):
         super().__init__()
         self.weight = weight
