@@ -12,22 +12,10 @@ The pixel MAE has the width and depth of `umd_tiny`'s encoder (64-d x 3, decoder
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-
-def anymae(*args: str) -> None:
-    cmd = [sys.executable, "-m", "anymae", *args]
-    print("$ anymae " + " ".join(args), flush=True)
-    start = time.time()
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}  # a shared CPU: one thread
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [l for l in (result.stdout + result.stderr).splitlines() if "it/s" not in l and "s/it" not in l]
-    print("\n".join(lines[-40:]), flush=True)
-    print(f"({time.time() - start:.0f} s, exit {result.returncode})", flush=True)
+from generation import anymae  # benchmarks/generation.py: run one CLI command, print its tail and duration
 
 
 def pretrain(run: Path, *args: str) -> None:
