@@ -13,20 +13,13 @@ import anymae
 from anymae.cli import main
 from anymae.data.text import write_beir
 from anymae.terms import StepContext
+from test_text import WORDS, batch as text_batch  # tests/test_text.py: the word list and id batches
 
 SMALL = dict(vocab_size=200, max_len=20, dim=32, depth=3, heads=2, pairs="1x8,2x16,3x32")
-WORDS = ("masked autoencoder retrieval encoder decoder token sentence embedding vocabulary corpus query document "
-         "python numpy torch array tensor function returns value default parameter string list dict").split()
 
 
 def batch(model, lengths=(20, 14, 6), seed=0) -> torch.Tensor:
-    tok = model.tokenizer
-    g = torch.Generator().manual_seed(seed)
-    ids = torch.full((len(lengths), tok.max_len), tok.pad_id)
-    for row, n in enumerate(lengths):
-        ids[row, :n] = torch.randint(5, tok.vocab_size, (n,), generator=g)
-        ids[row, 0], ids[row, n - 1] = tok.cls_id, tok.sep_id
-    return ids
+    return text_batch(model, lengths, seed)
 
 
 def test_one_term_per_layer_width_pair_and_they_sum_to_the_loss():
