@@ -152,13 +152,16 @@ def test_user_video_files_with_audio_tracks_are_read_resampled_and_bad_ones_name
             write_av(tmp_path / cls / f"{i}.mp4", freq=freq)
     write_av(tmp_path / "low" / "mute.mp4", audio=False)
     (tmp_path / "high" / "broken.mp4").write_bytes(b"not a video at all")
+    write_av(tmp_path / "high" / "quiet.mp4", freq=0.0)          # a silent soundtrack
     size = AudioVisualSize((16, 16), 8, 1, 8000, 7600)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = load_dataset(str(tmp_path), split="all", image_size=size)
     skipped = [str(w.message) for w in caught if "skipping" in str(w.message)]
-    assert len(skipped) == 2 and any("mute.mp4" in s and "no audio track" in s for s in skipped)
+    assert len(skipped) == 3 and any("mute.mp4" in s and "no audio track" in s for s in skipped)
+    assert any("quiet.mp4" in s and "silent" in s for s in skipped)
     assert any("broken.mp4" in s for s in skipped)
+    assert any("resampled the sound of 6 of 6" in str(w.message) and "16000 Hz" in str(w.message) for w in caught)
     assert data.modality == "audiovisual" and len(data) == 6 and data.classes == ["high", "low"]
     assert sorted(data.labels.tolist()) == [0, 0, 0, 1, 1, 1]
     sample = data.pixels(0)

@@ -8,6 +8,8 @@ otherwise), so the sound stays with its frames when both span the file.
 """
 from __future__ import annotations
 
+import logging
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +24,8 @@ from .datasets import SeededSamples, check_split, folder_files, folder_labels, f
 from .modality import Modality, register_modality
 from .transforms import crop_box
 from .video import VIDEO_SUFFIXES, read_video, render_moving_digits, resize_frames, video_stats
+
+log = logging.getLogger("anymae.data")
 
 
 @dataclass(frozen=True)
@@ -204,12 +208,14 @@ def talking_digits(split: str = "train", image_size=None, seed: int = 0, train_c
 
 
 # ---------------------------------------------------------------- folders of video files with sound
-def read_audiovisual(path: Path, size: AudioVisualSize, max_frames: int = 128) -> tuple[Tensor, Tensor]:
+def read_audiovisual(path: Path, size: AudioVisualSize, max_frames: int = 128,
+                     rates: list | None = None) -> tuple[Tensor, Tensor]:
     """One video file with an audio track -> (uint8 video [C,F,H,W] at twice the frame size, waveform [S] at the
-    model's rate); ValueError naming the file when either stream is missing, corrupt, silent or empty."""
+    model's rate); ValueError naming the file when either stream is missing, corrupt, silent or empty. `rates`,
+    when given, gets the file's own audio rate appended."""
     h, w = size.frame_size
     video = read_video(path, size.channels, (2 * h, 2 * w), max_frames)
-    wave = read_audio(path, size.sample_rate)                          # PyAV for containers; resampled, logged
+    wave = read_audio(path, size.sample_rate, rates=rates)            # PyAV for containers; resampled, logged
     return video, torch.from_numpy(wave)
 
 
@@ -224,9 +230,16 @@ def load_audiovisual_folder(root: str | Path, image_size=None, channels: int | N
     if channels:
         size = AudioVisualSize(size.frame_size, size.frames, channels, size.sample_rate, size.num_samples)
     paths = folder_files(root, VIDEO_SUFFIXES, "video")
-    files = read_each(root, paths, lambda _, path: read_audiovisual(path, size, max_frames))
+    rates: list[int] = []
+    files = read_each(root, paths, lambda _, path: read_audiovisual(path, size, max_frames, rates))
     if not files.items:
         raise ValueError(f"{root}: none of the {len(paths)} video files had a readable video and audio track")
+    other = sorted({r for r in rates if r != size.sample_rate})
+    if other:
+        note = (f"{root}: resampled the sound of {sum(r != size.sample_rate for r in rates)} of {len(rates)} video "
+                f"files to the model's {size.sample_rate} Hz (they were at {', '.join(map(str, other))} Hz)")
+        warnings.warn(note, stacklevel=2)
+        log.warning(note)
     classes, labels = folder_labels(files.folders)
     data = AudioVisualDataset(files.items, labels, classes=classes, name=str(root), sample_rate=size.sample_rate)
     data.skipped = files.skipped
