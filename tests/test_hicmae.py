@@ -191,3 +191,21 @@ def test_talking_digits_say_their_digit_in_both_modalities():
                      lambda d: motion_features(torch.stack([d.video(i) for i in range(300)]))):
         fit = LogisticRegression(max_iter=2000).fit(features(train), train.labels[:300].numpy())
         assert fit.score(features(test), test.labels[:300].numpy()) > 0.15  # chance 0.10, 300 clips: SE 0.017
+
+
+def test_pictures_show_spectrogram_and_frames_masked_where_hidden(tmp_path):
+    from anymae.viz.audiovisual import audiovisual_picture, audiovisual_rows
+    model = small_model()
+    x = batch(2)
+    rows = audiovisual_rows(model, x, seed=3)
+    mask = model.draw_mask(model.tokenize(x), torch.Generator().manual_seed(3))
+    for name, (s, e) in model.tokenize(x).extra["spans"].items():
+        part = model.tokenizer.parts[name]
+        original, masked, pasted = rows[name]
+        hidden_values = part.patchify(masked).isnan().all(-1)            # [B,N_m] patches greyed out
+        assert torch.equal(hidden_values, mask.bool[:, s:e])
+        visible = ~mask.bool[:, s:e]
+        assert torch.allclose(part.patchify(pasted)[visible], part.patchify(original)[visible])
+    tf = AudioVisualTransform(AudioVisualSize((32, 32), 8, 1, 8000, 7600), [0.1], [0.2])
+    path = audiovisual_picture(model, x, tf, tmp_path / "av.png")
+    assert path.exists() and path.stat().st_size > 1000

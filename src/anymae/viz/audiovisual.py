@@ -47,8 +47,7 @@ def audiovisual_picture(model, sample: dict, transform, path: str | Path, seed: 
     rows = audiovisual_rows(model, sample, seed)
     n = next(iter(sample.values())).shape[0]
     fig, axes = plt.subplots(2 * n, len(TITLES), figsize=(4 * len(TITLES), 2.0 * 2 * n), squeeze=False)
-    cmap = matplotlib.colormaps["magma"].copy()
-    cmap.set_bad("#9a9a9a")
+    cmap = matplotlib.colormaps["magma"].with_extremes(bad="#9a9a9a")
     for i in range(n):
         spec = [r[i, 0].cpu().numpy() for r in rows["audio"]]
         lo, hi = float(spec[0].min()), float(spec[0].max())
