@@ -209,3 +209,11 @@ def test_pictures_show_spectrogram_and_frames_masked_where_hidden(tmp_path):
     tf = AudioVisualTransform(AudioVisualSize((32, 32), 8, 1, 8000, 7600), [0.1], [0.2])
     path = audiovisual_picture(model, x, tf, tmp_path / "av.png")
     assert path.exists() and path.stat().st_size > 1000
+
+
+def test_audio_visual_data_with_another_recipe_is_one_clear_line(tmp_path, capsys):
+    from anymae.cli import main
+    code = main(["pretrain", "--recipe", "videomae_vit_tiny", "--data", "talking-digits", "--steps", "1",
+                 "--workers", "0", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs an audio-visual recipe such as hicmae_tiny" in err and "Traceback" not in err

@@ -285,7 +285,12 @@ class AudioVisualModality(Modality):
     name = "audiovisual"
 
     def sample_size(self, model, config):
-        video, audio = model.tokenizer.parts["video"], model.tokenizer.parts["audio"]
+        parts = getattr(model.tokenizer, "parts", {})
+        if "video" not in parts or "audio" not in parts:
+            raise ValueError(f"{getattr(config, 'data', 'this data')}: audio-visual data (clips with their sound) needs "
+                             f"an audio-visual recipe such as hicmae_tiny; recipe {getattr(config, 'recipe', '?')} "
+                             "takes another modality")
+        video, audio = parts["video"], parts["audio"]
         return AudioVisualSize(tuple(video.image_size), video.frames, video.channels, audio.sample_rate,
                                audio.num_samples)
 
