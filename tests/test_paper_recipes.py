@@ -71,6 +71,11 @@ PAPER_SETTINGS = {
                          "decoder": "GraphDecoder", "decoder_dim": 256, "decoder_depth": 1, "decoder_heads": 8,
                          "mask_ratio": 0.4, "masker": "SkeletonMasker", "target": "JointEdgeTarget", "loss": "MSELoss",
                          "position_task": 0.0},
+    # audio-visual (recipes/hicmae.py): per-modality ViTs; tube 0.9 on 800 video tokens, 0.8 on 128 audio tokens
+    "hicmae_base": {"paper": 16, "image_size": 160, "patch_size": 16, "dim": 512, "depth": 10, "heads": 8,
+                    "decoder": "HiCMAEDecoder", "decoder_dim": 384, "decoder_depth": 4, "decoder_heads": 6,
+                    "mask_ratio": (720 + 102) / 928, "masker": "PerModalityMasker", "target": "MultiModalTarget",
+                    "loss": "MultiModalLoss", "position_task": 0.0},
     # text (recipes/text.py): BERT-base encoder, RetroMAE's one-layer enhanced decoder at the encoder's width
     "retromae_base": {"paper": 2, "image_size": None, "patch_size": None, "dim": 768, "depth": 12, "heads": 12,
                       "decoder": "EnhancedDecoder", "decoder_dim": 768, "decoder_depth": 1, "decoder_heads": 12,
@@ -89,6 +94,7 @@ PAPER_TERMS = {
     "hybrid_distill_vit_base": {"TokenRelation"}, "lut_vit_base": {"VisibleTokenTerm"},
     "dmjd_vit_base": {"DualBranch"}, "dupmae_base": {"BagOfWordsTerm"},
     "mixedae_vit_base": {"HomologousRecognition"}, "crossvideomae_base": {"CrossVideoContrast"},
+    "hicmae_base": {"HierarchicalContrastive"},
 }
 
 

@@ -159,13 +159,18 @@ class MaskedAutoencoder(nn.Module):
         tokens = self.tokenize(x)
         if mask is None:
             mask = decoder_subset(self.draw_mask(tokens, generator, noise), self.decoder_keep_ratio, generator)
-        latents = self.encode_visible(tokens, mask.keep)  # hidden tokens are dropped
+        wanted = sorted({i for part in self.aux for i in getattr(part, "layers", ())})  # HiCMAE's paired layers
+        if wanted:  # the encoder runs once and hands the terms the block outputs they name (StepContext.layers)
+            latents, outs = encode_tokens(self.encoder, tokens, mask.keep, return_layers=wanted)
+            layers = dict(zip(wanted, outs))
+        else:
+            latents, layers = self.encode_visible(tokens, mask.keep), None  # hidden tokens are dropped
         pred = self.decode(latents, mask, tokens)
         target = self.targets_for(clean, tokens if clean is x else self.tokenize(clean), mask.predict)
         token_loss = self.token_loss(pred, target, mask, tokens)
         loss = token_loss.mean()
         terms = {"reconstruction": loss.detach(), **{k: v.detach() for k, v in self.target.monitor(target).items()}}
-        ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss, generator)
+        ctx = StepContext(self, clean, tokens, mask, latents, pred, target, token_loss, generator, layers)
         for part in self.aux:
             for name, value in part(ctx).items():
                 loss = loss + value

@@ -101,6 +101,7 @@ register_folder_loader(TEXT_SUFFIXES, load_text_folder)
 from .audio import AUDIO_SUFFIXES, AudioDataset, AudioModality, load_audio_folder, read_audio  # noqa: E402
 
 register_folder_loader(AUDIO_SUFFIXES, load_audio_folder)
+from .audiovisual import AudioVisualDataset, AudioVisualSize, load_audiovisual_folder  # noqa: E402,F401  (HiCMAE)
 
 
 def accepted_suffixes() -> dict[str, list[str]]:
@@ -146,6 +147,8 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
         return load_mvtec_folder(path, image_size, channels, split=split)
     check_readable_suffixes(path)
     loader = folder_loader(path)
+    if isinstance(image_size, AudioVisualSize):  # an audio-visual model reads video files with their sound
+        loader = load_audiovisual_folder
     if loader is load_image_folder:
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         return load_image_folder(path, size, channels or 3, split=split)

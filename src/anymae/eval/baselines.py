@@ -233,3 +233,19 @@ def embedding_baselines(train, test):
 
 
 BASELINES["embeddings"] = embedding_baselines
+
+
+# ---------------------------------------------------------------- audio-visual clips (row 16)
+def audiovisual_baselines(train, test):
+    """MFCC statistics of the soundtrack, HOG of the mean frame + mean frame difference of the clip, and both."""
+    waves = [model_inputs(d, "audio") for d in (train, test)]
+    clips = [torch.stack([d.transform.invert_video(d[i][0]["video"]) for i in range(len(d))]) for d in (train, test)]
+    rate = train.transform.sample_rate
+    mfcc = [mfcc_statistics(w, rate) for w in waves]
+    motion = [motion_features(c) for c in clips]
+    both = [np.concatenate([a, b], axis=1) for a, b in zip(mfcc, motion)]
+    return [("MFCC statistics (audio)", *mfcc), ("HOG mean frame + frame diff (video)", *motion),
+            ("MFCC + HOG motion (both)", *both)]
+
+
+BASELINES["audiovisual"] = audiovisual_baselines

@@ -24,3 +24,4 @@ from .homologous import HomologousRecognition  # noqa: E402,F401  (MixedAE, row 
 from .crossvideo import CrossVideoContrast  # noqa: E402,F401  (CrossVideoMAE, row 39)
 from .i2p import ImageToPointGuidance  # noqa: E402,F401  (I2P-MAE, row 20)
 from .matryoshka import MatryoshkaMLMTerm  # noqa: E402,F401  (Starbucks, text)
+from .hicmae import HierarchicalContrastive  # noqa: E402,F401  (HiCMAE, row 16)

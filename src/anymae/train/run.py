@@ -64,6 +64,9 @@ def resolve(config: PretrainConfig):
     validate_config(config, recipe.defaults())
     args = {**recipe.defaults(), **config.recipe_args}
     size = args.get("image_size", args.get("num_points", args.get("sample_rate", 32)))  # pixels, points or Hz
+    if recipe.modality == "audiovisual":  # frames and sample rate (HiCMAE): data/audiovisual.py
+        from ..data.audiovisual import audiovisual_size
+        size = audiovisual_size(args)
     data = load_dataset(config.data, split="train", image_size=size, channels=config.channels, seed=config.seed)
     modality = modality_of(data)
     config.modality = modality.name

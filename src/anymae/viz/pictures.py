@@ -205,3 +205,12 @@ def embeddings_picture(model, sequences: Tensor, transform, path: Path, seed: in
 
 
 PICTURES["embeddings"] = embeddings_picture
+
+
+def audiovisual_picture(model, sample: dict, transform, path: Path, seed: int = 0) -> Path:
+    """sample {"video", "audio"}: per clip its log-mel and its frames, original | masked | reconstruction (row 16)."""
+    from .audiovisual import audiovisual_picture as draw
+    return draw(model, sample, transform, Path(path), seed=seed)
+
+
+PICTURES["audiovisual"] = audiovisual_picture
