@@ -40,18 +40,20 @@ def laptop_recipes() -> list[str]:
     return out
 
 
-def pretrain(recipe: str, data: str, run: Path, steps: int | None) -> float:
-    """`anymae pretrain` in a subprocess (its own Lightning state); -> wall minutes (0 when reused)."""
+def pretrain(recipe: str, data: str, run: Path, steps: int | None) -> tuple[float, int]:
+    """`anymae pretrain` in a subprocess (its own Lightning state); -> (minutes, steps trained). A run already
+    in `run` (a folder or a link to one) is reused: its own training seconds."""
     if (run / "model.safetensors").exists():
         summary = yaml.safe_load((run / "config.yaml").read_text()).get("summary", {})
-        return round(summary.get("train_seconds", 0) / 60, 1)
+        return round(summary.get("train_seconds", 0) / 60, 1), summary.get("steps", 0)
     cmd = [sys.executable, "-m", "anymae", "pretrain", "--recipe", recipe, "--data", data, "--out", str(run)]
     if steps:
         cmd += ["--steps", str(steps)]
     start = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                    stdout=subprocess.DEVNULL)
-    return round((time.time() - start) / 60, 1)
+    summary = yaml.safe_load((run / "config.yaml").read_text()).get("summary", {})
+    return round((time.time() - start) / 60, 1), summary.get("steps", 0)
 
 
 def evaluate(run: Path, epochs: int, seed: int) -> dict:
@@ -88,18 +90,19 @@ def main() -> None:
     torch.set_num_threads(1)
     quiet_engine_logs()
     items = args.recipes or laptop_recipes()
-    lines = ["| recipe | data | pretraining min | linear | kNN | fine-tune | from scratch | fine-tune epochs | "
-             "random-init linear | hand-crafted (linear) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | data | pretraining steps | pretraining min | linear | kNN | fine-tune | from scratch | "
+             "fine-tune epochs | random-init linear | hand-crafted (linear) |", "|---" * 11 + "|"]
     for item in items:
         recipe, data = item.split("@")
         data, _, epochs = data.partition(":")
         epochs = int(epochs or args.finetune_epochs)
         run = Path(args.runs) / f"{recipe}-{data}"
-        minutes = pretrain(recipe, data, run, args.steps)
+        minutes, steps = pretrain(recipe, data, run, args.steps)
         r = evaluate(run, epochs, args.seed)
         pct = lambda v: f"{100 * v:.1f}"
-        lines.append(f"| {recipe} | {data} | {minutes} | {pct(r['linear'])} | {pct(r['knn'])} | {pct(r['finetune'])} | "
-                     f"{pct(r['scratch'])} | {epochs} | {pct(r['random_linear'])} | {r['baseline']} |")
+        lines.append(f"| {recipe} | {data} | {steps} | {minutes} | {pct(r['linear'])} | {pct(r['knn'])} | "
+                     f"{pct(r['finetune'])} | {pct(r['scratch'])} | {epochs} | {pct(r['random_linear'])} | "
+                     f"{r['baseline']} |")
         print(lines[-1], flush=True)
     budget = f"--steps {args.steps}" if args.steps else "each recipe's default budget"
     head = ["# Recipe zoo", "", f"Command: `python benchmarks/zoo.py {' '.join(sys.argv[1:])}` "
