@@ -78,7 +78,8 @@ def evaluate(run: Path, epochs: int, seed: int, blr: float | None = None) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--recipes", nargs="*", help="recipe@data[:fine-tune epochs[:fine-tune blr]] items (default: every laptop recipe)")
+    parser.add_argument("--recipes", nargs="*",
+                        help="recipe@data[:fine-tune epochs[:fine-tune blr]] items (default: every laptop recipe)")
     parser.add_argument("--steps", type=int, help="pretraining steps for every recipe (default: each recipe's own)")
     parser.add_argument("--finetune-epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
