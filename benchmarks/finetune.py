@@ -1,10 +1,13 @@
 """Fine-tune vs from-scratch (and MAE's linear probe vs random init, and the scikit-learn probe) of pretrained runs.
 
     python benchmarks/finetune.py --run shapes=RUN --run digits=RUN2 --epochs 15 --seeds 0 1 --out runs/bench-ft
+    python benchmarks/finetune.py --run digits=RUN_S0,RUN_S1 --seeds 0 1 --out runs/bench-ft   # one run per seed
 
-Each RUN is an `anymae pretrain` folder; every row is trained by `anymae.train.finetune.finetune_run`, the
-code behind `anymae finetune`, so `anymae finetune RUN --epochs E --seed S` reproduces it. Prints a markdown
-table and writes OUT/finetune_bench.json.
+Each RUN is an `anymae pretrain` folder (a comma-separated list: the i-th seed fine-tunes the i-th run, so a
+seed covers pretraining and fine-tuning; one run: every seed fine-tunes it); every row is trained by
+`anymae.train.finetune.finetune_run`, the code behind `anymae finetune`, so `anymae finetune RUN --epochs E
+--seed S` reproduces it. Prints a markdown table (and every run's `anymae probe` rows) and writes
+OUT/finetune_bench.json; rows already in it are kept, so an interrupted benchmark continues.
 """
 from __future__ import annotations
 
@@ -36,29 +39,35 @@ def main() -> None:
     out = Path(args.out)
     report = json.loads((out / "finetune_bench.json").read_text()) if (out / "finetune_bench.json").exists() else {}
     for item in args.run:
-        data, run = item.split("=", 1)
-        entry = report.setdefault(data, {"run": run, "finetune": {}, "linear": {}})
+        data, spec = item.split("=", 1)
+        runs = spec.split(",")
+        entry = report.setdefault(data, {"run": spec, "finetune": {}, "linear": {}})
         for linear, seeds, epochs in ((False, args.seeds, args.epochs),
                                       (True, args.linear_seeds if args.linear_seeds is not None else args.seeds,
                                        args.linear_epochs or args.epochs)):
             kind = "linear" if linear else "finetune"
-            for seed in seeds:
+            for i, seed in enumerate(seeds):
                 if str(seed) in entry[kind]:
                     continue
+                run = runs[i % len(runs)]
                 folder = out / f"{data}-{kind}-s{seed}"
                 extra = {"blr": args.blr} if args.blr is not None and not linear else {}
                 summary = finetune_run(run, folder, FinetuneConfig(epochs=epochs, seed=seed, linear=linear,
                                                                    accelerator="cpu", **extra),
                                        progress=False, resume=folder.exists())
                 entry[kind][str(seed)] = {row: r["accuracy"] for row, r in summary["results"].items()}
+                entry[kind][str(seed)]["run"] = run
                 entry[kind + "_settings"] = summary["settings"]
                 print(data, kind, seed, entry[kind][str(seed)], flush=True)
                 out.mkdir(parents=True, exist_ok=True)
                 (out / "finetune_bench.json").write_text(json.dumps(report, indent=2))
-        if not args.no_sklearn and "sklearn" not in entry:
+        for run in ([] if args.no_sklearn else runs):  # `anymae probe RUN` of every run
+            if run in entry.setdefault("sklearn", {}):
+                continue
             from anymae.eval.probe import probe_run
             rows, _ = probe_run(run, progress=False)
-            entry["sklearn"] = {r.name: {"linear": r.linear, "knn": r.knn} for r in rows}
+            entry["sklearn"][run] = {r.name: {"linear": r.linear, "knn": r.knn} for r in rows}
+            print(data, "sklearn probe", run, entry["sklearn"][run], flush=True)
             (out / "finetune_bench.json").write_text(json.dumps(report, indent=2))
     print(table(report))
 
@@ -71,11 +80,19 @@ def table(report: dict) -> str:
             rows = entry.get(kind, {})
             if not rows:
                 continue
+            rows = {s: r for s, r in rows.items() if "pretrained" in r and "from-scratch" in r}
+            if not rows:
+                continue
             pre = [r["pretrained"] for r in rows.values()]
             scratch = [r["from-scratch"] for r in rows.values()]
             gains = ", ".join(f"{100 * (a - b):+.1f}" for a, b in zip(pre, scratch))
             lines.append(f"| {data} | {'fine-tune' if kind == 'finetune' else 'linear probe (MAE)'} | "
                          f"{', '.join(rows)} | {mean(pre):.1f} | {mean(scratch):.1f} | {gains} |")
+    probes = [(data, run, r) for data, entry in report.items() for run, r in entry.get("sklearn", {}).items()]
+    if probes:
+        lines += ["", "| data | run | scikit-learn probe (`anymae probe`): linear / kNN |", "|---|---|---|"]
+        lines += [f"| {data} | {run} | " + "; ".join(f"{name} {100 * v['linear']:.1f} / {100 * v['knn']:.1f}"
+                                                   for name, v in r.items()) + " |" for data, run, r in probes]
     return "\n".join(lines)
 
 

@@ -40,21 +40,23 @@ def laptop_recipes() -> list[str]:
     return out
 
 
-def pretrain(recipe: str, data: str, run: Path, steps: int | None) -> float:
-    """`anymae pretrain` in a subprocess (its own Lightning state); -> wall minutes (0 when reused)."""
+def pretrain(recipe: str, data: str, run: Path, steps: int | None) -> tuple[float, int]:
+    """`anymae pretrain` in a subprocess (its own Lightning state); -> (minutes, steps trained). A run already
+    in `run` (a folder or a link to one) is reused: its own training seconds."""
     if (run / "model.safetensors").exists():
         summary = yaml.safe_load((run / "config.yaml").read_text()).get("summary", {})
-        return round(summary.get("train_seconds", 0) / 60, 1)
+        return round(summary.get("train_seconds", 0) / 60, 1), summary.get("steps", 0)
     cmd = [sys.executable, "-m", "anymae", "pretrain", "--recipe", recipe, "--data", data, "--out", str(run)]
     if steps:
         cmd += ["--steps", str(steps)]
     start = time.time()
     subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
                    stdout=subprocess.DEVNULL)
-    return round((time.time() - start) / 60, 1)
+    summary = yaml.safe_load((run / "config.yaml").read_text()).get("summary", {})
+    return round((time.time() - start) / 60, 1), summary.get("steps", 0)
 
 
-def evaluate(run: Path, epochs: int, seed: int) -> dict:
+def evaluate(run: Path, epochs: int, seed: int, blr: float | None = None) -> dict:
     """`anymae probe` (its probe.json when the run has one) and `anymae finetune` (rows already in the folder kept)."""
     from anymae.eval.probe import ProbeResult, probe_run
     from anymae.train.finetune import FinetuneConfig, finetune_run
@@ -63,9 +65,9 @@ def evaluate(run: Path, epochs: int, seed: int) -> dict:
     else:
         rows, _ = probe_run(run, progress=False)
     probe = {r.name: r for r in rows}
-    out = run / f"zoo-finetune-e{epochs}-s{seed}"
-    ft = finetune_run(run, out, FinetuneConfig(epochs=epochs, seed=seed, accelerator="cpu"), progress=False,
-                      resume=out.exists())["results"]
+    out = run / (f"zoo-finetune-e{epochs}-s{seed}" + (f"-blr{blr:g}" if blr is not None else ""))
+    config = FinetuneConfig(epochs=epochs, seed=seed, blr=blr, accelerator="cpu")
+    ft = finetune_run(run, out, config, progress=False, resume=out.exists())["results"]
     mine = next(r for n, r in probe.items() if n.startswith("anymae encoder"))
     random = next(r for n, r in probe.items() if n.startswith("random init"))
     hand = [r for n, r in probe.items() if not n.startswith(("anymae encoder", "random init", "raw"))]
@@ -76,7 +78,8 @@ def evaluate(run: Path, epochs: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--recipes", nargs="*", help="recipe@data[:fine-tune epochs] items (default: every laptop recipe)")
+    parser.add_argument("--recipes", nargs="*",
+                        help="recipe@data[:fine-tune epochs[:fine-tune blr]] items (default: every laptop recipe)")
     parser.add_argument("--steps", type=int, help="pretraining steps for every recipe (default: each recipe's own)")
     parser.add_argument("--finetune-epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
@@ -88,18 +91,21 @@ def main() -> None:
     torch.set_num_threads(1)
     quiet_engine_logs()
     items = args.recipes or laptop_recipes()
-    lines = ["| recipe | data | pretraining min | linear | kNN | fine-tune | from scratch | fine-tune epochs | "
-             "random-init linear | hand-crafted (linear) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| recipe | data | pretraining steps | pretraining min | linear | kNN | fine-tune | from scratch | "
+             "fine-tune epochs | random-init linear | hand-crafted (linear) |", "|---" * 11 + "|"]
     for item in items:
         recipe, data = item.split("@")
-        data, _, epochs = data.partition(":")
-        epochs = int(epochs or args.finetune_epochs)
+        data, _, finetune_budget = data.partition(":")
+        epochs, _, blr = finetune_budget.partition(":")
+        epochs, blr = int(epochs or args.finetune_epochs), float(blr) if blr else None
         run = Path(args.runs) / f"{recipe}-{data}"
-        minutes = pretrain(recipe, data, run, args.steps)
-        r = evaluate(run, epochs, args.seed)
+        minutes, steps = pretrain(recipe, data, run, args.steps)
+        r = evaluate(run, epochs, args.seed, blr)
         pct = lambda v: f"{100 * v:.1f}"
-        lines.append(f"| {recipe} | {data} | {minutes} | {pct(r['linear'])} | {pct(r['knn'])} | {pct(r['finetune'])} | "
-                     f"{pct(r['scratch'])} | {epochs} | {pct(r['random_linear'])} | {r['baseline']} |")
+        lines.append(f"| {recipe} | {data} | {steps} | {minutes} | {pct(r['linear'])} | {pct(r['knn'])} | "
+                     f"{pct(r['finetune'])} | {pct(r['scratch'])} | {epochs}{f', blr {blr:g}' if blr else ''} | "
+                     f"{pct(r['random_linear'])} | "
+                     f"{r['baseline']} |")
         print(lines[-1], flush=True)
     budget = f"--steps {args.steps}" if args.steps else "each recipe's default budget"
     head = ["# Recipe zoo", "", f"Command: `python benchmarks/zoo.py {' '.join(sys.argv[1:])}` "
