@@ -70,6 +70,16 @@ add("l1k-jit", {**L1K, "colour_jitter": 0.4})
 # the new default: mae_laptop with its colour augmentation (now in its train defaults), 3,000 steps
 add("laptop-jit", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 3000, "colour_jitter": 0.4})
 add("mp3-1k", {**L1K, "recipe": "mp3_vit_tiny"}, {"depth": 6, "patch_size": 8, "dim": 64, "heads": 4})
+# issue 26, second pass: the levers not yet measured, each on top of the committed default (colour jitter on),
+# 1,000 steps on `shapes`, read as `grid` and `mean`
+J1K = {**L1K, "colour_jitter": 0.4}
+add("j1k", J1K)
+add("j1k-p4", J1K, {"patch_size": 4})                              # 64 tokens: 4x the tokens per step
+add("mp3-j1k", {**J1K, "recipe": "mp3_vit_tiny"})                  # the position task alone (no pixel decoder)
+add("j1k-hog1", J1K, {"hog_weight": 1.0})                         # pixels + HOG of each hidden patch
+add("j1k-posonly", J1K, {"pixel_grad": False})                    # position task trains the encoder; pixels the pictures
+# confirmed at the default's budget on every set: the encoder trained by the position task alone, with colour jitter
+add("posonly-jit", {"recipe": "mae_laptop", "lr": 2e-3, "steps": 3000, "colour_jitter": 0.4}, {"pixel_grad": False})
 
 
 def run_one(name: str, data: str, epochs: int | None, out: Path, batch: int, pools: list[str],

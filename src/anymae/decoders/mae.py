@@ -31,6 +31,9 @@ class MAEDecoder(Decoder):
     mask token (`mto_attention_mask`): mask tokens carry no data (their "data singularity"), so they only
     read the visible tokens and never each other; later blocks attend as MAE's.
 
+    `detach_latents=True`: the decoder reads the latents without sending gradients back into the encoder (a
+    picture-only decoder beside an encoder trained by other terms, e.g. MP3's position task alone).
+
     `bind(in_dim, out_dim, position)` is called by MaskedAutoencoder to size the in/out layers.
     Parameter names follow facebookresearch/mae (`decoder_embed`, `mask_token`, `decoder_blocks`,
     `decoder_norm`, `decoder_pred`) minus the `decoder_` prefix.
@@ -38,9 +41,9 @@ class MAEDecoder(Decoder):
 
     def __init__(self, dim: int = 512, depth: int = 8, heads: int = 16, mlp_ratio: float = 4.0,
                  learnable_pos: bool = False, norm_eps: float = 1e-6, decoder_masking: bool = False,
-                 mto_layers: int = 0):
+                 mto_layers: int = 0, detach_latents: bool = False):
         super().__init__()
-        self.mto_layers = mto_layers
+        self.mto_layers, self.detach_latents = mto_layers, detach_latents
         self.dim, self.depth, self.heads, self.mlp_ratio = dim, depth, heads, mlp_ratio
         self.learnable_pos, self.decoder_masking = learnable_pos, decoder_masking
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -71,6 +74,8 @@ class MAEDecoder(Decoder):
         if own is not None:  # MixedAE: the encoder saw the whole mixed image; decode it from its own tokens only
             latents = torch.cat([latents[:, :num_prefix], gather_tokens(latents[:, num_prefix:], own.keep)], dim=1)
             mask = own
+        if self.detach_latents:
+            latents = latents.detach()
         x = self.embed(latents)
         b, nv = x.shape[0], latents.shape[1] - num_prefix
         pos = self.pos(tokens)  # [1|B,N,Dd]

@@ -8,7 +8,7 @@ from ..encoders import ViTEncoder
 from ..losses import MSELoss
 from ..masking import RandomMasker
 from ..model import MaskedAutoencoder
-from ..targets import PixelTarget
+from ..targets import PixelHOGTarget, PixelTarget
 from ..terms import PositionPrediction, ViewInvariance
 from ..tokenizers import PatchTokenizer
 from .registry import register
@@ -17,13 +17,16 @@ from .registry import register
 def mae_vit(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix=True, dim=768, depth=12,
             heads=12, decoder_dim=512, decoder_depth=8, decoder_heads=16, drop_path=0.0, mlp_ratio=4.0,
             decoder_mlp_ratio=4.0, learnable_pos=False, decoder_learnable_pos=False, norm_eps=1e-6,
-            invariance=0.0, mask_rounding="round", stem_width=0, position_task=0.0) -> MaskedAutoencoder:
+            invariance=0.0, mask_rounding="round", stem_width=0, position_task=0.0,
+            hog_weight=0.0, pixel_grad=True) -> MaskedAutoencoder:
     """MAE: patches -> random masking -> ViT on visible patches -> light decoder -> (norm-)pixels, MSE on hidden.
 
     `invariance` > 0 adds the small-data view-invariance term (losses/invariance.py) with that weight;
     `mask_rounding="floor"` keeps int(N(1-r)) tokens as MAE's and Hugging Face's code do;
     `stem_width` > 0 embeds patches with a per-patch CNN (tokenizers/patch.py `PatchStem`) instead of a linear map;
-    `position_task` > 0: the encoder gets no positions and predicts each visible token's (MP3's task, that weight).
+    `position_task` > 0: the encoder gets no positions and predicts each visible token's (MP3's task, that weight);
+    `hog_weight` > 0: each hidden patch's HOG joins its pixels in the target (targets/pixel_hog.py), that weight;
+    `pixel_grad=False`: the decoder learns the pictures from detached latents, so only the extra terms train the encoder.
     """
     aux = ([ViewInvariance(weight=invariance)] if invariance > 0 else []) + \
         ([PositionPrediction(weight=position_task)] if position_task > 0 else [])
@@ -34,8 +37,9 @@ def mae_vit(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix
         encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path,
                            norm_eps=norm_eps),
         decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads, mlp_ratio=decoder_mlp_ratio,
-                           learnable_pos=decoder_learnable_pos, norm_eps=norm_eps),
-        target=PixelTarget(norm=norm_pix), loss=MSELoss(),
+                           learnable_pos=decoder_learnable_pos, norm_eps=norm_eps, detach_latents=not pixel_grad),
+        target=PixelHOGTarget(hog_weight, norm=norm_pix) if hog_weight > 0 else PixelTarget(norm=norm_pix),
+        loss=MSELoss(),
         aux=aux)
 
 

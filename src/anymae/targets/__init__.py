@@ -5,6 +5,7 @@ from .frequency import FrequencyTarget, SpectrumLoss
 from .hog import HOGTarget, patch_hog
 from .multimodal import ClassTarget, MultiModalTarget
 from .pixel import PixelTarget
+from .pixel_hog import PixelHOGTarget
 from .position import PositionTarget, position_accuracy
 from .registry import TARGETS, make_target, register_target
 from .skeleton import JointEdgeTarget  # noqa: F401  (registers joints_edges)
@@ -13,4 +14,4 @@ from .teacher import EMALatentTarget, EMATeacher, Teacher, TeacherLatentTarget, 
 __all__ = ["Target", "PixelTarget", "HOGTarget", "patch_hog", "FrequencyTarget", "SpectrumLoss", "PositionTarget",
            "position_accuracy", "TeacherLatentTarget", "EMALatentTarget", "Teacher", "EMATeacher",
            "attach_teachers", "teacher_parts", "TARGETS", "register_target", "make_target", "ClassTarget",
-           "MultiModalTarget"]
+           "MultiModalTarget", "PixelHOGTarget"]

@@ -1,0 +1,68 @@
+"""Which encoder block should the probe read? Probe finished runs at every block (and at concatenations of
+blocks) under one pooling, the pretrained encoder and the same architecture at random init alike
+(issue 26: chosen once for all data sets, never per data set).
+
+    python benchmarks/probe_layers.py RUN [RUN ...] --pool grid --out runs/layers.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from anymae.config import PretrainConfig
+from anymae.eval.features import pool_latents
+from anymae.eval.probe import evaluate, probe_splits
+from anymae.io.checkpoint import build_untrained, load_run
+
+
+@torch.no_grad()
+def block_features(model, dataset, pool: str) -> list[np.ndarray]:
+    """-> one feature matrix [M,F] per encoder block (layer-normed tokens, then pooled)."""
+    model.eval()
+    depth = len(model.encoder.blocks)
+    out = [[] for _ in range(depth)]
+    loader = torch.utils.data.DataLoader(dataset, batch_size=256, shuffle=False)
+    for x, _, _ in loader:
+        for i, z in enumerate(model.encode_layers(x, list(range(depth)))):
+            z = torch.nn.functional.layer_norm(z, z.shape[-1:])
+            out[i].append(pool_latents(z, model.encoder.num_prefix, pool))
+    return [torch.cat(o).numpy() for o in out]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--pool", default="grid")
+    p.add_argument("--sets", default="", help="extra block sets to read concatenated, e.g. '2+3,3+4+5' (1-based)")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    for run in args.runs:
+        model, raw = load_run(run)
+        config = PretrainConfig.from_dict(raw)
+        _, train, test = probe_splits(config, model, config.data)
+        ys = train.labels.numpy(), test.labels.numpy()
+        feats = {name: (block_features(m, train, args.pool), block_features(m, test, args.pool))
+                 for name, m in (("pretrained", model), ("random init", build_untrained(raw, seed=0)))}
+        depth = len(feats["pretrained"][0])
+        readings = [[i] for i in range(1, depth + 1)] + \
+            [[int(b) for b in s.split("+")] for s in args.sets.split(",") if s]
+        for blocks in readings:
+            row = {"run": str(run), "data": config.data, "pool": args.pool, "blocks": blocks}
+            for name, (tr, te) in feats.items():
+                r = evaluate(name, np.concatenate([tr[b - 1] for b in blocks], 1), ys[0],
+                             np.concatenate([te[b - 1] for b in blocks], 1), ys[1])
+                row[name] = {"linear": round(r.linear, 4), "knn": round(r.knn, 4), "dim": r.dim}
+            print(f"{Path(run).name:28s} blocks {'+'.join(map(str, blocks)):8s} pretrained "
+                  f"{100 * row['pretrained']['linear']:5.1f} / {100 * row['pretrained']['knn']:5.1f}   random init "
+                  f"{100 * row['random init']['linear']:5.1f} / {100 * row['random init']['knn']:5.1f}", flush=True)
+            if args.out:
+                with open(args.out, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
