@@ -4,7 +4,7 @@ a QLAE tokenizer, a MaskGIT generator and an ENAT generator over it, sample grid
 
     python benchmarks/generation.py --data digits --out runs/gen-digits [--image-size 16] [--downsample 2]
     python benchmarks/generation.py --data shapes --out runs/gen-shapes --image-size 32 --downsample 4 \
-        --tok-arg width=32 --gen-arg dim=128 --gen-steps 3000 --no-enat
+        --tok-arg width=32 --tok-steps 800 --gen-arg dim=128 --gen-steps 3000 --no-enat --score-samplers maskgit,recap
 
 `--quick` shrinks every step count (a smoke run of the pipeline, numbers meaningless).
 """

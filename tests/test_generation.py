@@ -298,3 +298,4 @@ def test_interrupted_generator_run_resumes_to_the_same_weights(runs, tmp_path, m
     assert (cut / "metrics.csv").read_text().count("\n") == (whole / "metrics.csv").read_text().count("\n") == 7
     assert main(["pretrain", "--resume", str(cut)]) == 2
     assert "already finished" in capsys.readouterr().err
+    assert not (cut / "checkpoints").exists() and not (whole / "checkpoints").exists()   # finished: no checkpoint

@@ -6,8 +6,8 @@ would teach the generator crops and mirrored digits), a generator trains on code
 tokenizer, and the run ends with generation pictures and codebook statistics. It is one plain loop on one
 device (AdamW, MAE's warm-up + cosine schedule, fixed seeds, metrics.csv, a progress bar). Every
 `--save-every-n-steps` steps (default 500) it writes checkpoints/last.pt (weights, optimizer, schedule, random
-states, data order); `anymae pretrain --resume RUN` continues from it and ends with the same weights as an
-uninterrupted run. Several devices and mixed precision are not offered for these runs.
+states, data order; removed when the run finishes); `anymae pretrain --resume RUN` continues from it and ends
+with the same weights as an uninterrupted run. Several devices and mixed precision are not offered for these runs.
 
 A run folder: config.yaml (recipe, recipe_args: for a generator the tokenizer's recipe and arguments too,
 so the run loads alone), model.safetensors (a generator's holds its frozen tokenizer), metrics.csv, and
@@ -255,6 +255,9 @@ def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: boo
     else:
         summary.update(tokenizer_report(model, config, run_dir))
     write_config(config, run_dir, summary)
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)   # superseded by model.safetensors: a finished run has no resume
+    if (run_dir / CHECKPOINT.parent).is_dir() and not any((run_dir / CHECKPOINT.parent).iterdir()):
+        (run_dir / CHECKPOINT.parent).rmdir()
     return run_dir
 
 
