@@ -3,7 +3,8 @@ a QLAE tokenizer, a MaskGIT generator and an ENAT generator over it, sample grid
 (generate.json in each generator run).
 
     python benchmarks/generation.py --data digits --out runs/gen-digits [--image-size 16] [--downsample 2]
-    python benchmarks/generation.py --data shapes --out runs/gen-shapes
+    python benchmarks/generation.py --data shapes --out runs/gen-shapes --image-size 32 --downsample 4 \
+        --tok-arg width=32 --tok-steps 800 --gen-arg dim=128 --gen-steps 3000 --no-enat --score-samplers maskgit,recap
 
 `--quick` shrinks every step count (a smoke run of the pipeline, numbers meaningless).
 """
@@ -38,21 +39,27 @@ def main() -> None:
     p.add_argument("--tok-steps", type=int, help="tokenizer steps (default: the recipe's)")
     p.add_argument("--gen-steps", type=int, help="generator steps (default: the recipe's)")
     p.add_argument("--no-enat", action="store_true", help="skip the ENAT generator")
+    p.add_argument("--tok-arg", action="append", default=[], help="KEY=VALUE for the tokenizer recipe (repeatable)")
+    p.add_argument("--gen-arg", action="append", default=[], help="KEY=VALUE for the generator recipes (repeatable)")
+    p.add_argument("--score-samplers", help="maskgit_tiny's samplers to score (default: every one it takes)")
     p.add_argument("--quick", action="store_true")
     a = p.parse_args()
     out = Path(a.out)
     q = a.quick
     tok, gen, enat = out / "tok", out / "maskgit", out / "enat"
     anymae("pretrain", "--recipe", "qlae_tiny", "--data", a.data, "--image-size", str(a.image_size),
-           "--arg", f"downsample={a.downsample}", "--out", str(tok), *(["--steps", "20"] if q else []),
+           "--arg", f"downsample={a.downsample}", *[x for kv in a.tok_arg for x in ("--arg", kv)], "--out", str(tok),
+           *(["--steps", "20"] if q else []),
            *(["--steps", str(a.tok_steps)] if a.tok_steps and not q else []))
     for recipe, run in (("maskgit_tiny", gen), *([] if a.no_enat else [("enat_tiny", enat)])):
         anymae("pretrain", "--recipe", recipe, "--tokenizer", str(tok), "--data", a.data, "--out", str(run),
+               *[x for kv in a.gen_arg for x in ("--arg", kv)],
                *(["--steps", "20", "--arg", "dim=32"] if q else []),
                *(["--steps", str(a.gen_steps)] if a.gen_steps and not q else []))
     quick = ["--score-count", "100", "--classifier-steps", "30", "--joint-steps", "5"] if q else []
     anymae("generate", str(gen), "--steps", "8", "--guidance", a.guidance, "--out", str(out / "samples-maskgit.png"),
-           "--score", "--score-steps", "4,8", *quick)
+           "--score", "--score-steps", "4,8", *(["--score-samplers", a.score_samplers] if a.score_samplers else []),
+           *quick)
     if a.no_enat:
         return
     anymae("generate", str(enat), "--steps", "8", "--sampler", "enat", "--guidance", a.guidance,

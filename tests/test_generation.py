@@ -271,3 +271,31 @@ def test_generator_needs_a_tokenizer_run(runs, tmp_path, capsys):
     assert "1-channel images" in capsys.readouterr().err
     assert main(["generate", str(tok), "--out", str(tmp_path / "y.png")]) == 2
     assert "is not a generator" in capsys.readouterr().err
+
+
+def test_interrupted_generator_run_resumes_to_the_same_weights(runs, tmp_path, monkeypatch, capsys):
+    from anymae.io.checkpoint import load_weights
+    tok, _ = runs
+    argv = ["pretrain", "--recipe", "maskgit_tiny", "--tokenizer", str(tok), "--data", "digits", *TINY_GEN,
+            "--steps", "6", "--batch-size", "16", "--save-every-n-steps", "2"]
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main([*argv, "--out", str(whole)]) == 0
+    calls = []
+
+    def stop_after_five(self):
+        calls.append(1)
+        if len(calls) == 5:   # killed during step 5: the checkpoint after step 4 survives
+            raise KeyboardInterrupt
+    monkeypatch.setattr(MaskedTokenGenerator, "after_step", stop_after_five)
+    assert main([*argv, "--out", str(cut)]) == 130
+    assert not (cut / "model.safetensors").exists() and (cut / "checkpoints" / "last.pt").exists()
+    monkeypatch.undo()
+    assert main(["pretrain", "--resume", str(cut), "--batch-size", "8"]) == 2
+    assert "must keep it" in capsys.readouterr().err
+    assert main(["pretrain", "--resume", str(cut)]) == 0
+    a, b = load_weights(whole / "model.safetensors"), load_weights(cut / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert (cut / "metrics.csv").read_text().count("\n") == (whole / "metrics.csv").read_text().count("\n") == 7
+    assert main(["pretrain", "--resume", str(cut)]) == 2
+    assert "already finished" in capsys.readouterr().err
+    assert not (cut / "checkpoints").exists() and not (whole / "checkpoints").exists()   # finished: no checkpoint

@@ -4,8 +4,10 @@ finished tokenizer run (`--tokenizer RUN`). `anymae pretrain` hands these recipe
 Why not the MAE trainer: these models read whole, un-augmented images in [-1, 1] (no crops or flips, which
 would teach the generator crops and mirrored digits), a generator trains on codes computed once by its frozen
 tokenizer, and the run ends with generation pictures and codebook statistics. It is one plain loop on one
-device (AdamW, MAE's warm-up + cosine schedule, fixed seeds, metrics.csv, a progress bar); `--resume`,
-several devices and mixed precision are not offered for these runs.
+device (AdamW, MAE's warm-up + cosine schedule, fixed seeds, metrics.csv, a progress bar). Every
+`--save-every-n-steps` steps (default 500) it writes checkpoints/last.pt (weights, optimizer, schedule, random
+states, data order; removed when the run finishes); `anymae pretrain --resume RUN` continues from it and ends
+with the same weights as an uninterrupted run. Several devices and mixed precision are not offered for these runs.
 
 A run folder: config.yaml (recipe, recipe_args: for a generator the tokenizer's recipe and arguments too,
 so the run loads alone), model.safetensors (a generator's holds its frozen tokenizer), metrics.csv, and
@@ -137,14 +139,44 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
     write_text(path, buffer.getvalue())
 
 
+CHECKPOINT = Path("checkpoints") / "last.pt"
+SAVE_EVERY = 500   # steps between checkpoints when --save-every-n-steps is not given
+
+
+def save_checkpoint(path: Path, step: int, model, optimizer, schedule, g: torch.Generator, order: torch.Generator,
+                    perm: torch.Tensor, rows: list[dict], seconds: float, batch_size: int) -> None:
+    """Everything a resumed run needs to continue after `step` exactly as an uninterrupted one (atomic write)."""
+    from ..io.files import atomic_path
+    state = {"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "schedule": schedule.state_dict(), "g": g.get_state(), "order": order.get_state(), "perm": perm,
+             "rows": rows, "seconds": seconds, "batch_size": batch_size}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(run_dir: Path, batch_size: int) -> dict:
+    """checkpoints/last.pt of an unfinished generation run; one clear line for anything else."""
+    if (run_dir / "model.safetensors").exists():
+        raise ValueError(f"--resume {run_dir}: the run already finished (model.safetensors exists)")
+    if not (run_dir / CHECKPOINT).exists():
+        raise ValueError(f"--resume {run_dir}: nothing to resume, no {CHECKPOINT}")
+    state = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)
+    if state["batch_size"] != batch_size:
+        raise ValueError(f"--batch-size {batch_size}: the run trained with {state['batch_size']}; a resumed run "
+                         "must keep it (the data order depends on it)")
+    return state
+
+
 def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: bool = False,
                         progress: bool = True) -> Path:
-    """Train a tokenizer or a generator recipe, writing everything into `run_dir`."""
+    """Train a tokenizer or a generator recipe, writing everything into `run_dir` (`resume`: continue it from
+    checkpoints/last.pt)."""
     from .run import write_config
     run_dir = Path(run_dir)
-    if resume:
-        raise ValueError(f"--resume {run_dir}: generation runs ({config.recipe}) train in one go; start a new run")
-    if (run_dir / "model.safetensors").exists():
+    if not run_dir.is_dir() and resume:
+        raise ValueError(f"--resume {run_dir}: no such run folder")
+    saved = load_checkpoint(run_dir, config.batch_size) if resume else None
+    if not resume and (run_dir / "model.safetensors").exists():
         raise ValueError(f"--out {run_dir}: already holds a trained model; choose another folder")
     torch.manual_seed(config.seed)
     model, images, labels, data = prepare(config)
@@ -166,7 +198,8 @@ def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: boo
     per_epoch = max(1, len(inputs) // config.batch_size)
     steps = config.epochs * per_epoch if config.epochs else config.steps
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_config(config, run_dir)
+    if not resume:
+        write_config(config, run_dir)
     optimizer = make_optimizer(model, config.lr or config.blr * config.batch_size / 256, config.weight_decay,
                                config.betas)
     warmup = int(round(config.warmup * steps))
@@ -175,7 +208,17 @@ def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: boo
     order = torch.Generator().manual_seed(config.seed)
     rows, start, model = [], time.time(), model.train()
     perm = torch.randperm(len(inputs), generator=order)
-    bar = tqdm(range(steps), desc=f"train {config.recipe}", disable=not progress)
+    first, earlier = 0, 0.0
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+        g.set_state(saved["g"])
+        order.set_state(saved["order"])
+        perm, rows, first, earlier = saved["perm"], saved["rows"], saved["step"] + 1, saved["seconds"]
+        log.info("resuming %s at step %d of %d", run_dir, first, steps)
+    every = config.save_every_n_steps or SAVE_EVERY
+    bar = tqdm(range(first, steps), desc=f"train {config.recipe}", disable=not progress, initial=first, total=steps)
     for step in bar:
         at = (step % per_epoch) * config.batch_size
         if step and at == 0:
@@ -199,15 +242,22 @@ def pretrain_generative(config: PretrainConfig, run_dir: str | Path, resume: boo
         bar.set_postfix(loss=f"{row['loss']:.4f}")
         if step % 100 == 0 or step == steps - 1:
             write_metrics(run_dir / "metrics.csv", rows)
+        if (step + 1) % every == 0 and step + 1 < steps:
+            write_metrics(run_dir / "metrics.csv", rows)
+            save_checkpoint(run_dir / CHECKPOINT, step, model, optimizer, schedule, g, order, perm, rows,
+                            earlier + time.time() - start, config.batch_size)
     model = model.cpu().eval()
     save_weights(model.state_dict(), run_dir / "model.safetensors")
-    summary = {"steps": steps, "train_seconds": round(time.time() - start, 1), "samples": len(inputs),
+    summary = {"steps": steps, "train_seconds": round(earlier + time.time() - start, 1), "samples": len(inputs),
                "skipped_files": len(getattr(data, "skipped", []))}
     if generator_run:
         summary.update(generator_pictures(model, config, run_dir))
     else:
         summary.update(tokenizer_report(model, config, run_dir))
     write_config(config, run_dir, summary)
+    (run_dir / CHECKPOINT).unlink(missing_ok=True)   # superseded by model.safetensors: a finished run has no resume
+    if (run_dir / CHECKPOINT.parent).is_dir() and not any((run_dir / CHECKPOINT.parent).iterdir()):
+        (run_dir / CHECKPOINT.parent).rmdir()
     return run_dir
 
 
