@@ -11,7 +11,7 @@ from ..encoders import ViTEncoder
 from ..losses import MSELoss
 from ..masking import DualMasker, TubeMasker
 from ..model import MaskedAutoencoder
-from ..targets import PixelTarget
+from ..targets import MotionTarget, PixelTarget
 from ..tokenizers import TubeletTokenizer
 from .registry import register
 
@@ -26,8 +26,12 @@ SIZES = {
 def videomae_vit(size: str, frames=16, image_size=224, patch_size=16, tubelet=2, channels=3, mask_ratio=0.9,
                  decoder_ratio: float | None = None, norm_pix=True, frame_stride=1, dim=None, depth=None,
                  heads=None, decoder_dim=None, decoder_depth=None, decoder_heads=None,
-                 drop_path=0.0) -> MaskedAutoencoder:
-    """decoder_ratio None: VideoMAE (tube masking); a ratio: VideoMAE V2 dual masking."""
+                 drop_path=0.0, target: str = "pixel") -> MaskedAutoencoder:
+    """decoder_ratio None: VideoMAE (tube masking); a ratio: VideoMAE V2 dual masking.
+
+    target: "pixel" (the papers': per-tubelet normalised pixels when norm_pix), "motion" (those pixels and
+    the normalised frame differences inside each tubelet, targets/motion.py) or "motion-only" (the
+    differences alone)."""
     e_dim, e_depth, e_heads, d_dim, d_depth, d_heads = SIZES[size]
     dim, depth, heads = dim or e_dim, depth or e_depth, heads or e_heads
     dual = decoder_ratio is not None and decoder_ratio > 0
@@ -39,16 +43,25 @@ def videomae_vit(size: str, frames=16, image_size=224, patch_size=16, tubelet=2,
         encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, drop_path=drop_path),
         decoder=MAEDecoder(dim=decoder_dim or d_dim, depth=decoder_depth or d_depth,
                            heads=decoder_heads or d_heads, decoder_masking=dual),
-        target=PixelTarget(norm=norm_pix), loss=MSELoss())
+        target=video_target(target, norm_pix), loss=MSELoss())
+
+
+def video_target(name: str, norm_pix: bool = True):
+    """A video recipe's target by name (see `videomae_vit`)."""
+    if name == "pixel":
+        return PixelTarget(norm=norm_pix)
+    if name in ("motion", "motion-only"):
+        return MotionTarget(appearance=name == "motion")
+    raise ValueError(f"target {name!r}: a video recipe's target is 'pixel', 'motion' or 'motion-only'")
 
 
 @register("videomae_vit_tiny", paper=12, modality="video")
 def videomae_vit_tiny(frames=16, image_size=32, patch_size=8, tubelet=2, channels=3, mask_ratio=0.9, norm_pix=True,
                       frame_stride=1, dim=128, depth=4, heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4,
-                      drop_path=0.0):
+                      drop_path=0.0, target="pixel"):
     """VideoMAE, CPU-sized: 16 x 32 x 32 clips in 2x8x8 tubelets, 128-d x 4 encoder, 96-d x 2 decoder."""
     return videomae_vit("tiny", frames, image_size, patch_size, tubelet, channels, mask_ratio, None, norm_pix,
-                        frame_stride, dim, depth, heads, decoder_dim, decoder_depth, decoder_heads, drop_path)
+                        frame_stride, dim, depth, heads, decoder_dim, decoder_depth, decoder_heads, drop_path, target)
 
 
 @register("videomae_vit_small", paper=12, modality="video")
@@ -70,11 +83,11 @@ def videomae_vit_base(frames=16, image_size=224, patch_size=16, tubelet=2, chann
 @register("videomae2_vit_tiny", paper=9, modality="video")
 def videomae2_vit_tiny(frames=16, image_size=32, patch_size=8, tubelet=2, channels=3, mask_ratio=0.9,
                        decoder_ratio=0.5, norm_pix=True, frame_stride=1, dim=128, depth=4, heads=4, decoder_dim=96,
-                       decoder_depth=2, decoder_heads=4, drop_path=0.0):
+                       decoder_depth=2, decoder_heads=4, drop_path=0.0, target="pixel"):
     """VideoMAE V2 dual masking, CPU-sized (as videomae_vit_tiny); the decoder sees half the hidden tubelets."""
     return videomae_vit("tiny", frames, image_size, patch_size, tubelet, channels, mask_ratio, decoder_ratio,
                         norm_pix, frame_stride, dim, depth, heads, decoder_dim, decoder_depth, decoder_heads,
-                        drop_path)
+                        drop_path, target)
 
 
 @register("videomae2_vit_small", paper=9, modality="video")
