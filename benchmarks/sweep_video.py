@@ -42,7 +42,7 @@ add("v1-t4", "videomae_vit_tiny", {"lr": 3e-3}, {"target": "pixel", "mask_ratio"
 add("v1-t4-motion", "videomae_vit_tiny", {"lr": 3e-3}, {"target": "motion", "mask_ratio": 0.9, "tubelet": 4})
 add("v1-motion-m75", "videomae_vit_tiny", {"lr": 3e-3}, {"target": "motion", "mask_ratio": 0.75})
 add("v1-stride2", "videomae_vit_tiny", {"lr": 3e-3}, {"target": "pixel", "mask_ratio": 0.9, "frame_stride": 2})
-RANDOM90 = {"masker": "random", "masker_args": {"ratio": 0.9}}   # frame-wise random masking instead of tubes
+RANDOM90 = {"masker": "random"}   # frame-wise random masking at the recipe's ratio (90%) instead of tubes
 add("v1-random", "videomae_vit_tiny", {"lr": 3e-3, **RANDOM90}, {"target": "pixel"})
 add("v1-random-motion", "videomae_vit_tiny", {"lr": 3e-3, **RANDOM90}, {"target": "motion"})
 add("v1-t4-random-motion", "videomae_vit_tiny", {"lr": 3e-3, **RANDOM90}, {"target": "motion", "tubelet": 4})

@@ -7,7 +7,7 @@ import torch
 import anymae
 from anymae.targets import MotionTarget, PixelTarget, make_target
 
-SMALL = dict(frames=4, image_size=16, patch_size=8, channels=1, dim=32, depth=1, heads=2, decoder_dim=32,
+SMALL = dict(frames=4, tubelet=2, image_size=16, patch_size=8, channels=1, dim=32, depth=1, heads=2, decoder_dim=32,
              decoder_depth=1, decoder_heads=2)
 
 
@@ -72,7 +72,7 @@ def test_motion_target_trains_a_video_recipe_and_swaps_in_by_name():
 
 def test_motion_target_refuses_tokens_without_time_and_recipes_refuse_unknown_targets():
     with pytest.raises(ValueError, match="tubelets of at least 2 frames"):
-        anymae.create("videomae_vit_tiny", target="motion", tubelet=1, **SMALL)
+        anymae.create("videomae_vit_tiny", target="motion", **{**SMALL, "tubelet": 1})
     with pytest.raises(ValueError, match="tubelets of at least 2 frames"):
         anymae.create("mae_vit_tiny").set_target(make_target("motion"))
     with pytest.raises(ValueError, match="'pixel', 'motion' or 'motion-only'"):
