@@ -77,3 +77,18 @@ def test_motion_target_refuses_tokens_without_time_and_recipes_refuse_unknown_ta
         anymae.create("mae_vit_tiny").set_target(make_target("motion"))
     with pytest.raises(ValueError, match="'pixel', 'motion' or 'motion-only'"):
         anymae.create("videomae_vit_tiny", target="flow", **SMALL)
+
+
+@pytest.mark.parametrize("name", ["videomae_vit_tiny", "videomae2_vit_tiny"])
+def test_video_laptop_defaults_keep_the_papers_masking_and_train_the_motion_target_on_4_frame_tubelets(name):
+    from anymae.config import PretrainConfig
+    from anymae.masking import DualMasker, TubeMasker
+    model = anymae.create(name, channels=1)
+    assert model.tokenizer.tubelet == 4 and model.tokenizer.grid == (4, 4, 4)       # 16 x 32 x 32 clips
+    assert isinstance(model.target, MotionTarget) and model.target.appearance
+    masker = model.masker.encoder_masker if isinstance(model.masker, DualMasker) else model.masker
+    assert isinstance(masker, TubeMasker) and masker.ratio == 0.9                    # the papers' tube masking
+    config = PretrainConfig.for_recipe(name, data="moving-digits")
+    assert config.steps == 1080 and config.epochs is None and config.blr == 6e-3
+    paper = anymae.create(name.replace("tiny", "small"), image_size=32, patch_size=8)
+    assert isinstance(paper.target, PixelTarget) and paper.tokenizer.tubelet == 2   # paper sizes unchanged
