@@ -2,7 +2,8 @@
 
 V2 adds dual masking: the decoder reconstructs only a running-cell half of the hidden tubelets and runs
 on the visible and those tokens only. The parts are the image MAE's (`ViTEncoder`, `MAEDecoder`,
-`PixelTarget`, `MSELoss`) with a `TubeletTokenizer` in front.
+`PixelTarget`, `MSELoss`) with a `TubeletTokenizer` in front. The CPU-sized `*_tiny` recipes depart from
+the papers by default (4-frame tubelets, the motion target; issue 26, docs/video.md).
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ def videomae_vit(size: str, frames=16, image_size=224, patch_size=16, tubelet=2,
     """decoder_ratio None: VideoMAE (tube masking); a ratio: VideoMAE V2 dual masking.
 
     target: "pixel" (the papers': per-tubelet normalised pixels when norm_pix), "motion" (those pixels and
-    the normalised frame differences inside each tubelet, targets/motion.py) or "motion-only" (the
-    differences alone)."""
+    the normalised frame differences inside each tubelet, targets/motion.py; it always normalises, so
+    norm_pix applies to "pixel" only) or "motion-only" (the differences alone)."""
     e_dim, e_depth, e_heads, d_dim, d_depth, d_heads = SIZES[size]
     dim, depth, heads = dim or e_dim, depth or e_depth, heads or e_heads
     dual = decoder_ratio is not None and decoder_ratio > 0
@@ -56,7 +57,7 @@ def video_target(name: str, norm_pix: bool = True):
 
 
 # The laptop defaults (issue 26, docs/video.md, benchmarks/sweep_video.py): 4-frame tubelets (half the tokens of
-# the papers' 2, so twice the steps in the same time), the motion target, blr 6e-3 (lr 3e-3 at batch 128), 1,080 steps
+# the papers' 2, x0.56 the CPU a step), the motion target, blr 6e-3 (lr 3e-3 at batch 128), 1,080 steps
 LAPTOP_TRAIN = {"steps": 1080, "blr": 6e-3}
 
 
