@@ -136,7 +136,8 @@ def test_maskers_offer_a_gallery_example_grid():
 
 # ---------------------------------------------------------------- dual masking through the model
 def test_decoder_in_dual_masking_mode_sees_only_visible_and_predicted_tokens_and_the_loss_covers_them():
-    model = anymae.create("videomae2_vit_tiny", frames=8, image_size=16, patch_size=4, channels=1, **TINY)
+    model = anymae.create("videomae2_vit_tiny", frames=8, image_size=16, patch_size=4, channels=1, tubelet=2,
+                          target="pixel", **TINY)  # the paper's tubelet and target (the laptop default: motion)
     x = torch.randn(3, 1, 8, 16, 16, generator=gen(6))
     seen = {}
     model.decoder.blocks[0].register_forward_pre_hook(lambda m, args: seen.__setitem__("tokens", args[0].shape[1]))

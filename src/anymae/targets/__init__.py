@@ -4,6 +4,7 @@ from .base import Target
 from .frequency import FrequencyTarget, SpectrumLoss
 from .hog import HOGTarget, patch_hog
 from .multimodal import ClassTarget, MultiModalTarget
+from .motion import MotionTarget
 from .pixel import PixelTarget
 from .pixel_hog import PixelHOGTarget
 from .position import PositionTarget, position_accuracy
@@ -14,4 +15,4 @@ from .teacher import EMALatentTarget, EMATeacher, Teacher, TeacherLatentTarget, 
 __all__ = ["Target", "PixelTarget", "HOGTarget", "patch_hog", "FrequencyTarget", "SpectrumLoss", "PositionTarget",
            "position_accuracy", "TeacherLatentTarget", "EMALatentTarget", "Teacher", "EMATeacher",
            "attach_teachers", "teacher_parts", "TARGETS", "register_target", "make_target", "ClassTarget",
-           "MultiModalTarget", "PixelHOGTarget"]
+           "MultiModalTarget", "PixelHOGTarget", "MotionTarget"]
