@@ -161,7 +161,7 @@ def test_user_video_files_with_audio_tracks_are_read_resampled_and_bad_ones_name
     assert len(skipped) == 3 and any("mute.mp4" in s and "no audio track" in s for s in skipped)
     assert any("quiet.mp4" in s and "silent" in s for s in skipped)
     assert any("broken.mp4" in s for s in skipped)
-    assert any("resampled the sound of 6 of 6" in str(w.message) and "16000 Hz" in str(w.message) for w in caught)
+    assert any("resampled 6 of 6 video files' soundtracks" in str(w.message) and "16000 Hz" in str(w.message) for w in caught)
     assert data.modality == "audiovisual" and len(data) == 6 and data.classes == ["high", "low"]
     assert sorted(data.labels.tolist()) == [0, 0, 0, 1, 1, 1]
     sample = data.pixels(0)

@@ -126,6 +126,16 @@ def read_audio(path: str | Path, sample_rate: int = DEFAULT_RATE, min_seconds: f
     return wave.astype(np.float32)
 
 
+def note_resampled(root, rates: list[int], rate: int, what: str) -> None:
+    """Say once per folder how many of its files' sound was resampled to the model's rate (and from what)."""
+    other = sorted({r for r in rates if r != rate})
+    if other:
+        note = (f"{root}: resampled {sum(r != rate for r in rates)} of {len(rates)} {what} to the model's "
+                f"{rate} Hz (they were at {', '.join(map(str, other))} Hz)")
+        warnings.warn(note, stacklevel=3)
+        log.warning(note)
+
+
 def load_audio_folder(root: str | Path, image_size=None, channels=None, split: str = "all",
                       test_fraction: float = 0.3) -> AudioDataset:
     """Every .wav / .flac / .ogg under `root` (recursive); class = sub-folder name when every file has one.
@@ -141,12 +151,7 @@ def load_audio_folder(root: str | Path, image_size=None, channels=None, split: s
     files = read_each(root, paths, lambda i, path: torch.from_numpy(read_audio(path, rate, rates=rates)))
     if not files.items:
         raise ValueError(f"{root}: none of the {len(paths)} audio files could be read")
-    other = sorted({r for r in rates if r != rate})
-    if other:
-        note = (f"{root}: resampled {sum(r != rate for r in rates)} of {len(rates)} audio files to the model's "
-                f"{rate} Hz (they were at {', '.join(map(str, other))} Hz)")
-        warnings.warn(note, stacklevel=2)
-        log.warning(note)
+    note_resampled(root, rates, rate, "audio files")
     classes, labels = folder_labels(files.folders)
     data = AudioDataset(files.items, labels, classes=classes, name=str(root), sample_rate=rate)
     data.skipped = files.skipped

@@ -8,8 +8,6 @@ otherwise), so the sound stays with its frames when both span the file.
 """
 from __future__ import annotations
 
-import logging
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -18,14 +16,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .audio import SOUND_CLASSES, read_audio, synth_sound
+from .audio import SOUND_CLASSES, note_resampled, read_audio, synth_sound
 from .builtin import balanced_labels, builtin
 from .datasets import SeededSamples, check_split, folder_files, folder_labels, folder_split, read_each, stratified_split
 from .modality import Modality, register_modality
 from .transforms import crop_box
 from .video import VIDEO_SUFFIXES, bounce, read_video, resize_frames, video_stats
-
-log = logging.getLogger("anymae.data")
 
 
 @dataclass(frozen=True)
@@ -252,12 +248,7 @@ def load_audiovisual_folder(root: str | Path, image_size=None, channels: int | N
     files = read_each(root, paths, lambda _, path: read_audiovisual(path, size, max_frames, rates))
     if not files.items:
         raise ValueError(f"{root}: none of the {len(paths)} video files had a readable video and audio track")
-    other = sorted({r for r in rates if r != size.sample_rate})
-    if other:
-        note = (f"{root}: resampled the sound of {sum(r != size.sample_rate for r in rates)} of {len(rates)} video "
-                f"files to the model's {size.sample_rate} Hz (they were at {', '.join(map(str, other))} Hz)")
-        warnings.warn(note, stacklevel=2)
-        log.warning(note)
+    note_resampled(root, rates, size.sample_rate, "video files' soundtracks")
     classes, labels = folder_labels(files.folders)
     data = AudioVisualDataset(files.items, labels, classes=classes, name=str(root), sample_rate=size.sample_rate)
     data.skipped = files.skipped

@@ -10,6 +10,7 @@ from ..encoders.vit import init_mae_weights, make_blocks
 from ..masking.base import Mask
 from ..tokenizers.base import gather_tokens
 from .base import Decoder
+from .multimodal import stitch_modalities
 
 
 class ModalityDecoder(nn.Module):
@@ -67,9 +68,4 @@ class HiCMAEDecoder(Decoder):
 
     def forward(self, latents: Tensor, mask: Mask, tokens=None, num_prefix: int = 0) -> Tensor:
         parts = self.predict_all(latents, mask, tokens, num_prefix)
-        b, n = mask.restore.shape
-        full = latents.new_zeros(b, n, self.out_dim)
-        for name, pred in parts.items():
-            s, e = tokens.extra["spans"][name]
-            full[:, s:e, :pred.shape[-1]] = pred
-        return gather_tokens(full, mask.predict)
+        return stitch_modalities(parts, tokens.extra["spans"], mask, self.out_dim, latents)

@@ -13,6 +13,17 @@ from .mae import gather_tokens
 from .base import Decoder
 
 
+def stitch_modalities(parts: dict[str, Tensor], spans: dict, mask: Mask, width: int, like: Tensor) -> Tensor:
+    """{name: [B,N_m,w_m]} predictions of every token of each modality -> the predicted tokens [B,Np,width]
+    (each modality in its token span, zero-padded to the widest target)."""
+    b, n = mask.restore.shape
+    full = like.new_zeros(b, n, width)
+    for name, pred in parts.items():
+        s, e = spans[name]
+        full[:, s:e, :pred.shape[-1]] = pred
+    return gather_tokens(full, mask.predict)
+
+
 class CrossAttentionBlock(nn.Module):
     """queries [B,Q,D] attend to context [B,K,D] (pre-norm, residual), then an MLP (MultiMAE's decoder)."""
 
@@ -98,9 +109,4 @@ class MultiModalDecoder(Decoder):
 
     def forward(self, latents: Tensor, mask: Mask, tokens=None, num_prefix: int = 1) -> Tensor:
         parts = self.predict_all(latents, mask, tokens, num_prefix)
-        b, n = mask.restore.shape
-        full = latents.new_zeros(b, n, self.out_dim)
-        for name, pred in parts.items():
-            s, e = tokens.extra["spans"][name]
-            full[:, s:e, :pred.shape[-1]] = pred
-        return gather_tokens(full, mask.predict)
+        return stitch_modalities(parts, tokens.extra["spans"], mask, self.out_dim, latents)
