@@ -28,8 +28,10 @@ SRC = Path(anymae.__file__).resolve().parent
 TINY = ["--data", "digits", "--image-size", "8", "--patch-size", "2", "--arg", "depth=1", "--arg", "dim=32",
         "--arg", "heads=2", "--arg", "decoder_dim=32", "--arg", "decoder_depth=1", "--arg", "decoder_heads=2"]
 # 9 steps of 128 per epoch on digits' 1258 training images; 4 epochs = 36 steps
-RESUMABLE = TINY + ["--batch-size", "128", "--epochs", "4", "--seed", "5", "--arg", "drop_path=0.1"]
-TOTAL_STEPS = 36
+# long enough (90 steps) that a child run cannot finish while a loaded machine keeps the parent from
+# polling it: the signal test stops the child once 12 steps are logged and needs it to be mid-run then
+RESUMABLE = TINY + ["--batch-size", "128", "--epochs", "10", "--seed", "5", "--arg", "drop_path=0.1"]
+TOTAL_STEPS = 90
 
 
 @pytest.fixture(scope="module", autouse=True)
