@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from ..encoders.crate import crate_decoder_blocks, crate_init
 from ..masking.base import Mask
 from ..tokenizers.base import gather_tokens
-from .base import Decoder
+from .base import Decoder, decoder_tokens
 
 
 class CRATEDecoder(Decoder):
@@ -40,11 +40,7 @@ class CRATEDecoder(Decoder):
 
     def forward(self, latents: Tensor, mask: Mask, tokens=None, num_prefix: int = 1) -> Tensor:
         x = self.embed(latents)
-        b = x.shape[0]
-        pos = self.pos(tokens)
-        pos = pos.expand(b, -1, -1) if pos.shape[0] == 1 else pos
-        x = torch.cat([x[:, :num_prefix], x[:, num_prefix:] + gather_tokens(pos, mask.keep),
-                       self.mask_token + gather_tokens(pos, mask.hidden)], dim=1)   # [B,P+Nv+Nh,Dd]
+        x = decoder_tokens(x, self.pos(tokens), self.mask_token, mask.keep, mask.hidden, num_prefix)  # [B,P+Nv+Nh,Dd]
         for block in self.blocks:
             x = block(x)
         x = x[:, num_prefix:]                                                      # [visible, hidden]

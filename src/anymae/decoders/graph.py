@@ -11,6 +11,7 @@ from ..encoders.vit import init_mae_weights
 from ..masking.base import Mask
 from ..tokenizers.base import gather_tokens
 from ..tokenizers.skeleton import default_graph
+from .base import decoder_tokens
 from .mae import MAEDecoder
 
 
@@ -29,10 +30,7 @@ class GraphDecoder(MAEDecoder):
     def forward(self, latents: Tensor, mask: Mask, tokens=None, num_prefix: int = 1) -> Tensor:
         x = self.embed(latents)
         b = x.shape[0]
-        pos = self.pos(tokens)
-        pos = pos.expand(b, -1, -1) if pos.shape[0] == 1 else pos
-        x = torch.cat([x[:, :num_prefix], x[:, num_prefix:] + gather_tokens(pos, mask.keep),
-                       self.mask_token + gather_tokens(pos, mask.hidden)], dim=1)       # [B,P+Nv+Nh,Dd]
+        x = decoder_tokens(x, self.pos(tokens), self.mask_token, mask.keep, mask.hidden, num_prefix)  # [B,P+Nv+Nh,Dd]
         prefix = torch.full((b, num_prefix), -1, dtype=torch.long, device=x.device)
         bias = self.bias(torch.cat([prefix, mask.keep % self.joints, mask.hidden % self.joints], dim=1))
         for block in self.blocks:

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from ..encoders.vit import init_mae_weights, make_blocks
 from ..masking.base import Mask
 from ..tokenizers.base import gather_tokens
-from .base import Decoder
+from .base import Decoder, decoder_tokens
 
 
 def mto_attention_mask(length: int, context: int, device=None) -> Tensor:
@@ -77,13 +77,10 @@ class MAEDecoder(Decoder):
         if self.detach_latents:
             latents = latents.detach()
         x = self.embed(latents)
-        b, nv = x.shape[0], latents.shape[1] - num_prefix
-        pos = self.pos(tokens)  # [1|B,N,Dd]
-        pos = pos.expand(b, -1, -1) if pos.shape[0] == 1 else pos
+        nv = latents.shape[1] - num_prefix
         subset = self.decoder_masking and mask.predict.shape[1] < mask.hidden.shape[1]
         queries = mask.predict if subset else mask.hidden  # [B,Nq] the mask tokens' token indices
-        x = torch.cat([x[:, :num_prefix], x[:, num_prefix:] + gather_tokens(pos, mask.keep),
-                       self.mask_token + gather_tokens(pos, queries)], dim=1)  # [B,P+Nv+Nq,Dd]
+        x = decoder_tokens(x, self.pos(tokens), self.mask_token, mask.keep, queries, num_prefix)  # [B,P+Nv+Nq,Dd]
         context = mto_attention_mask(x.shape[1], num_prefix + nv, x.device) if self.mto_layers else None
         for i, block in enumerate(self.blocks):
             x = block(x, attn_mask=context) if i < self.mto_layers else block(x)

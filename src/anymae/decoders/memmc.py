@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..encoders.vit import init_mae_weights
 from ..masking.base import Mask
 from ..tokenizers.base import gather_tokens
-from .base import Decoder
+from .base import Decoder, decoder_tokens
 
 
 class MultiLevelCrossAttention(nn.Module):
@@ -87,12 +87,8 @@ class MultiLevelCrossDecoder(Decoder):
         if not levels or levels[-1].shape != latents.shape:
             raise ValueError("MultiLevelCrossDecoder reads the levels of its encoder's last forward; run the "
                              "encoder on these tokens first (MaskedAutoencoder.encode_visible)")
-        b = latents.shape[0]
-        pos = self.pos(tokens)
-        pos = pos.expand(b, -1, -1) if pos.shape[0] == 1 else pos
-        x = self.embed(latents)
-        x = torch.cat([x[:, num_prefix:] + gather_tokens(pos, mask.keep),
-                       self.mask_token + gather_tokens(pos, mask.hidden)], dim=1)  # [B,N,Dd] in keep+hidden order
+        x = decoder_tokens(self.embed(latents), self.pos(tokens), self.mask_token, mask.keep, mask.hidden,
+                           num_prefix)[:, num_prefix:]                             # [B,N,Dd] in keep+hidden order
         memories = [self.level_norm(self.embed(h)[:, num_prefix:]) for h in levels]  # visible tokens of each level
         for block in self.blocks:
             x = block(x, memories)
