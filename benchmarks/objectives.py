@@ -21,6 +21,8 @@ import statistics
 import time
 from pathlib import Path
 
+from targets import round_robin_step_times  # benchmarks/targets.py: the round-robin CPU timing of training steps
+
 IMAGE = dict(image_size=32, patch_size=8, dim=64, depth=4, heads=4, decoder_dim=64, decoder_depth=2, decoder_heads=4)
 VIDEO = dict(frames=16, image_size=32, patch_size=8, tubelet=2, dim=64, depth=4, heads=4, decoder_dim=64,
              decoder_depth=2, decoder_heads=4)
@@ -156,24 +158,7 @@ def cpu_step_times(runs: dict, group: str, batch: int, rounds: int = 3, per_roun
         models[name] = load_run(run)[0].train()
         optims[name] = torch.optim.AdamW([p for p in models[name].parameters() if p.requires_grad], lr=1e-4)
     x = {name: sample_batch(m, group, batch, torch.Generator().manual_seed(0)) for name, m in models.items()}
-
-    def step(name, i):
-        out = models[name](x[name], generator=torch.Generator().manual_seed(i))
-        optims[name].zero_grad(set_to_none=True)
-        out.loss.backward()
-        optims[name].step()
-        models[name].after_step()
-
-    for name in models:
-        step(name, 0)
-    spent = {name: [] for name in models}
-    for r in range(rounds):
-        for name in models:
-            start = time.process_time()
-            for i in range(per_round):
-                step(name, 1 + r * per_round + i)
-            spent[name].append((time.process_time() - start) / per_round)
-    return {name: sorted(v)[len(v) // 2] for name, v in spent.items()}
+    return round_robin_step_times(models, optims, x, rounds, per_round)
 
 
 def loss_curve(run: Path, windows: int = 5) -> list[float]:

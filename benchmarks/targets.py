@@ -102,9 +102,16 @@ def cpu_step_times(runs: dict, batch_size: int, rounds: int = 5, per_round: int 
     channels = next(iter(models.values())).tokenizer.channels
     x = torch.randn(batch_size, channels, ENCODER["image_size"], ENCODER["image_size"],
                     generator=torch.Generator().manual_seed(0))
+    return round_robin_step_times(models, optims, {name: x for name in models}, rounds, per_round)
+
+
+def round_robin_step_times(models: dict, optims: dict, batches: dict, rounds: int, per_round: int) -> dict:
+    """Median CPU seconds (process time) per optimizer step of each model on its batch: one warm-up step each,
+    then `rounds` rounds of `per_round` steps, round-robin over the models so each sees the same load."""
+    import torch
 
     def step(name, i):
-        out = models[name](x, generator=torch.Generator().manual_seed(i))
+        out = models[name](batches[name], generator=torch.Generator().manual_seed(i))
         optims[name].zero_grad(set_to_none=True)
         out.loss.backward()
         optims[name].step()
