@@ -1,16 +1,16 @@
 """Per-step cost of `mae_laptop`'s lever variants as a ratio to the default, measured in one process with the
-variants interleaved (so machine load hits all alike): forward with masking + backward + AdamW step on a
-fixed batch of 128 random 32-px images, one thread unless told.
+variants interleaved (so machine load hits all alike; `round_robin_step_times` of benchmarks/targets.py):
+forward with masking + backward + AdamW step on a fixed batch of 128 random 32-px images, one thread unless
+told; each figure is the median over rounds of the process CPU time a step.
 
     python benchmarks/step_cost_defaults.py --steps 20 --repeats 3
 """
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from targets import round_robin_step_times  # benchmarks/targets.py: the round-robin CPU timing of training steps
 
 import anymae
 
@@ -23,17 +23,6 @@ VARIANTS = {
 }
 
 
-def step_seconds(model, opt, x, steps: int) -> float:
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        model(x).loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=20)
@@ -43,22 +32,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     x = torch.randn(128, 3, 32, 32)
-    models = {}
+    models, optims = {}, {}
     for name, (recipe, kwargs) in VARIANTS.items():
-        model = anymae.create(recipe, **kwargs).train()
-        models[name] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3))
-        step_seconds(*models[name], x, 3)  # warm-up
-    ratios = {name: [] for name in models}
-    seconds = {name: [] for name in models}
-    for _ in range(args.repeats):
-        timed = {name: step_seconds(m, o, x, args.steps) for name, (m, o) in models.items()}
-        for name, s in timed.items():
-            seconds[name].append(s)
-            ratios[name].append(s / timed["mae_laptop"])
+        models[name] = anymae.create(recipe, **kwargs).train()
+        optims[name] = torch.optim.AdamW(models[name].parameters(), lr=1e-3)
+    seconds = round_robin_step_times(models, optims, {name: x for name in models}, args.repeats, args.steps)
     print(f"{'variant':26s} {'s/step':>8s} {'x default':>10s}")
     for name in models:
-        print(f"{name:26s} {statistics.median(seconds[name]):8.3f} {statistics.median(ratios[name]):10.2f}")
-
+        print(f"{name:26s} {seconds[name]:8.3f} {seconds[name] / seconds['mae_laptop']:10.2f}")
 
 if __name__ == "__main__":
     main()

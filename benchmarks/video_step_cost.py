@@ -5,17 +5,16 @@
 Old: 2-frame tubelets and the pixel target (the papers'; the tiny recipes' defaults before issue 26);
 new: the recipes' defaults now (4-frame tubelets, the motion target). Step = forward with masking and
 loss + backward + AdamW step on a fixed batch of 16 x 32 x 32 one-channel clips (batch 128, as
-`anymae pretrain --data moving-digits`). The rounds alternate the four models step by step; each row's
-figure is the median over rounds of its process CPU time a step (one thread), which other processes'
-load disturbs less than wall time. The ratio new/old is what the default budget's time scales by.
+`anymae pretrain --data moving-digits`). The rounds alternate the four models step by step
+(`round_robin_step_times` of benchmarks/targets.py); each row's figure is the median over rounds of its
+process CPU time a step (one thread), which other processes' load disturbs less than wall time. The ratio new/old is what the default budget's time scales by.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from targets import round_robin_step_times  # benchmarks/targets.py: the round-robin CPU timing of training steps
 
 import anymae
 
@@ -35,25 +34,12 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     clips = torch.randn(args.batch, 1, 16, 32, 32, generator=torch.Generator().manual_seed(0))
-    steps = {}
+    models, optims = {}, {}
     for name, (recipe, over) in ROWS.items():
         torch.manual_seed(0)
-        model = anymae.create(recipe, channels=1, **over).train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-
-        def step(model=model, opt=opt):
-            opt.zero_grad(set_to_none=True)
-            model(clips).loss.backward()
-            opt.step()
-        step()  # warm-up
-        steps[name] = step
-    times = {name: [] for name in ROWS}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            start = time.process_time()
-            step()
-            times[name].append(time.process_time() - start)
-    median = {name: statistics.median(t) for name, t in times.items()}
+        models[name] = anymae.create(recipe, channels=1, **over).train()
+        optims[name] = torch.optim.AdamW(models[name].parameters(), lr=1e-3)
+    median = round_robin_step_times(models, optims, {name: clips for name in models}, args.rounds, 1)
     print(f"| recipe | CPU s / step (median of {args.rounds}) | new / old |")
     print("|---|---|---|")
     names = list(ROWS)
