@@ -14,7 +14,7 @@ from anymae.cli import main
 from anymae.eval.point_generation import (coverage, medoid_jitter, mmd, one_nna, pairwise_chamfer, set_metrics,
                                           uniform_box)
 from anymae.spec import ModelSpec, build_model
-from anymae.tokenizers.point_patches import PointPatchTokenizer
+from anymae.tokenizers.point_patches import PointPatchTokenizer, random_rotations
 
 SMALL = {"num_points": 64, "num_groups": 8, "group_size": 8, "dim": 32, "heads": 2, "head_width": 32,
          "num_classes": 2}
@@ -45,7 +45,7 @@ def cubes(count: int, points: int, g: torch.Generator, half: float = 0.7) -> tor
 def test_point_patch_tokens_are_fps_centres_with_their_neighbours_and_decode_exactly():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 64, 3, generator=g)
-    tok = PointPatchTokenizer(num_points=64, num_groups=8, group_size=4)
+    tok = PointPatchTokenizer(num_points=64, num_groups=8, group_size=4, pose="keep")
     tokens = tok.encode(x)
     assert tokens.shape == (3, 8, 3 + 12) and tok.output_points == 32
     centres = tokens[..., :3]
@@ -61,6 +61,22 @@ def test_point_patch_tokens_are_fps_centres_with_their_neighbours_and_decode_exa
     group0 = cloud[0, :4]
     want = x[0][(x[0] - centres[0, 0]).norm(dim=-1).argsort()[:4]]
     assert torch.allclose(group0, want, atol=1e-6)
+
+
+def test_pca_pose_tokens_ignore_the_input_rotation_and_round_trip_to_its_frame(mar3d):
+    g = torch.Generator().manual_seed(8)
+    x = cubes(4, 64, g) * torch.tensor([1.0, 0.6, 0.3])          # boxes with three distinct axes
+    x = x - x.mean(1, keepdim=True)
+    rotations = random_rotations(4, g)
+    assert torch.allclose(rotations @ rotations.transpose(1, 2), torch.eye(3).expand(4, 3, 3), atol=1e-5)
+    assert torch.allclose(torch.linalg.det(rotations), torch.ones(4), atol=1e-5)
+    tok = PointPatchTokenizer(num_points=64, num_groups=8, group_size=8)
+    assert torch.allclose(tok.encode(x @ rotations.transpose(1, 2)), tok.encode(x), atol=1e-4)
+    tokens = tok.encode(x)
+    # in its frame the first axis is the longest: the centres spread most along it
+    assert bool((tokens[..., 0].std(1) > tokens[..., 2].std(1)).all())
+    back = mar3d.round_trip(x)        # G x k = 64 points, every one a point of the input, in the input's frame
+    assert float(torch.cdist(back, x, compute_mode="donot_use_mm_for_euclid_dist").min(-1).values.max()) < 1e-4
 
 
 def test_mar3d_diffusion_loss_is_on_hidden_tokens_only(mar3d):

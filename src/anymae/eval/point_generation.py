@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ..losses.chamfer import chamfer_distance
+from ..tokenizers.point_patches import random_rotations
 
 
 def pairwise_chamfer(a: Tensor, b: Tensor, progress=None) -> Tensor:
@@ -89,15 +90,6 @@ def uniform_box(train: Tensor, train_labels: Tensor, want: Tensor, generator: to
         low, high = points.min(0).values, points.max(0).values
         out[rows] = low + (high - low) * torch.rand(len(rows), train.shape[1], 3, generator=generator)
     return out
-
-
-def random_rotations(count: int, generator: torch.Generator) -> Tensor:
-    """Uniformly random rotations [count,3,3] (QR of Gaussian matrices, signs fixed, det +1)."""
-    q, r = torch.linalg.qr(torch.randn(count, 3, 3, generator=generator, dtype=torch.float64))
-    q = q * torch.sign(torch.diagonal(r, dim1=1, dim2=2)).unsqueeze(1)
-    flip = torch.linalg.det(q) < 0
-    q[flip, :, 0] = -q[flip, :, 0]
-    return q.float()
 
 
 def medoid_jitter(train: Tensor, train_labels: Tensor, want: Tensor, generator: torch.Generator,

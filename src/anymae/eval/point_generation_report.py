@@ -104,7 +104,7 @@ def score_points(args, model, config: dict, run: Path, device) -> dict:
     train_data, test_data = load("train"), load("test")
     train = clouds_of(train_data, tok.num_points, config["data"])[:, :points]
     test_all = clouds_of(test_data, tok.num_points, config["data"])
-    count = min(args.score_count or 200, len(test_all))
+    count = min(args.score_count or 100, len(test_all))   # 10 a class: each distance matrix is count^2 Chamfers
     index = balanced_reference(test_data.labels.long(), count, model.num_classes)
     reference, ref_labels = test_all[index], test_data.labels.long()[index]
     train_labels = train_data.labels.long()
@@ -114,7 +114,7 @@ def score_points(args, model, config: dict, run: Path, device) -> dict:
     g = torch.Generator().manual_seed(args.seed)
     scorer.row("real train vs test (floor)", matching_training(train, train_labels, ref_labels, g), ref_labels)
     with torch.no_grad():
-        round_trip = model.decode_tokens(model.tokenize(reference.to(device))).cpu()
+        round_trip = model.round_trip(reference.to(device)).cpu()
     keep = torch.rand(len(reference), round_trip.shape[1], generator=g).argsort(1)[:, :points]
     scorer.row("tokenizer round trip of the reference (ceiling)",
                torch.gather(round_trip, 1, keep.unsqueeze(-1).expand(-1, -1, 3)), ref_labels)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..tokenizers.point_patches import random_rotations
 from .mar import MaskedAutoregressiveGenerator
 from .samplers import SAMPLERS
 
@@ -57,6 +58,12 @@ class PointCloudMAR(MaskedAutoregressiveGenerator):
         return self.tokenizer.decode(tokens * self.token_std + self.token_mean)
 
     @torch.no_grad()
+    def round_trip(self, x: Tensor) -> Tensor:
+        """clouds [B,N,3] -> their tokens decoded back, in the input's frame [B,G*k,3] (the tokens' ceiling)."""
+        tokens, frame = self.tokenizer.encode(x, return_frame=True)
+        return self.tokenizer.decode(tokens, frame)
+
+    @torch.no_grad()
     def generate_points(self, count: int, labels: Tensor | None = None, steps: int = 8, points: int | None = None,
                         generator: torch.Generator | None = None, temperature: float = 1.0, guidance: float = 0.0,
                         diffusion_steps: int = 50) -> tuple[Tensor, dict]:
@@ -78,6 +85,8 @@ class PointCloudMAR(MaskedAutoregressiveGenerator):
         tokens, cost = SAMPLERS.get("mar")(self, count, labels, steps, generator=generator, temperature=temperature,
                                            guidance=guidance, diffusion_steps=diffusion_steps)
         clouds = self.decode_tokens(tokens)                                                  # [B,G*k,3]
+        if self.tokenizer.pose == "pca":   # canonical-pose shapes -> the data's uniformly random pose
+            clouds = clouds @ random_rotations(count, generator, device).transpose(1, 2)
         if points < most:
             keep = torch.rand(count, most, generator=generator, device=device).argsort(1)[:, :points]
             clouds = torch.gather(clouds, 1, keep.unsqueeze(-1).expand(-1, -1, 3))

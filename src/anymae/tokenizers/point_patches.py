@@ -9,8 +9,16 @@ points; a surface of G well-spread patches).
 
 Why raw patches rather than a trained latent (MAR-3D's pyramid VAE): this is MAR's "pixels of patches" option
 for points; the generator is one run with no tokenizer to train, its decoding is exact, so every error in a
-sample is the generator's. FPS order gives the tokens a canonical index (token 0 at the seed point, token 1
-farthest from it, ...) that the generator's learned position embedding reads.
+sample is the generator's. FPS order gives the tokens an index (token 0 at the seed point, token 1 farthest
+from it, ...) that the generator's learned position embedding reads.
+
+`pose="pca"` (default): each cloud is first moved into its principal-axes frame (centred on its mean; axes by
+decreasing variance, each axis's sign set so that the third moment along it is positive, a proper rotation),
+and FPS starts at the point farthest along the first axis. Clouds whose pose is uniformly random (`point-shapes`
+rotates every sample at random) then become shapes in one canonical pose, and token i has a stable meaning
+across clouds (measured: without it the generator learns no shapes at our budget, docs/generation.md). A
+generator over such tokens gives its samples a uniformly random rotation (`random_rotations`): the data's pose
+distribution, not learned. `pose="keep"` keeps the input's frame (aligned data sets, e.g. upright meshes).
 """
 from __future__ import annotations
 
@@ -26,8 +34,11 @@ class PointPatchTokenizer(nn.Module):
     kind = "tokenizer"
     trainable = False   # a generator over it needs no tokenizer run
 
-    def __init__(self, num_points: int = 256, num_groups: int = 32, group_size: int = 8):
+    def __init__(self, num_points: int = 256, num_groups: int = 32, group_size: int = 8, pose: str = "pca"):
         super().__init__()
+        if pose not in ("pca", "keep"):
+            raise ValueError(f"pose={pose!r}: must be 'pca' (principal-axes frame) or 'keep'")
+        self.pose = pose
         if num_groups <= 0 or group_size <= 0:
             raise ValueError(f"num_groups={num_groups}, group_size={group_size}: must be positive")
         if num_groups > num_points or group_size > num_points:
@@ -51,17 +62,48 @@ class PointPatchTokenizer(nn.Module):
         """Points in a decoded cloud: G x k."""
         return self.num_groups * self.group_size
 
-    def encode(self, x: Tensor) -> Tensor:
-        """clouds [B,N,3] -> tokens [B,G,3+3k] (centre, then offsets of the k nearest points, nearest first)."""
+    def frame(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """clouds [B,N,3] -> (mean [B,1,3], rotation R [B,3,3]) with (x - mean) @ R the cloud in its frame
+        (identity for `pose="keep"`)."""
+        mean = x.mean(1, keepdim=True)
+        if self.pose == "keep":
+            return torch.zeros_like(mean), torch.eye(3, device=x.device).expand(len(x), 3, 3)
+        c = (x - mean).double()
+        axes = torch.linalg.eigh(c.transpose(1, 2) @ c).eigenvectors.flip(-1)              # by decreasing variance
+        skew = ((c @ axes) ** 3).sum(1)                                                     # [B,3]
+        axes = axes * torch.where(skew < 0, -1.0, 1.0).unsqueeze(1)
+        axes[..., 2] *= torch.linalg.det(axes).sign().unsqueeze(-1)                          # a proper rotation
+        return mean, axes.to(x.dtype)
+
+    def encode(self, x: Tensor, return_frame: bool = False):
+        """clouds [B,N,3] -> tokens [B,G,3+3k] (centre, then offsets of the k nearest points, nearest first);
+        with `return_frame` also (mean, R) of `frame` (decode(tokens, frame) gives the input's frame back)."""
         if x.ndim != 3 or x.shape[-1] != 3 or x.shape[1] != self.num_points:
             raise ValueError(f"tokenizer expects point clouds [B,{self.num_points},3], got {list(x.shape)}")
         x = x.float()
-        centres = gather_points(x, farthest_point_sample(x, self.num_groups))               # [B,G,3]
+        mean, rotation = self.frame(x)
+        x = (x - mean) @ rotation
+        start = x[..., 0].argmax(1) if self.pose == "pca" else None     # the extreme point of the first axis
+        centres = gather_points(x, farthest_point_sample(x, self.num_groups, start))       # [B,G,3]
         offsets = gather_points(x, knn_indices(centres, x, self.group_size)) - centres.unsqueeze(2)
-        return torch.cat([centres, offsets.flatten(2)], -1)
+        tokens = torch.cat([centres, offsets.flatten(2)], -1)
+        return (tokens, (mean, rotation)) if return_frame else tokens
 
-    def decode(self, tokens: Tensor) -> Tensor:
-        """tokens [B,G,3+3k] -> clouds [B,G*k,3]."""
+    def decode(self, tokens: Tensor, frame: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """tokens [B,G,3+3k] -> clouds [B,G*k,3] (in the tokens' frame, or back in the input's with `frame`)."""
         b, g = tokens.shape[:2]
         centres, offsets = tokens[..., :3], tokens[..., 3:].reshape(b, g, self.group_size, 3)
-        return (centres.unsqueeze(2) + offsets).reshape(b, g * self.group_size, 3)
+        cloud = (centres.unsqueeze(2) + offsets).reshape(b, g * self.group_size, 3)
+        if frame is not None:
+            mean, rotation = frame
+            cloud = cloud @ rotation.transpose(1, 2) + mean
+        return cloud
+
+
+def random_rotations(count: int, generator: torch.Generator | None = None, device=None) -> Tensor:
+    """Uniformly random rotations [count,3,3] (QR of Gaussian matrices with the signs fixed, det +1)."""
+    q, r = torch.linalg.qr(torch.randn(count, 3, 3, generator=generator, device=device, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r, dim1=1, dim2=2)).unsqueeze(1)
+    flip = torch.linalg.det(q) < 0
+    q[flip, :, 0] = -q[flip, :, 0]
+    return q.float()

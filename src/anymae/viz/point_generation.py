@@ -21,7 +21,9 @@ def cloud_grid(clouds: torch.Tensor, path: str | Path, per_row: int = 6, row_tit
     width, height = (1 - left) / per_row, 1 / rows
     for i, cloud in enumerate(clouds):
         r, c = divmod(i, per_row)
-        ax = fig.add_axes([left + c * width, 1 - (r + 1) * height, width, height], projection="3d")
+        ax = fig.add_axes([left + (c + 0.04) * width, 1 - (r + 0.96) * height, 0.92 * width, 0.92 * height],
+                          projection="3d")
+        ax.set_box_aspect((1, 1, 1), zoom=1.1)
         p = cloud.detach().float().cpu().numpy()
         ax.scatter(p[:, 0], p[:, 2], p[:, 1], s=point_size, c=p[:, 1], cmap="viridis", depthshade=False,
                    vmin=-1, vmax=1)
