@@ -75,6 +75,13 @@ def test_pca_pose_tokens_ignore_the_input_rotation_and_round_trip_to_its_frame(m
     tokens = tok.encode(x)
     # in its frame the first axis is the longest: the centres spread most along it
     assert bool((tokens[..., 0].std(1) > tokens[..., 2].std(1)).all())
+    # tokens ordered by place: slices of 4 centres along the first axis, each slice by angle around it
+    first = tokens[..., 0].reshape(4, 2, 4)
+    assert bool((first[:, 0].max(1).values <= first[:, 1].min(1).values).all())
+    angle = torch.atan2(tokens[..., 2], tokens[..., 1]).reshape(4, 2, 4)
+    assert bool((angle.diff(dim=-1) >= 0).all())
+    fps_order = PointPatchTokenizer(num_points=64, num_groups=8, group_size=8, slice_size=0).encode(x)
+    assert torch.allclose(fps_order[..., 0].sort(1).values, tokens[..., 0].sort(1).values, atol=1e-5)  # same centres
     back = mar3d.round_trip(x)        # G x k = 64 points, every one a point of the input, in the input's frame
     assert float(torch.cdist(back, x, compute_mode="donot_use_mm_for_euclid_dist").min(-1).values.max()) < 1e-4
 

@@ -12,7 +12,7 @@
 - class agreement: the share of generated clouds whose nearest reference cloud has the requested class.
 
 Rows computed the same way: `real train vs test (floor)` (training clouds with the reference's class mix),
-`tokenizer round trip (ceiling)` (the reference clouds through the generator's tokens and back), two simple
+the tokenizer ceiling (those training clouds through the generator's tokens and back), two simple
 baselines (`uniform_box`: uniform random points in the class's bounding box of training points; `medoid`:
 the class's Chamfer medoid training cloud under a random rotation plus Gaussian jitter), and one row a
 sampler setting.
@@ -69,16 +69,21 @@ def set_metrics(gen_gen: Tensor, ref_ref: Tensor, gen_ref: Tensor, gen_labels: T
 
 
 # ---------------------------------------------------------------- baselines
-def matching_training(train: Tensor, train_labels: Tensor, want: Tensor, generator: torch.Generator) -> Tensor:
-    """Distinct training clouds with the class mix of `want` [K] (the floor row) -> [K,P,3]."""
-    out = torch.empty(len(want), *train.shape[1:])
+def matching_index(train_labels: Tensor, want: Tensor, generator: torch.Generator) -> Tensor:
+    """Indices [K] of distinct training clouds with the class mix of `want` [K]."""
+    index = torch.empty(len(want), dtype=torch.long)
     for c in want.unique():
         rows = (want == c).nonzero().squeeze(1)
         pool = (train_labels == c).nonzero().squeeze(1)
         if len(pool) < len(rows):
             raise ValueError(f"class {int(c)}: {len(pool)} training clouds, fewer than the {len(rows)} asked for")
-        out[rows] = train[pool[torch.randperm(len(pool), generator=generator)[:len(rows)]]]
-    return out
+        index[rows] = pool[torch.randperm(len(pool), generator=generator)[:len(rows)]]
+    return index
+
+
+def matching_training(train: Tensor, train_labels: Tensor, want: Tensor, generator: torch.Generator) -> Tensor:
+    """Distinct training clouds with the class mix of `want` [K] (the floor row) -> [K,P,3]."""
+    return train[matching_index(train_labels, want, generator)]
 
 
 def uniform_box(train: Tensor, train_labels: Tensor, want: Tensor, generator: torch.Generator) -> Tensor:

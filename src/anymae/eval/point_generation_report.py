@@ -15,7 +15,7 @@ from ..data import load_dataset
 from ..data.points import clouds_of
 from ..io.files import write_bytes, write_text
 from .point_generation import (BASELINES, PointGenerationScore, balanced_reference, format_point_table,
-                               matching_training, measure_points)
+                               matching_index, measure_points)
 
 NOTE = ("Point-cloud metrics with the L2 Chamfer distance (sum of the two mean squared nearest-point distances) "
         "between clouds scaled into the unit sphere; every row against the same reference clouds of the test "
@@ -112,11 +112,12 @@ def score_points(args, model, config: dict, run: Path, device) -> dict:
     bar = tqdm(total=rows * len(reference), desc="Chamfer distances")
     scorer = PointGenerationScore(reference[:, :points], ref_labels, progress=lambda: bar.update(1))
     g = torch.Generator().manual_seed(args.seed)
-    scorer.row("real train vs test (floor)", matching_training(train, train_labels, ref_labels, g), ref_labels)
-    with torch.no_grad():
-        round_trip = model.round_trip(reference.to(device)).cpu()
+    chosen = matching_index(train_labels, ref_labels, g)
+    scorer.row("real train vs test (floor)", train[chosen], ref_labels)
+    with torch.no_grad():   # the same training clouds through the tokens and back: what the tokens lose
+        round_trip = model.round_trip(clouds_of(train_data, tok.num_points, config["data"])[chosen].to(device)).cpu()
     keep = torch.rand(len(reference), round_trip.shape[1], generator=g).argsort(1)[:, :points]
-    scorer.row("tokenizer round trip of the reference (ceiling)",
+    scorer.row("the floor's clouds through the tokens (tokenizer ceiling)",
                torch.gather(round_trip, 1, keep.unsqueeze(-1).expand(-1, -1, 3)), ref_labels)
     for name, make in BASELINES.items():
         scorer.row(name, make(train, train_labels, ref_labels, g), ref_labels)

@@ -17,9 +17,10 @@ MAR3D_TRAIN = {"lr": 1e-3, "weight_decay": 0.05, "steps": 1500, "batch_size": 64
 @register("mar3d_tiny", paper=51, modality="generation", train=MAR3D_TRAIN)
 def mar3d_tiny(num_points: int = 256, num_groups: int = 32, group_size: int = 8, dim: int = 64, enc_depth: int = 2,
                depth: int = 2, heads: int = 4, num_classes: int = 10, class_dropout: float = 0.1,
-               head_width: int = 128, head_depth: int = 3, diffusion_batch: int = 4, pose: str = "pca"):
+               head_width: int = 128, head_depth: int = 3, diffusion_batch: int = 4, pose: str = "pca",
+               slice_size: int = 4):
     """MAR-3D, laptop size: MAR (2+2 blocks x 64, MLP diffusion head 3 x 128) over 32 point patches of 8 on 256 points
     (in each cloud's principal-axes frame unless pose="keep"; samples get a uniformly random rotation)"""
-    return PointCloudMAR(PointPatchTokenizer(num_points, num_groups, group_size, pose), dim=dim, enc_depth=enc_depth,
+    return PointCloudMAR(PointPatchTokenizer(num_points, num_groups, group_size, pose, slice_size), dim=dim, enc_depth=enc_depth,
                          depth=depth, heads=heads, num_classes=num_classes, class_dropout=class_dropout,
                          head_width=head_width, head_depth=head_depth, diffusion_batch=diffusion_batch)

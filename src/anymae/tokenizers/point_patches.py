@@ -14,9 +14,10 @@ from it, ...) that the generator's learned position embedding reads.
 
 `pose="pca"` (default): each cloud is first moved into its principal-axes frame (centred on its mean; axes by
 decreasing variance, each axis's sign set so that the third moment along it is positive, a proper rotation),
-and FPS starts at the point farthest along the first axis. Clouds whose pose is uniformly random (`point-shapes`
-rotates every sample at random) then become shapes in one canonical pose, and token i has a stable meaning
-across clouds (measured: without it the generator learns no shapes at our budget, docs/generation.md). A
+and FPS starts at the point farthest along the first axis; the G centres are then ordered by place, not by
+FPS rank: slices of `slice_size` (4) centres along the first axis, each slice by angle around it (0: FPS
+order). Clouds whose pose is uniformly random (`point-shapes` rotates every sample at random) then become shapes in one canonical pose, and token i has about the same
+place in every cloud (FPS rank alone does not: a hidden token could be any hole; docs/generation.md measures both). A
 generator over such tokens gives its samples a uniformly random rotation (`random_rotations`): the data's pose
 distribution, not learned. `pose="keep"` keeps the input's frame (aligned data sets, e.g. upright meshes).
 """
@@ -34,8 +35,12 @@ class PointPatchTokenizer(nn.Module):
     kind = "tokenizer"
     trainable = False   # a generator over it needs no tokenizer run
 
-    def __init__(self, num_points: int = 256, num_groups: int = 32, group_size: int = 8, pose: str = "pca"):
+    def __init__(self, num_points: int = 256, num_groups: int = 32, group_size: int = 8, pose: str = "pca",
+                 slice_size: int = 4):
         super().__init__()
+        if slice_size < 0:
+            raise ValueError(f"slice_size={slice_size}: must be >= 0 (0: FPS order)")
+        self.slice_size = slice_size
         if pose not in ("pca", "keep"):
             raise ValueError(f"pose={pose!r}: must be 'pca' (principal-axes frame) or 'keep'")
         self.pose = pose
@@ -85,6 +90,8 @@ class PointPatchTokenizer(nn.Module):
         x = (x - mean) @ rotation
         start = x[..., 0].argmax(1) if self.pose == "pca" else None     # the extreme point of the first axis
         centres = gather_points(x, farthest_point_sample(x, self.num_groups, start))       # [B,G,3]
+        if self.pose == "pca" and self.slice_size:
+            centres = gather_points(centres, slice_order(centres, self.slice_size))
         offsets = gather_points(x, knn_indices(centres, x, self.group_size)) - centres.unsqueeze(2)
         tokens = torch.cat([centres, offsets.flatten(2)], -1)
         return (tokens, (mean, rotation)) if return_frame else tokens
@@ -98,6 +105,15 @@ class PointPatchTokenizer(nn.Module):
             mean, rotation = frame
             cloud = cloud @ rotation.transpose(1, 2) + mean
         return cloud
+
+
+def slice_order(centres: Tensor, size: int) -> Tensor:
+    """centres [B,G,3] in a principal-axes frame -> the order [B,G] of slices of `size` centres along the first
+    axis, each slice by its angle around that axis (atan2(z, y)): token i has about the same place in every
+    cloud of a canonical pose."""
+    rank = centres[..., 0].argsort(1).argsort(1)                                     # rank along the first axis
+    angle = torch.atan2(centres[..., 2], centres[..., 1]) + torch.pi                 # [0, 2 pi]
+    return (torch.div(rank, size, rounding_mode="floor") * 8.0 + angle).argsort(1)
 
 
 def random_rotations(count: int, generator: torch.Generator | None = None, device=None) -> Tensor:
