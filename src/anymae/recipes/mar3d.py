@@ -10,7 +10,7 @@ from ..generate.mar3d import PointCloudMAR
 from ..tokenizers.point_patches import PointPatchTokenizer
 from .registry import register
 
-# laptop budget: a few minutes of one busy CPU core (docs/generation.md, "MAR-3D")
+# laptop budget: 1,500 steps took 20 min on the shared, busy CPU core (one thread; docs/generation.md, "MAR-3D")
 MAR3D_TRAIN = {"lr": 1e-3, "weight_decay": 0.05, "steps": 1500, "batch_size": 64, "warmup": 0.05}
 
 
