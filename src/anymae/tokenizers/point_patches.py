@@ -30,7 +30,8 @@ from .points import farthest_point_sample, gather_points, knn_indices
 
 
 class PointPatchTokenizer(nn.Module):
-    """Clouds [B,N,3] <-> tokens [B,G,3+3k]: FPS centres (by place in the PCA frame, or FPS order) + each centre's k nearest points relative to it."""
+    """Clouds [B,N,3] <-> tokens [B,G,3+3k]: FPS centres (by place in the PCA frame, or in FPS order), each
+    with its k nearest points relative to it."""
 
     kind = "tokenizer"
     trainable = False   # a generator over it needs no tokenizer run
