@@ -16,10 +16,11 @@ from it, ...) that the generator's learned position embedding reads.
 decreasing variance, each axis's sign set so that the third moment along it is positive, a proper rotation),
 and FPS starts at the point farthest along the first axis; the G centres are then ordered by place, not by
 FPS rank: slices of `slice_size` (4) centres along the first axis, each slice by angle around it (0: FPS
-order). Clouds whose pose is uniformly random (`point-shapes` rotates every sample at random) then become shapes in one canonical pose, and token i has about the same
-place in every cloud (FPS rank alone does not: a hidden token could be any hole; docs/generation.md measures both). A
-generator over such tokens gives its samples a uniformly random rotation (`random_rotations`): the data's pose
-distribution, not learned. `pose="keep"` keeps the input's frame (aligned data sets, e.g. upright meshes).
+order). Clouds whose pose is uniformly random (`point-shapes` rotates every sample at random) then become
+shapes in one canonical pose, and token i has about the same place in every cloud (FPS rank alone does not: a
+hidden token could be any hole; docs/generation.md measures both). A generator over such tokens gives its
+samples a uniformly random rotation (`random_rotations`): the data's pose distribution, not learned.
+`pose="keep"` keeps the input's frame (aligned data sets, e.g. upright meshes).
 """
 from __future__ import annotations
 
