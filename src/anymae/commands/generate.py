@@ -54,15 +54,18 @@ def add(sub) -> None:
     p.add_argument("--probe", action="store_true",
                    help="continuous-token generators: linear probe of the generator's encoder against random init "
                         "and raw pixels (UMD, Harmon); writes RUN/probe.json")
+    p.add_argument("--points", type=int, help="point-cloud runs (mar3d_tiny): points per generated cloud (default: "
+                                              "the generator's groups x group size)")
     p.set_defaults(handler=run_generate)
 
 
 def load_generator(run: str):
     from ..io.checkpoint import load_run, read_config
     from ..train.generative import is_generative, needs_tokenizer
+    from ..train.generative_points import is_point_generator
     config = read_config(Path(run) / "config.yaml")
     recipe = config.get("recipe")
-    if not recipe or not is_generative(recipe) or not needs_tokenizer(recipe):
+    if not recipe or not is_generative(recipe) or not (needs_tokenizer(recipe) or is_point_generator(recipe)):
         raise ValueError(f"{run}: recipe {recipe!r} is not a generator (train one with `anymae pretrain --recipe "
                          "maskgit_tiny --tokenizer TOK`)")
     if not (Path(run) / "model.safetensors").exists():
@@ -144,6 +147,9 @@ def run_generate(args) -> int:
         raise ValueError(f"--n {args.n}: must be >= 1")
     run = Path(args.run)
     model, config = load_generator(args.run)
+    if getattr(model, "point_cloud", False):   # MAR-3D: clouds, scored with the point-cloud metrics
+        from ..eval.point_generation_report import run_generate_points
+        return run_generate_points(args, model, config, run)
     args.sampler = args.sampler or (getattr(model, "samplers", None) or ("maskgit",))[0]
     SAMPLERS.get(args.sampler)
     args.steps = args.steps if args.steps is not None else (50 if args.sampler == "umd" else 8)

@@ -278,3 +278,16 @@ class PointsModality(Modality):
 
     def eval_transform(self, model, config):
         return PointTransform(model.tokenizer.num_points)
+
+
+# ---------------------------------------------------------------- point-cloud generators (MAR-3D)
+def clouds_of(data, count: int, name: str) -> torch.Tensor:
+    """A data set of point clouds -> its first `count` points of each cloud [M,count,3] (stored clouds are in
+    random order: a fixed uniform subset, as Point-MAE's evaluation transform)."""
+    clouds = getattr(data, "clouds", None)
+    if not torch.is_tensor(clouds) or clouds.ndim != 3 or clouds.shape[-1] != 3:
+        raise ValueError(f"--data {name}: point-cloud generators take point clouds (point-shapes or a folder of "
+                         ".npy/.xyz/.txt/.ply/.off files)")
+    if clouds.shape[1] < count:
+        raise ValueError(f"--data {name}: clouds of {clouds.shape[1]} points, fewer than num_points={count}")
+    return clouds[:, :count].float().contiguous()

@@ -90,6 +90,9 @@ def load_tokenizer_run(run: str | Path):
 def prepare(config: PretrainConfig):
     """Resolve the config (tokenizer run, channels, classes), load the training images and build the model.
     -> (model, images [M,C,S,S] in [-1,1], labels [M] (-1 unlabelled), data set)."""
+    from .generative_points import is_point_generator, prepare_points
+    if is_point_generator(config.recipe):   # MAR-3D: clouds [M,P,3] instead of images
+        return prepare_points(config)
     recipe = get_recipe(config.recipe)
     tokenizer = None
     pixel_tokens = tokenizer_optional(config.recipe) and not config.tokenizer
@@ -304,6 +307,9 @@ def generator_pictures(model, config: PretrainConfig, run_dir: Path) -> dict:
     the run's own sampler, `mar` 8 steps or `umd` 50)."""
     from ..generate.samplers import sample
     from ..viz.generation import sample_grid
+    if getattr(model, "point_cloud", False):   # MAR-3D: a grid of 3-D scatter plots
+        from .generative_points import point_pictures
+        return point_pictures(model, config, run_dir)
     classes = model.num_classes
     labels = torch.arange(classes).repeat_interleave(8) if classes else None
     sampler = (getattr(model, "samplers", None) or ("maskgit",))[0]
