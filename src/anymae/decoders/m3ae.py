@@ -20,7 +20,7 @@ class M3AEDecoder(Decoder):
     narrower than T (the widest) are zero-padded, as `MultiModalLoss` expects. Positions come from the
     tokenizer's `MultiModalPosition`: each modality's own table plus its learned type embedding (M3AE's
     `decoder_{image,text}_type_embedding`). Names follow M3AE's code where they map: `mask_tokens` =
-    `{image,text}_mask_embedding`, `embed` = `decoder_input_projection`, `heads` = `decoder_{image,text}_output`.
+    `{image,text}_mask_embedding`, `embed` = `decoder_input_projection`, `predictors` = `decoder_{image,text}_output`.
     """
 
     def __init__(self, outputs: dict[str, int], dim: int = 512, depth: int = 8, heads: int = 16,
@@ -29,12 +29,12 @@ class M3AEDecoder(Decoder):
         if not outputs:
             raise ValueError("an M3AE decoder needs at least one modality's output width")
         self.outputs, self.names = dict(outputs), list(outputs)
-        self.dim, self.depth, self.heads_count, self.learnable_pos = dim, depth, heads, learnable_pos
+        self.dim, self.depth, self.heads, self.learnable_pos = dim, depth, heads, learnable_pos
         self.out_dim = max(self.outputs.values())
         self.mask_tokens = nn.Parameter(torch.zeros(len(outputs), dim))
         self.blocks = make_blocks(dim, depth, heads, mlp_ratio, norm_eps=norm_eps)
         self.norm = nn.LayerNorm(dim, eps=norm_eps)
-        self.heads = nn.ModuleDict({n: nn.Linear(dim, w) for n, w in outputs.items()})
+        self.predictors = nn.ModuleDict({n: nn.Linear(dim, w) for n, w in outputs.items()})
         self.embed: nn.Module | None = None
         self.pos: nn.Module | None = None
 
@@ -65,7 +65,7 @@ class M3AEDecoder(Decoder):
         which = tokens.group.to(latents.device)[mask.predict]                    # [B,Np]
         pred = out.new_zeros(*out.shape[:2], self.out_dim)
         for m, name in enumerate(self.names):
-            head = F.pad(self.heads[name](out), (0, self.out_dim - self.outputs[name]))
+            head = F.pad(self.predictors[name](out), (0, self.out_dim - self.outputs[name]))
             pred = torch.where((which == m).unsqueeze(-1), head, pred)
         return pred
 
@@ -73,4 +73,4 @@ class M3AEDecoder(Decoder):
         """-> {name: predictions of every token of that modality [B,N_m,w_m]} (pictures)."""
         everything = torch.arange(mask.restore.shape[1], device=latents.device).expand(latents.shape[0], -1)
         out = self.states(latents, mask, tokens, num_prefix, everything)
-        return {name: self.heads[name](out[:, s:e]) for name, (s, e) in tokens.extra["spans"].items()}
+        return {name: self.predictors[name](out[:, s:e]) for name, (s, e) in tokens.extra["spans"].items()}

@@ -61,9 +61,9 @@ def m3ae_tiny(image_size=32, patch_size=8, channels=3, vocab_size=len(caption_vo
 
 
 @register("m3ae_base", paper=43, modality="image-text")
-def m3ae_base(image_size=256, patch_size=16, channels=3, vocab_size=30522, text_length=256, image_mask_ratio=0.75,
+def m3ae_base(image_size=256, patch_size=16, channels=3, vocab_size=30522, text_length=64, image_mask_ratio=0.75,
               text_mask_ratio=0.5, text_loss_weight=0.1):
-    """M3AE-B: ViT-B/16 (768-d x 12, 12 heads) over 256 px images (256 patches) + 256 BERT-vocabulary tokens,
-    512-d x 8 decoder (16 heads), image 75% / text 50% masked, text loss weight 0.1."""
+    """M3AE-B: ViT-B/16 (768-d x 12, 12 heads) over 256 px images (256 patches) + 64 bert-base-uncased tokens,
+    512-d x 8 decoder (16 heads), image 75% / text 50% masked, text loss weight 0.1 (m3ae_public's defaults)."""
     return m3ae(image_size, patch_size, channels, vocab_size, text_length, image_mask_ratio, text_mask_ratio, 768, 12,
                 12, 512, 8, 16, text_loss_weight)
