@@ -80,6 +80,12 @@ def test_visible_tokens_and_hidden_inputs_do_not_reach_the_loss_but_both_modalit
         assert not torch.allclose(full[:, 1:5], model.encode(other)[:, 1:5])
 
 
+def test_m3ae_tiny_reads_the_built_in_captions():
+    from anymae.recipes import get_recipe
+    defaults = get_recipe("m3ae_tiny").defaults()
+    assert (defaults["vocab_size"], defaults["text_length"]) == (len(caption_vocabulary()), CAPTION_WORDS)
+
+
 def test_decoder_has_a_mask_token_and_a_head_per_modality():
     model = anymae.create("m3ae_tiny", **SMALL)
     dec = model.decoder

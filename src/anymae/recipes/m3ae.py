@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import torch
 
-from ..data.captions import CAPTION_WORDS, caption_vocabulary
 from ..decoders.m3ae import M3AEDecoder
 from ..encoders.vit import ViTEncoder
 from ..losses import MSELoss
@@ -27,6 +26,7 @@ from ..tokenizers.caption import CaptionTokenizer
 from .registry import register
 
 MODALITIES = ("image", "text")
+CAPTION_VOCABULARY, CAPTION_WORDS = 44, 8  # shapes-captions' word list and caption length (data/captions.py)
 
 
 def m3ae(image_size, patch_size, channels, vocab_size, text_length, image_mask_ratio, text_mask_ratio, dim, depth,
@@ -51,7 +51,7 @@ def m3ae(image_size, patch_size, channels, vocab_size, text_length, image_mask_r
 
 
 @register("m3ae_tiny", paper=43, modality="image-text", train={"steps": 600, "blr": 1.5e-3, "batch_size": 64})
-def m3ae_tiny(image_size=32, patch_size=8, channels=3, vocab_size=len(caption_vocabulary()),
+def m3ae_tiny(image_size=32, patch_size=8, channels=3, vocab_size=CAPTION_VOCABULARY,
               text_length=CAPTION_WORDS, image_mask_ratio=0.75, text_mask_ratio=0.5, dim=128, depth=4, heads=4,
               decoder_dim=128, decoder_depth=2, decoder_heads=4, text_loss_weight=0.1, norm_pix=False):
     """M3AE for a CPU, on `shapes-captions`: 32 px images in 8x8 patches (16 tokens) + 8-word captions (44 words),
