@@ -1,5 +1,5 @@
-"""Image-caption reconstructions (M3AE, row 43): each pair's image original | masked | predicted, and beneath it
-the caption, the caption with its hidden words as ___, and the words the model predicts for them."""
+"""Image-caption reconstructions (M3AE, row 43): each pair's image original | masked | hidden patches predicted
+(visible ones pasted back), and beside it the caption, its hidden words as ___, and the words predicted there."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +46,8 @@ def image_text_picture(model, sample: dict, transform, path: Path, seed: int = 0
     for i in range(n):
         panels = (view(sample["image"][i]),
                   grey_out(scale_for_view(truth[i], lo, hi), hidden_image[i]).permute(1, 2, 0).numpy(),
-                  view(pred["image"][i]))
-        for j, (ax, img, title) in enumerate(zip(axes[i], panels, ("image", "masked", "predicted"))):
+                  view(hidden_image[i] * pred["image"][i] + (1 - hidden_image[i]) * sample["image"][i]))
+        for j, (ax, img, title) in enumerate(zip(axes[i], panels, ("image", "masked", "predicted + visible"))):
             ax.imshow(img)
             ax.set_axis_off()
             if i == 0:
