@@ -76,6 +76,11 @@ PAPER_SETTINGS = {
                     "decoder": "HiCMAEDecoder", "decoder_dim": 384, "decoder_depth": 4, "decoder_heads": 6,
                     "mask_ratio": (720 + 102) / 928, "masker": "PerModalityMasker", "target": "MultiModalTarget",
                     "loss": "MultiModalLoss", "position_task": 0.0},
+    # image-text (recipes/m3ae.py): ViT-B/16 on 256 px + 64 caption tokens; image 0.75 of 256, text 0.5 of 64
+    "m3ae_base": {"paper": 43, "image_size": 256, "patch_size": 16, "dim": 768, "depth": 12, "heads": 12,
+                  "decoder": "M3AEDecoder", "decoder_dim": 512, "decoder_depth": 8, "decoder_heads": 16,
+                  "mask_ratio": (192 + 32) / 320, "masker": "PerModalityMasker", "target": "MultiModalTarget",
+                  "loss": "MultiModalLoss", "position_task": 0.0},
     # text (recipes/text.py): BERT-base encoder, RetroMAE's one-layer enhanced decoder at the encoder's width
     "retromae_base": {"paper": 2, "image_size": None, "patch_size": None, "dim": 768, "depth": 12, "heads": 12,
                       "decoder": "EnhancedDecoder", "decoder_dim": 768, "decoder_depth": 1, "decoder_heads": 12,

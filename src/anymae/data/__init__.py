@@ -102,6 +102,7 @@ from .audio import AUDIO_SUFFIXES, AudioDataset, AudioModality, load_audio_folde
 
 register_folder_loader(AUDIO_SUFFIXES, load_audio_folder)
 from .audiovisual import AudioVisualDataset, AudioVisualSize, load_audiovisual_folder  # noqa: E402,F401  (HiCMAE)
+from . import captions  # noqa: E402,F401  (M3AE: shapes-captions, the image-text modality)
 
 
 def accepted_suffixes() -> dict[str, list[str]]:

@@ -141,11 +141,12 @@ SHAPES: dict[str, Callable] = {
 
 
 def render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator, supersample: int = 4,
-                  maps: bool = False):
+                  maps: bool = False, attributes: list | None = None):
     """One shape per label over a textured photo background: [N,3,size,size] in [0,1].
 
     Nuisances drawn per image: colour, size (35-80% of the image), position, rotation, background.
     `maps=True` also returns each shape's coverage (alpha) map [N,size,size] in [0,1] (same draws).
+    `attributes`, a list, receives each image's drawn {radius, cx, cy, colour} (same draws; captions).
     """
     n = len(labels)
     background = photo_crops(n, size, rng)
@@ -168,6 +169,8 @@ def render_shapes(labels: np.ndarray, size: int, rng: np.random.Generator, super
         colour[rng.integers(3)] = rng.choice([0.05, 0.95])  # keep colours saturated enough to see
         bg = background[i] * rng.uniform(0.4, 0.8) + rng.uniform(0.0, 0.2)
         out[i] = bg * (1 - alpha) + colour[:, None, None] * alpha
+        if attributes is not None:
+            attributes.append({"radius": radius, "cx": cx, "cy": cy, "colour": colour.copy()})
         alphas[i] = alpha
     return (np.clip(out, 0, 1), alphas) if maps else np.clip(out, 0, 1)
 

@@ -163,6 +163,16 @@ BASELINES = {"text": text_baselines, "image": image_baselines, "multichannel": m
 BASELINES["audio"] = audio_baselines
 
 
+def image_text_baselines(train, test):
+    """Image-caption pairs (M3AE): raw pixels and HOG of the images (the captions name the label)."""
+    images = [torch.stack([d.transform.invert("image", d[i][0]["image"]) for i in range(len(d))]).clamp(0, 1)
+              for d in (train, test)]
+    return [("raw pixels", *flat(images)), ("HOG", hog_features(images[0]), hog_features(images[1]))]
+
+
+BASELINES["image-text"] = image_text_baselines
+
+
 def baselines(modality: str, train, test) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """The hand-made features of `modality` for the probe table (none for a modality without any)."""
     make = BASELINES.get(modality)

@@ -214,3 +214,13 @@ def audiovisual_picture(model, sample: dict, transform, path: Path, seed: int = 
 
 
 PICTURES["audiovisual"] = audiovisual_picture
+
+
+def image_text_picture(model, sample: dict, transform, path: Path, seed: int = 0) -> Path:
+    """sample {"image", "text"}: per pair the image original | masked | predicted, and the caption, its masked
+    words and the predicted words (M3AE, row 43)."""
+    from .captions import image_text_picture as draw
+    return draw(model, sample, transform, Path(path), seed=seed)
+
+
+PICTURES["image-text"] = image_text_picture
