@@ -76,8 +76,8 @@ def spark3d_tiny(volume_size=32, channels=1, mask_ratio=0.6, widths=(16, 32, 64)
 
 
 @register("bmmae_tiny", paper=15, modality="volume",
-          train={"data": "phantom-mri", "steps": 1500, "blr": 4e-3, "batch_size": 32})
-def bmmae_tiny(volume_size=32, patch_size=8, modalities=3, mask_ratio=0.75, drop=0.5, alpha=1.0, dim=96, depth=6,
+          train={"data": "phantom-mri", "steps": 3000, "blr": 3.2e-2, "batch_size": 8})
+def bmmae_tiny(volume_size=16, patch_size=4, modalities=3, mask_ratio=0.75, drop=0.5, alpha=1.0, dim=96, depth=6,
                heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4, whole=0.5):
     """BM-MAE (row 15), laptop size: co-registered MRI sequences as modalities of one sample (per-modality Conv3d
     patch embeddings, 3-D sin-cos + modality embedding), whole modalities dropped with probability `drop` and the
