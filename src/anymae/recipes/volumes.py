@@ -86,8 +86,11 @@ def bmmae_tiny(volume_size=16, patch_size=4, modalities=3, mask_ratio=0.75, drop
     `whole` a step instead keeps every token of k random sequences (k uniform in 1..M-1) and predicts the others
     whole: the setting of imputation, which the budget masks alone never show the encoder.
 
-    Changed: laptop width / depth and 32^3 volumes; the paper's masking details beyond the abstract are not public
-    here, so MultiMAE's Dirichlet budget with whole-modality dropout stands in.
+    Changed: laptop width / depth and 16^3 volumes in 4^3 patches (64 tokens a sequence; a 96-d token is wider than
+    the 64 voxels it predicts); BM-MAE's public code masks with MultiMAE's Dirichlet budget (ratio 0.75) alone,
+    whole-modality dropout (`drop`) and `whole` are this project's additions. Laptop training (`train`): batch 8
+    at lr 1e-3 for 3000 steps, because the model first learns the mean volume and only after a few hundred updates
+    reads the sequences it is given (benchmarks/bmmae_diagnose.py; batch 32 at lr 5e-4 for 800 steps never got there).
     """
     from ..masking.modality_subset import ModalitySubsetMasker
     from ..tokenizers.volume import ModalityVolumeTokenizer
