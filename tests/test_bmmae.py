@@ -93,8 +93,44 @@ def test_impute_predicts_only_the_missing_modality_and_reports_baselines(tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert "impute flair from t1, t2" in proc.stdout
     metrics = json.loads((tmp_path / "imp" / "metrics.json").read_text())
-    assert set(metrics["mse"]) == {"BM-MAE (bmmae) prediction", "mean volume (train)", "copy t1", "copy t2"}
+    assert set(metrics["mse"]) == {"BM-MAE (bmmae) prediction", "mean volume (train)", "copy t1", "copy t2",
+                                   "voxel-wise regression (train)"}
+    assert 0 <= metrics["dependence_on_present"] and "dependence on the present sequences" in proc.stdout
     assert metrics["samples"] == 6 and (tmp_path / "imp" / "panel.png").is_file()
     bad = subprocess.run([sys.executable, "-m", "anymae", "impute", str(tmp_path / "run"), "--predict", "dwi"],
                          capture_output=True, text=True, env=env, timeout=600)
     assert bad.returncode == 2 and "unknown modality ['dwi']" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_recipe_training_settings_make_the_imputation_read_the_present_sequences():
+    """The failure diagnosed in docs/volumes.md (benchmarks/bmmae_diagnose.py): a BM-MAE first learns the mean volume
+    and only after a few hundred optimizer updates starts to read the co-registered sequences it is given; the old
+    run (batch 32, peak lr 5e-4, 800 updates) never left the first phase and imputed one average head. A small
+    bmmae_tiny (8^3 phantoms) trained at the recipe's learning rate and batch for 500 updates must impute flair from
+    t1, t2 better than the training set's mean volume, and its imputation must follow the subject."""
+    from anymae.data.volume import volume_stats
+    from anymae.eval.impute_volume import impute_missing, present_dependence
+    from anymae.recipes.registry import get_recipe
+    train_settings = get_recipe("bmmae_tiny").train
+    batch = train_settings["batch_size"]
+    lr = train_settings["blr"] * batch / 256
+    torch.manual_seed(0)
+    model = anymae.create("bmmae_tiny", **{**SMALL, "volume_size": 8})
+    train, test = (load_dataset("phantom-mri", split=s, image_size=8) for s in ("train", "test"))
+    mean, std = (torch.tensor(t).view(1, -1, 1, 1, 1) for t in volume_stats(train))
+    x_train, x_test = ((torch.stack([d.pixels(i) for i in range(len(d))]) - mean) / std for d in (train, test))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05, betas=(0.9, 0.95))
+    g = torch.Generator().manual_seed(0)
+    for _ in range(500):
+        loss = model(x_train[torch.randint(0, len(x_train), (batch,), generator=g)], generator=g).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    x = x_test[:64]
+    guess = impute_missing(model, x, [0, 1], 2)
+    moved, between = present_dependence(model, x, [0, 1], 2, guess)
+    model_mse = float(((guess - x[:, 2]) ** 2).mean())
+    mean_mse = float(((x_train[:, 2].mean(0) - x[:, 2]) ** 2).mean())
+    assert model_mse < 0.95 * mean_mse
+    assert moved / between > 0.1  # 0 for a model that imputes one volume whatever it is given

@@ -1,7 +1,8 @@
 """Imputing a missing modality of a multi-modal volume (BM-MAE, row 15) with `anymae impute`: every token of the
 present modalities is visible, the missing modality's are predicted; the error (MSE on the normalised voxels of
-the test split) is printed beside two baselines computed the same way: the training set's mean volume of that
-modality, and a copy of each present modality (normalised, so on the same scale)."""
+the test split) is printed beside baselines computed the same way: the training set's mean volume of that
+modality, a copy of each present modality (normalised, so on the same scale), and a voxel-wise regression of the
+missing intensity from the present ones fitted on the training set (the classical synthesis baseline)."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from ..io.files import write_text
@@ -23,12 +25,16 @@ class VolumeImputeReport:
     missing: str
     samples: int
     rows: list[tuple[str, float]] = field(default_factory=list)  # (method, MSE)
+    reads_present: float | None = None  # present_dependence over the test split (0: the model ignores its input)
 
     def table(self) -> str:
         width = max(len(name) for name, _ in self.rows)
         lines = [f"impute {self.missing} from {', '.join(self.present)} on {self.data}: {self.samples} test volumes, "
                  f"MSE of normalised voxels (lower is better)", f"{'method':<{width}}  {'MSE':>8}"]
         lines += [f"{name:<{width}}  {mse:>8.4f}" for name, mse in self.rows]
+        if self.reads_present is not None:
+            lines.append(f"dependence on the present sequences: {self.reads_present:.3f} (0: the imputation ignores "
+                         f"them, 1: it changes as much as the true {self.missing} between subjects)")
         return "\n".join(lines)
 
 
@@ -46,6 +52,46 @@ def pick(names: list[str], wanted: list[str] | None, what: str) -> list[int]:
     if unknown:
         raise ValueError(f"--{what}: unknown modality {unknown}; this run's are {', '.join(names)}")
     return [names.index(w) for w in wanted or []]
+
+
+def voxel_regression(train_volumes: Tensor, present: list[int], missing: int, samples: int = 50_000, seed: int = 0):
+    """The classical baseline of MRI synthesis: a regression of the missing modality's intensity from the present
+    modalities' intensities at the same voxel (gradient-boosted trees on `samples` training voxels).
+    train_volumes [N,M,D,H,W] normalised -> a function [B,M,D,H,W] -> [B,D,H,W]."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    voxels = train_volumes.movedim(1, -1).reshape(-1, train_volumes.shape[1])  # [N*D*H*W, M]
+    pick = torch.randperm(voxels.shape[0], generator=torch.Generator().manual_seed(seed))[:samples]
+    fit = HistGradientBoostingRegressor(max_iter=100, random_state=seed).fit(
+        voxels[pick][:, present].numpy(), voxels[pick][:, missing].numpy())
+
+    def predict(x: Tensor) -> Tensor:
+        flat = x.movedim(1, -1).reshape(-1, x.shape[1])[:, present].numpy()
+        return torch.from_numpy(fit.predict(flat)).float().reshape(x.shape[0], *x.shape[2:])
+    return predict
+
+
+@torch.no_grad()
+def impute_missing(model, x: Tensor, present: list[int], missing: int) -> Tensor:
+    """x [B,M,D,H,W] normalised -> the imputed modality `missing` [B,D,H,W], from every token of `present`."""
+    mask = present_mask(model.tokenizer.group, x.shape[0], present, [missing])
+    tokens, pred = model.predict_every_token(x, mask)
+    return model.tokenizer.unpatchify(model.target.invert(pred, tokens.values))[:, missing]
+
+
+@torch.no_grad()
+def present_dependence(model, x: Tensor, present: list[int], missing: int,
+                       guess: Tensor | None = None) -> tuple[float, float]:
+    """How much the imputation reads the present modalities: each subject's present modalities swapped for the next
+    subject's (the batch rolled by one) -> (sum of squared change of the imputed volume, sum of squared change of
+    the true missing modality between those subjects). Their ratio is 0 for a model that predicts one volume
+    whatever it is given (the failure `docs/volumes.md` diagnosed) and about 1 for one that follows the subject."""
+    if x.shape[0] < 2:
+        return 0.0, 0.0
+    guess = impute_missing(model, x, present, missing) if guess is None else guess
+    swapped = x.clone()
+    swapped[:, present] = x.roll(1, 0)[:, present]
+    moved = impute_missing(model, swapped, present, missing)
+    return float(((moved - guess) ** 2).sum()), float(((x.roll(1, 0)[:, missing] - x[:, missing]) ** 2).sum())
 
 
 @torch.no_grad()
@@ -81,29 +127,34 @@ def impute_volumes(run: str | Path, out: str | Path, data: str | None = None, so
         raise ValueError(f"--from and --predict both name {names[missing[0]]}")
     m = missing[0]
     train = load_dataset(spec, split="train", image_size=size, channels=config.channels).with_transform(transform)
-    mean_volume = torch.stack([train[i][0][m] for i in range(len(train))]).mean(0)  # [D,H,W] normalised
+    train_volumes = torch.stack([train[i][0] for i in range(len(train))])  # [N,M,D,H,W] normalised
+    mean_volume = train_volumes[:, m].mean(0)  # [D,H,W]
+    regression = voxel_regression(train_volumes, present, m)
     n = len(test) if count is None else min(count, len(test))
-    errors = {"model": 0.0, "mean": 0.0, **{f"copy {names[p]}": 0.0 for p in present}}
-    first = None
+    errors = {"model": 0.0, "mean": 0.0, "regression": 0.0, **{f"copy {names[p]}": 0.0 for p in present}}
+    first, dependence = None, [0.0, 0.0]
     for start in tqdm(range(0, n, batch_size), desc="impute", disable=not progress, leave=False):
         x = torch.stack([test[i][0] for i in range(start, min(n, start + batch_size))])  # [B,M,D,H,W]
-        mask = present_mask(tok.group, x.shape[0], present, [m])
-        tokens, pred = model.predict_every_token(x, mask)
-        filled = tok.unpatchify(model.target.invert(pred, tokens.values))  # [B,M,D,H,W], every modality predicted
+        guess = impute_missing(model, x, present, m)  # [B,D,H,W]
         truth = x[:, m]
-        errors["model"] += float(((filled[:, m] - truth) ** 2).mean(dim=(1, 2, 3)).sum())
+        errors["model"] += float(((guess - truth) ** 2).mean(dim=(1, 2, 3)).sum())
+        dependence = [a + b for a, b in zip(dependence, present_dependence(model, x, present, m, guess))]
         errors["mean"] += float(((mean_volume - truth) ** 2).mean(dim=(1, 2, 3)).sum())
+        errors["regression"] += float(((regression(x) - truth) ** 2).mean(dim=(1, 2, 3)).sum())
         for p in present:
             errors[f"copy {names[p]}"] += float(((x[:, p] - truth) ** 2).mean(dim=(1, 2, 3)).sum())
         if first is None:
-            first = (x[:4], filled[:4, m])
+            first = (x[:4], guess[:4])
     rows = [("BM-MAE (bmmae) prediction" if "bmmae" in str(raw.get("recipe")) else "model prediction",
-             errors["model"] / n), ("mean volume (train)", errors["mean"] / n)]
+             errors["model"] / n), ("mean volume (train)", errors["mean"] / n),
+            ("voxel-wise regression (train)", errors["regression"] / n)]
     rows += [(f"copy {names[p]}", errors[f"copy {names[p]}"] / n) for p in present]
-    report = VolumeImputeReport(spec, [names[p] for p in present], names[m], n, rows)
+    reads = dependence[0] / dependence[1] if dependence[1] > 0 else None
+    report = VolumeImputeReport(spec, [names[p] for p in present], names[m], n, rows, reads)
     out = Path(out)
     write_text(out / "metrics.json", json.dumps({"data": spec, "present": report.present, "missing": report.missing,
-                                                 "samples": n, "mse": dict(rows)}, indent=2))
+                                                 "samples": n, "mse": dict(rows),
+                                                 "dependence_on_present": reads}, indent=2))
     x, guess = first
 
     def shown(v, c):  # one modality's normalised voxels [1,D,H,W] -> [0,1]
