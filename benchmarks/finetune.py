@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--run", action="append", required=True, metavar="DATA=RUN")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--linear-epochs", type=int, help="epochs of the linear probe (default --epochs)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1], help="fine-tune seeds (none: linear probe only)")
     parser.add_argument("--linear-seeds", type=int, nargs="*", help="seeds of the linear probe (default --seeds)")
     parser.add_argument("--blr", type=float, help="fine-tuning base lr (default: FinetuneConfig's, 1e-3)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
