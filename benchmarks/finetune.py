@@ -25,9 +25,11 @@ def main() -> None:
     parser.add_argument("--run", action="append", required=True, metavar="DATA=RUN")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--linear-epochs", type=int, help="epochs of the linear probe (default --epochs)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1], help="fine-tune seeds (none: linear probe only)")
     parser.add_argument("--linear-seeds", type=int, nargs="*", help="seeds of the linear probe (default --seeds)")
     parser.add_argument("--blr", type=float, help="fine-tuning base lr (default: FinetuneConfig's, 1e-3)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="other FinetuneConfig settings of the fine-tune rows, e.g. layer_decay=1.0 warmup_epochs=2")
     parser.add_argument("--no-sklearn", action="store_true")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
@@ -52,6 +54,8 @@ def main() -> None:
                 run = runs[i % len(runs)]
                 folder = out / f"{data}-{kind}-s{seed}"
                 extra = {"blr": args.blr} if args.blr is not None and not linear else {}
+                if not linear:
+                    extra.update(settings(args.set))
                 summary = finetune_run(run, folder, FinetuneConfig(epochs=epochs, seed=seed, linear=linear,
                                                                    accelerator="cpu", **extra),
                                        progress=False, resume=folder.exists())
@@ -70,6 +74,18 @@ def main() -> None:
             print(data, "sklearn probe", run, entry["sklearn"][run], flush=True)
             (out / "finetune_bench.json").write_text(json.dumps(report, indent=2))
     print(table(report))
+
+
+def settings(pairs: list[str]) -> dict:
+    """["layer_decay=1.0", "pool=mean"] -> {"layer_decay": 1.0, "pool": "mean"} (numbers parsed)."""
+    out = {}
+    for pair in pairs:
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            out[key] = value
+    return out
 
 
 def table(report: dict) -> str:
