@@ -120,6 +120,27 @@ def test_joints_and_edges_target_adds_each_joints_bone_from_its_parent():
         anymae.create("skeletonmae_tiny", reconstruct="bones")
 
 
+def test_joint_motion_target_is_each_hidden_joints_frame_to_frame_motion_across_segments():
+    model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2,
+                          mask_mode="random", mask_ratio=0.9, reconstruct="joints+motion")
+    x = torch.randn(2, 8, 25, 3, generator=torch.Generator().manual_seed(0))
+    out = model(x, generator=torch.Generator().manual_seed(1))
+    assert out.pred.shape == (2, 45, 24)                          # round(50 x 0.9) hidden; joint, then its motion
+    motion = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1) * model.target.motion_scale
+    for b in range(2):
+        for k, token in enumerate(out.mask.hidden[b].tolist()):
+            segment, joint = divmod(token, 25)
+            frames = slice(4 * segment, 4 * segment + 4)          # segment 1's first motion reaches back into segment 0
+            torch.testing.assert_close(out.target[b, k, :12], x[b, frames, joint].reshape(-1))
+            torch.testing.assert_close(out.target[b, k, 12:], motion[b, frames, joint].reshape(-1))
+    assert model.reconstruct(x)[1].shape == (2, 50, 12)           # pictures read the joints' half
+    still = model.target(x[:, :1].expand(-1, 8, -1, -1), model.tokenizer(x[:, :1].expand(-1, 8, -1, -1)))
+    assert float(still[..., 12:].abs().max()) == 0.0              # a still skeleton has no motion to predict
+    motion_only = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32,
+                                decoder_heads=2, reconstruct="motion")
+    assert motion_only(x, generator=torch.Generator().manual_seed(1)).pred.shape[-1] == 12
+
+
 def test_joint_angle_statistics_ignore_the_view_and_tell_actions_apart():
     rng = np.random.default_rng(0)
     seq = torch.from_numpy(synth_action(0, 32, rng))[None]

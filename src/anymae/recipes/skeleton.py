@@ -8,18 +8,19 @@ from ..losses import MSELoss
 from ..masking.skeleton import SkeletonMasker
 from ..model import MaskedAutoencoder
 from ..targets import PixelTarget
-from ..targets.skeleton import JointEdgeTarget
+from ..targets.skeleton import JointEdgeTarget, JointMotionTarget
 from ..tokenizers.skeleton import SkeletonTokenizer, default_graph
 from .registry import register
 
 
-TARGETS = ("joints", "joints+edges")
+TARGETS = ("joints", "joints+edges", "joints+motion", "motion")
 
 
 def skeleton_mae(frames, joints, channels, segment, edges, parts, mask_ratio, mask_mode, dim, depth, heads,
                  decoder_dim, decoder_depth, decoder_heads, max_hop, reconstruct="joints+edges") -> MaskedAutoencoder:
     """reconstruct "joints": each hidden token's joint coordinates (PixelTarget(norm=False) of the normalised sequence);
-    "joints+edges" (SkeletonMAE): those and the bone from the joint's parent over the same frames."""
+    "joints+edges" (SkeletonMAE): those and the bone from the joint's parent over the same frames;
+    "joints+motion" / "motion" (MAMP): those and / or the joint's frame-to-frame motion over the same frames."""
     if reconstruct not in TARGETS:
         raise ValueError(f"reconstruct must be one of {', '.join(TARGETS)}, got {reconstruct!r}")
     edges, parts = default_graph(joints, edges, parts)
@@ -29,7 +30,15 @@ def skeleton_mae(frames, joints, channels, segment, edges, parts, mask_ratio, ma
         encoder=GraphBiasedEncoder(dim=dim, depth=depth, heads=heads, joints=joints, edges=edges, max_hop=max_hop),
         decoder=GraphDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads, joints=joints, edges=edges,
                              max_hop=max_hop),
-        target=JointEdgeTarget() if reconstruct == "joints+edges" else PixelTarget(norm=False), loss=MSELoss())
+        target=skeleton_target(reconstruct), loss=MSELoss())
+
+
+def skeleton_target(reconstruct: str):
+    if reconstruct == "joints+edges":
+        return JointEdgeTarget()
+    if reconstruct in ("joints+motion", "motion"):
+        return JointMotionTarget(appearance=reconstruct == "joints+motion")
+    return PixelTarget(norm=False)
 
 
 @register("skeletonmae_base", paper=18, modality="skeleton")
