@@ -88,7 +88,8 @@ def test_attention_bias_is_a_learnable_function_of_the_hop_distance():
 
 
 def test_skeletonmae_predicts_the_hidden_joints_and_the_graph_shapes_the_encoder():
-    model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2)
+    model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2,
+                          mask_mode="part", mask_ratio=0.4, reconstruct="joints")        # SkeletonMAE's masking
     x = torch.randn(3, 8, 25, 3, generator=torch.Generator().manual_seed(0))
     out = model(x, generator=torch.Generator().manual_seed(1))
     assert out.pred.shape == (3, 10 * 2, 12)                      # 10 hidden joints x 2 segments, 4 frames x 3
@@ -106,7 +107,7 @@ def test_joints_and_edges_target_adds_each_joints_bone_from_its_parent():
     parent = parent_joints(25, NTU_EDGES)
     assert parent[0] == 0 and parent[1] == 0 and parent[20] == 1 and parent[7] == 6 and parent[15] == 14
     model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2,
-                          reconstruct="joints+edges")
+                          mask_mode="part", mask_ratio=0.4, reconstruct="joints+edges")   # SkeletonMAE's setting
     x = torch.randn(2, 8, 25, 3, generator=torch.Generator().manual_seed(0))
     out = model(x, generator=torch.Generator().manual_seed(1))
     assert out.pred.shape == (2, 20, 24)                          # 4 frames x 3 coordinates, joint then bone
