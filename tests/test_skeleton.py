@@ -88,7 +88,8 @@ def test_attention_bias_is_a_learnable_function_of_the_hop_distance():
 
 
 def test_skeletonmae_predicts_the_hidden_joints_and_the_graph_shapes_the_encoder():
-    model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2)
+    model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2,
+                          mask_mode="part", mask_ratio=0.4, reconstruct="joints")        # SkeletonMAE's masking
     x = torch.randn(3, 8, 25, 3, generator=torch.Generator().manual_seed(0))
     out = model(x, generator=torch.Generator().manual_seed(1))
     assert out.pred.shape == (3, 10 * 2, 12)                      # 10 hidden joints x 2 segments, 4 frames x 3
@@ -106,7 +107,7 @@ def test_joints_and_edges_target_adds_each_joints_bone_from_its_parent():
     parent = parent_joints(25, NTU_EDGES)
     assert parent[0] == 0 and parent[1] == 0 and parent[20] == 1 and parent[7] == 6 and parent[15] == 14
     model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2,
-                          reconstruct="joints+edges")
+                          mask_mode="part", mask_ratio=0.4, reconstruct="joints+edges")   # SkeletonMAE's setting
     x = torch.randn(2, 8, 25, 3, generator=torch.Generator().manual_seed(0))
     out = model(x, generator=torch.Generator().manual_seed(1))
     assert out.pred.shape == (2, 20, 24)                          # 4 frames x 3 coordinates, joint then bone
@@ -118,6 +119,27 @@ def test_joints_and_edges_target_adds_each_joints_bone_from_its_parent():
     assert model.reconstruct(x)[1].shape == (2, 50, 12)           # pictures read the joints' half
     with pytest.raises(ValueError, match="reconstruct must be one of"):
         anymae.create("skeletonmae_tiny", reconstruct="bones")
+
+
+def test_joint_motion_target_is_each_hidden_joints_frame_to_frame_motion_across_segments():
+    model = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32, decoder_heads=2,
+                          mask_mode="random", mask_ratio=0.9, reconstruct="joints+motion")
+    x = torch.randn(2, 8, 25, 3, generator=torch.Generator().manual_seed(0))
+    out = model(x, generator=torch.Generator().manual_seed(1))
+    assert out.pred.shape == (2, 45, 24)                          # round(50 x 0.9) hidden; joint, then its motion
+    motion = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1) * model.target.motion_scale
+    for b in range(2):
+        for k, token in enumerate(out.mask.hidden[b].tolist()):
+            segment, joint = divmod(token, 25)
+            frames = slice(4 * segment, 4 * segment + 4)          # segment 1's first motion reaches back into segment 0
+            torch.testing.assert_close(out.target[b, k, :12], x[b, frames, joint].reshape(-1))
+            torch.testing.assert_close(out.target[b, k, 12:], motion[b, frames, joint].reshape(-1))
+    assert model.reconstruct(x)[1].shape == (2, 50, 12)           # pictures read the joints' half
+    still = model.target(x[:, :1].expand(-1, 8, -1, -1), model.tokenizer(x[:, :1].expand(-1, 8, -1, -1)))
+    assert float(still[..., 12:].abs().max()) == 0.0              # a still skeleton has no motion to predict
+    motion_only = anymae.create("skeletonmae_tiny", frames=8, dim=32, depth=1, heads=2, decoder_dim=32,
+                                decoder_heads=2, reconstruct="motion")
+    assert motion_only(x, generator=torch.Generator().manual_seed(1)).pred.shape[-1] == 12
 
 
 def test_joint_angle_statistics_ignore_the_view_and_tell_actions_apart():

@@ -69,14 +69,14 @@ def hicmae_tiny(frames=8, image_size=32, patch_size=8, tubelet=2, channels=1, fr
                 sample_rate=8000, n_fft=200, hop=80, mels=64, audio_frames=96, audio_patch_size=8,
                 audio_mask_ratio=0.8, audio_mask_mode="unstructured", dim=128, depth=4, heads=4, fusion_depth=2,
                 decoder_dim=96, decoder_depth=2, decoder_heads=4, contrast_layers=None, contrast_weight=0.0025,
-                temperature=0.07):
+                temperature=0.07, norm_pix=True):
     """HiCMAE for a CPU: 8 x 32 x 32 grey clips (2x8x8 tubelets, 64 tokens) + 0.95 s at 8 kHz (64 mels x 96
     frames, 8x8 patches, 96 tokens); 128-d x 4 ViT per modality, 2 fusion blocks, 96-d x 2 decoders; contrast at
-    blocks 0, 1, 3."""
+    blocks 0, 1, 3; `norm_pix=False`: raw (standardised) pixels and log-mel as both targets."""
     return hicmae(frames, image_size, patch_size, tubelet, channels, frame_stride, video_mask_ratio, sample_rate,
                   n_fft, hop, mels, audio_frames, audio_patch_size, audio_mask_ratio, audio_mask_mode, dim, depth,
                   heads, fusion_depth, decoder_dim, decoder_depth, decoder_heads, contrast_layers, contrast_weight,
-                  temperature)
+                  temperature, norm_pix)
 
 
 @register("hicmae_base", paper=16, modality="audiovisual")

@@ -9,7 +9,7 @@ from .pixel import PixelTarget
 from .pixel_hog import PixelHOGTarget
 from .position import PositionTarget, position_accuracy
 from .registry import TARGETS, make_target, register_target
-from .skeleton import JointEdgeTarget  # noqa: F401  (registers joints_edges)
+from .skeleton import JointEdgeTarget, JointMotionTarget  # noqa: F401  (registers joints_edges, joint_motion)
 from .teacher import EMALatentTarget, EMATeacher, Teacher, TeacherLatentTarget, attach_teachers, teacher_parts
 
 __all__ = ["Target", "PixelTarget", "HOGTarget", "patch_hog", "FrequencyTarget", "SpectrumLoss", "PositionTarget",
