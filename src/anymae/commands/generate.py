@@ -126,17 +126,9 @@ def sampler_options(name: str, args, model, config, run: Path, steps: int, devic
 
 def requested_labels(model, n: int, klass: int | None):
     """-> (labels [n'] or None, images per row, row titles)."""
-    import torch
-    if klass is not None:
-        if not model.num_classes:
-            raise ValueError("--class: this generator was trained without classes (unconditional)")
-        if not 0 <= klass < model.num_classes:
-            raise ValueError(f"--class {klass}: out of range; this generator knows classes 0..{model.num_classes - 1}")
-        return torch.full((n,), klass, dtype=torch.long), min(8, n), None
-    if not model.num_classes:
-        return None, min(8, n), None
-    per = max(1, n // model.num_classes)
-    return torch.arange(model.num_classes).repeat_interleave(per), per, [str(c) for c in range(model.num_classes)]
+    from ..generate.labels import requested_class_labels
+    labels, per_row, by_class = requested_class_labels(model.num_classes, n, klass, per_row=8)
+    return labels, per_row, [str(c) for c in range(model.num_classes)] if by_class else None
 
 
 def run_generate(args) -> int:

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from .builtin import SHAPES, _to_uint8, balanced_labels, builtin, render_shapes
 from .modality import register_modality
-from .multimodal import DictDataset, MultiModalModality, modality_stats
+from .multimodal import DictDataset, MultiModalModality, PerModalityNormalisation, modality_stats
 
 # every caption is exactly CAPTION_WORDS words, so the text modality needs no padding and a text mask ratio
 # hides the same count of words in every caption
@@ -115,13 +115,9 @@ def shapes_captions_image(split: str = "train", image_size=32, seed: int = 0) ->
     return out
 
 
-class CaptionTransform:
+class CaptionTransform(PerModalityNormalisation):
     """{"image": [3,H,W] in [0,1], "text": [L]} -> the image normalised by the training data's statistics, the
     words as they are. No crop or flip: either would falsify the caption's size and position."""
-
-    def __init__(self, stats: dict):
-        self.stats = {k: (torch.as_tensor(m, dtype=torch.float32).view(-1, 1, 1),
-                          torch.as_tensor(s, dtype=torch.float32).view(-1, 1, 1)) for k, (m, s) in stats.items()}
 
     def __call__(self, sample: dict, generator: torch.Generator | None = None) -> dict:
         out = dict(sample)
@@ -129,12 +125,6 @@ class CaptionTransform:
             mean, std = self.stats["image"]
             out["image"] = (out["image"] - mean) / std
         return out
-
-    def invert(self, name: str, x: Tensor) -> Tensor:
-        if name not in self.stats:
-            return x
-        mean, std = self.stats[name]
-        return x * std.to(x) + mean.to(x)
 
 
 @register_modality

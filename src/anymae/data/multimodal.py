@@ -72,7 +72,23 @@ def resize_map(x: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(x[None, None].float(), size=size, mode="nearest")[0, 0].long()
 
 
-class MultiModalTransform:
+class PerModalityNormalisation:
+    """Per-modality statistics {name: (mean [C,1,1], std [C,1,1])} and their inverse, for transforms of
+    samples that are dicts of modalities."""
+
+    def __init__(self, stats: dict):
+        self.stats = {k: (torch.as_tensor(m, dtype=torch.float32).view(-1, 1, 1),
+                          torch.as_tensor(s, dtype=torch.float32).view(-1, 1, 1)) for k, (m, s) in stats.items()}
+
+    def invert(self, name: str, x: Tensor) -> Tensor:
+        """Normalised [...,C,H,W] of modality `name` -> original units."""
+        if name not in self.stats:
+            return x
+        mean, std = self.stats[name]
+        return x * std.to(x) + mean.to(x)
+
+
+class MultiModalTransform(PerModalityNormalisation):
     """One aligned random resized crop (+ flip) for every modality of a sample, then per-modality
     normalisation; class maps are resized by nearest neighbour and never normalised.
 
@@ -81,9 +97,8 @@ class MultiModalTransform:
 
     def __init__(self, size: tuple[int, int], stats: dict, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3),
                  flip: bool = True, augment: bool = True):
+        super().__init__(stats)
         self.size, self.scale, self.ratio, self.flip, self.augment = tuple(size), tuple(scale), ratio, flip, augment
-        self.stats = {k: (torch.as_tensor(m, dtype=torch.float32).view(-1, 1, 1),
-                          torch.as_tensor(s, dtype=torch.float32).view(-1, 1, 1)) for k, (m, s) in stats.items()}
 
     def __call__(self, sample: dict, generator: torch.Generator | None = None) -> dict:
         spatial = {k: v for k, v in sample.items() if k not in PASSTHROUGH}
@@ -108,13 +123,6 @@ class MultiModalTransform:
                 x = (x - mean) / std
             out[name] = x
         return out
-
-    def invert(self, name: str, x: Tensor) -> Tensor:
-        """Normalised [...,C,H,W] of modality `name` -> original units."""
-        if name not in self.stats:
-            return x
-        mean, std = self.stats[name]
-        return x * std.to(x) + mean.to(x)
 
 
 def modality_stats(dataset: DictDataset, max_samples: int = 2000) -> tuple[dict, dict]:

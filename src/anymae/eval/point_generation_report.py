@@ -13,6 +13,7 @@ import torch
 
 from ..data import load_dataset
 from ..data.points import clouds_of
+from ..generate.labels import requested_class_labels
 from ..io.files import write_bytes, write_text
 from .point_generation import (BASELINES, PointGenerationScore, balanced_reference, format_point_table,
                                matching_index, measure_points)
@@ -24,16 +25,7 @@ NOTE = ("Point-cloud metrics with the L2 Chamfer distance (sum of the two mean s
 
 def point_labels(model, n: int, klass: int | None) -> tuple[torch.Tensor | None, int, bool]:
     """-> (labels [n'] or None, clouds a row, one row a class?)."""
-    if klass is not None:
-        if not model.num_classes:
-            raise ValueError("--class: this generator was trained without classes (unconditional)")
-        if not 0 <= klass < model.num_classes:
-            raise ValueError(f"--class {klass}: out of range; this generator knows classes 0..{model.num_classes - 1}")
-        return torch.full((n,), klass, dtype=torch.long), min(6, n), False
-    if not model.num_classes:
-        return None, min(6, n), False
-    per = max(1, n // model.num_classes)
-    return torch.arange(model.num_classes).repeat_interleave(per), per, True
+    return requested_class_labels(model.num_classes, n, klass, per_row=6)
 
 
 def class_names(config: dict, model) -> list[str]:
