@@ -136,3 +136,10 @@ def test_the_page_has_the_generate_panel(client):
     page = client.get("/").text
     assert 'id="generate"' in page and 'id="gen-class"' in page and 'id="gen-sampler"' in page
     assert "/api/generate" in client.get("/static/app.js").text
+
+
+def test_a_point_cloud_generator_is_named_as_one_not_as_a_tokenizer():
+    from anymae.serve.generation import NOT_SERVED, recipe_kind
+    assert recipe_kind({"recipe": "mar3d_tiny"}) == "point-cloud generator"
+    assert recipe_kind({"recipe": "qlae_tiny"}) == "tokenizer" and recipe_kind({"recipe": "maskgit_tiny"}) == "generator"
+    assert "anymae generate RUN" in NOT_SERVED["point-cloud generator"]

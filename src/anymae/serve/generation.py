@@ -18,12 +18,16 @@ MAX_COUNT = 64  # images one request may ask for
 
 
 def recipe_kind(config: dict | None) -> str | None:
-    """'generator', 'tokenizer' (a generation recipe without its own sampler) or None (a masked autoencoder)."""
+    """'generator', 'point-cloud generator' (MAR-3D: `anymae generate` draws it, this page does not),
+    'tokenizer' (a generation recipe without its own sampler) or None (a masked autoencoder)."""
     from ..train.generative import is_generative, needs_tokenizer
+    from ..train.generative_points import is_point_generator
     recipe = (config or {}).get("recipe")
     try:
         if not recipe or not is_generative(recipe):
             return None
+        if is_point_generator(recipe):
+            return "point-cloud generator"
         return "generator" if needs_tokenizer(recipe) else "tokenizer"
     except (KeyError, ValueError):   # a recipe this install does not know: the run tab says why it cannot load
         return None
@@ -60,15 +64,17 @@ def class_names(config: dict, model) -> list[str]:
 
 
 def grid_labels(model, count: int, klass: int | None):
-    """-> (labels [n] or None, images per row, one row a class?) laid out as `anymae generate` lays them out:
-    one class: `count` of it; a conditional run without a class: count // classes (at least 1) of each, a row
-    each; an unconditional run: `count`, 8 a row."""
-    if klass is not None:
-        return torch.full((count,), klass, dtype=torch.long), min(8, count), False
-    if not model.num_classes:
-        return None, min(8, count), False
-    per = max(1, count // model.num_classes)
-    return torch.arange(model.num_classes).repeat_interleave(per), per, True
+    """-> (labels [n] or None, images per row, one row a class?) laid out as `anymae generate` lays them out
+    (`generate/labels.py`); `klass` is checked by the caller."""
+    from ..generate.labels import requested_class_labels
+    return requested_class_labels(model.num_classes, count, klass, per_row=8)
+
+
+NOT_SERVED = {   # generation runs this panel cannot draw, and what to do instead
+    "tokenizer": "a tokenizer run (serve the generator trained on it)",
+    "point-cloud generator": "a point-cloud generator run (draw its clouds with `anymae generate RUN`; this page "
+                             "draws images)",
+}
 
 
 def generator_model(runs: Runs, run_id: str | None):
@@ -76,9 +82,8 @@ def generator_model(runs: Runs, run_id: str | None):
     entry = runs.get(run_id)
     kind = recipe_kind(entry.config)
     if kind != "generator":
-        what = "a tokenizer run (serve the generator trained on it)" if kind == "tokenizer" else \
-            f"not a generator run (recipe {(entry.config or {}).get('recipe')!r}; train one with `anymae pretrain " \
-            "--recipe maskgit_tiny --tokenizer TOK`)"
+        what = NOT_SERVED.get(kind) or f"not a generator run (recipe {(entry.config or {}).get('recipe')!r}; " \
+            "train one with `anymae pretrain --recipe maskgit_tiny --tokenizer TOK`)"
         raise ServeError(422, f"run {entry.id} is {what}")
     return entry, runs.model(entry.id)
 
