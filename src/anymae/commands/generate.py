@@ -126,13 +126,14 @@ def sampler_options(name: str, args, model, config, run: Path, steps: int, devic
 
 def requested_labels(model, n: int, klass: int | None):
     """-> (labels [n'] or None, images per row, row titles)."""
-    from ..generate.labels import requested_class_labels
+    from ..generate.request import requested_class_labels
     labels, per_row, by_class = requested_class_labels(model.num_classes, n, klass, per_row=8)
     return labels, per_row, [str(c) for c in range(model.num_classes)] if by_class else None
 
 
 def run_generate(args) -> int:
     import torch
+    from ..generate.request import draw_in_chunks, generation_device
     from ..generate.samplers import SAMPLERS, sample
     from ..viz.generation import sample_grid
     if args.n < 1:
@@ -149,8 +150,7 @@ def run_generate(args) -> int:
         raise ValueError(f"--steps {args.steps}: must be a whole number >= 1")
     if args.sampler != "umd" and args.steps > model.num_tokens:
         raise ValueError(f"--steps {args.steps}: at most one step per token ({model.num_tokens} tokens)")
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = generation_device(args.device)
     model.to(device)
     labels, per_row, titles = requested_labels(model, args.n, args.klass)
     options = sampler_options(args.sampler, args, model, config, run, args.steps, device)
@@ -159,15 +159,12 @@ def run_generate(args) -> int:
         raise ValueError(f"--out {out}: already exists; choose another path")
     count = len(labels) if labels is not None else args.n
     g = torch.Generator(device=device).manual_seed(args.seed)
-    images, cost = [], {}
-    for i in range(0, count, 250):
-        part = labels[i:i + 250] if labels is not None else None
-        x, cost = sample(model, args.sampler, count=min(250, count - i), labels=part, steps=args.steps, generator=g,
-                         temperature=args.temperature, guidance=args.guidance,
-                         choice_temperature=args.choice_temperature, **options)
-        images.append(x.cpu())
+    images, cost = draw_in_chunks(
+        lambda n, part: sample(model, args.sampler, count=n, labels=part, steps=args.steps, generator=g,
+                               temperature=args.temperature, guidance=args.guidance,
+                               choice_temperature=args.choice_temperature, **options), count, labels)
     names = class_names(config, model) if titles else None
-    sample_grid(torch.cat(images), out, per_row=per_row, row_titles=names)
+    sample_grid(images, out, per_row=per_row, row_titles=names)
     print(f"{count} images, {args.sampler}, {args.steps} steps: {cost['full_passes']} full and "
           f"{cost['cheap_passes']} cheap passes of the network per image"
           + (f", {cost['denoiser_passes']} passes of the diffusion head" if "denoiser_passes" in cost else ""))

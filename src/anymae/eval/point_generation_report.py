@@ -13,7 +13,7 @@ import torch
 
 from ..data import load_dataset
 from ..data.points import clouds_of
-from ..generate.labels import requested_class_labels
+from ..generate.request import draw_in_chunks, generation_device, requested_class_labels
 from ..io.files import write_bytes, write_text
 from .point_generation import (BASELINES, PointGenerationScore, balanced_reference, format_point_table,
                                matching_index, measure_points)
@@ -47,8 +47,7 @@ def run_generate_points(args, model, config: dict, run: Path) -> int:
     if args.sampler not in (None, "mar"):
         raise ValueError(f"--sampler {args.sampler}: a point-cloud generator (mar3d_tiny) takes mar")
     args.sampler, args.steps = "mar", args.steps if args.steps is not None else min(8, model.num_tokens)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+    device = generation_device(args.device)
     model.to(device)
     labels, per_row, by_class = point_labels(model, args.n, args.klass)
     out = Path(args.out) if args.out else run / f"samples-mar-{args.steps}-{time.strftime('%Y%m%d-%H%M%S')}.png"
@@ -56,14 +55,10 @@ def run_generate_points(args, model, config: dict, run: Path) -> int:
         raise ValueError(f"--out {out}: already exists (or its .npy); choose another path")
     count = len(labels) if labels is not None else args.n
     g = torch.Generator(device=device).manual_seed(args.seed)
-    clouds, cost = [], {}
-    for i in range(0, count, 250):
-        part = labels[i:i + 250] if labels is not None else None
-        x, cost = model.generate_points(min(250, count - i), part, steps=args.steps, points=args.points, generator=g,
-                                        temperature=args.temperature, guidance=args.guidance,
-                                        diffusion_steps=args.diffusion_steps)
-        clouds.append(x.cpu())
-    clouds = torch.cat(clouds)
+    clouds, cost = draw_in_chunks(
+        lambda n, part: model.generate_points(n, part, steps=args.steps, points=args.points, generator=g,
+                                              temperature=args.temperature, guidance=args.guidance,
+                                              diffusion_steps=args.diffusion_steps), count, labels)
     cloud_grid(clouds, out, per_row=per_row, row_titles=class_names(config, model) if by_class else None)
     save_clouds(clouds, out.with_suffix(".npy"))
     print(f"{count} clouds of {clouds.shape[1]} points, mar, {args.steps} steps: {cost['full_passes']} passes of the "

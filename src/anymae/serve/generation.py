@@ -65,8 +65,8 @@ def class_names(config: dict, model) -> list[str]:
 
 def grid_labels(model, count: int, klass: int | None):
     """-> (labels [n] or None, images per row, one row a class?) laid out as `anymae generate` lays them out
-    (`generate/labels.py`); `klass` is checked by the caller."""
-    from ..generate.labels import requested_class_labels
+    (`generate/request.py`); `klass` is checked by the caller."""
+    from ..generate.request import requested_class_labels
     return requested_class_labels(model.num_classes, count, klass, per_row=8)
 
 
