@@ -7,7 +7,6 @@ blocks) under one pooling, the pretrained encoder and the same architecture at r
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,9 @@ import torch
 
 from anymae.config import PretrainConfig
 from anymae.eval.features import pool_latents
-from anymae.eval.probe import evaluate, probe_splits
+from anymae.eval.probe import probe_splits
 from anymae.io.checkpoint import build_untrained, load_run
+from probe_pools import probe_both, report  # benchmarks/probe_pools.py: one probe row of both encoders
 
 
 @torch.no_grad()
@@ -52,17 +52,10 @@ def main() -> None:
             [[int(b) for b in s.split("+")] for s in args.sets.split(",") if s]
         for blocks in readings:
             row = {"run": str(run), "data": config.data, "pool": args.pool, "blocks": blocks}
-            for name, (tr, te) in feats.items():
-                r = evaluate(name, np.concatenate([tr[b - 1] for b in blocks], 1), ys[0],
-                             np.concatenate([te[b - 1] for b in blocks], 1), ys[1])
-                row[name] = {"linear": round(r.linear, 4), "knn": round(r.knn, 4), "dim": r.dim}
-            print(f"{Path(run).name:28s} blocks {'+'.join(map(str, blocks)):8s} pretrained "
-                  f"{100 * row['pretrained']['linear']:5.1f} / {100 * row['pretrained']['knn']:5.1f}   random init "
-                  f"{100 * row['random init']['linear']:5.1f} / {100 * row['random init']['knn']:5.1f}", flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-
+            row.update(probe_both({name: (np.concatenate([tr[b - 1] for b in blocks], 1),
+                                          np.concatenate([te[b - 1] for b in blocks], 1))
+                                   for name, (tr, te) in feats.items()}, ys))
+            report(row, f"{Path(run).name:28s} blocks {'+'.join(map(str, blocks)):8s}", args.out)
 
 if __name__ == "__main__":
     main()

@@ -18,6 +18,26 @@ from anymae.eval.probe import evaluate, probe_splits
 from anymae.io.checkpoint import build_untrained, load_run
 
 
+def probe_both(features: dict, ys: tuple) -> dict:
+    """{"pretrained" | "random init": (train [M,F], test [N,F])}, (train labels, test labels) -> each reading's
+    linear / kNN accuracy and dimension, as `evaluate` gives them."""
+    row = {}
+    for name, (tr, te) in features.items():
+        r = evaluate(name, tr, ys[0], te, ys[1])
+        row[name] = {"linear": round(r.linear, 4), "knn": round(r.knn, 4), "dim": r.dim}
+    return row
+
+
+def report(row: dict, label: str, out: str | None) -> None:
+    """Print one row (pretrained and random init, linear / kNN) and append it to the JSON lines file `out`."""
+    print(f"{label}   pretrained {100 * row['pretrained']['linear']:5.1f} / {100 * row['pretrained']['knn']:5.1f}   "
+          f"random init {100 * row['random init']['linear']:5.1f} / {100 * row['random init']['knn']:5.1f}   "
+          f"dim {row['pretrained']['dim']}", flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+")
@@ -35,17 +55,9 @@ def main() -> None:
         random_model = build_untrained(raw, seed=0)
         for pool in args.pools.split(","):
             row = {"run": str(run), "data": spec, "pool": pool}
-            for name, m in (("pretrained", model), ("random init", random_model)):
-                tr, te = encoder_features(m, train, pool), encoder_features(m, test, pool)
-                r = evaluate(name, tr, ys[0], te, ys[1])
-                row[name] = {"linear": round(r.linear, 4), "knn": round(r.knn, 4), "dim": r.dim}
-            print(f"{Path(run).name:30s} {spec:10s} {pool:12s} pretrained {100 * row['pretrained']['linear']:5.1f} / "
-                  f"{100 * row['pretrained']['knn']:5.1f}   random init {100 * row['random init']['linear']:5.1f} / "
-                  f"{100 * row['random init']['knn']:5.1f}   dim {row['pretrained']['dim']}", flush=True)
-            if args.out:
-                with open(args.out, "a") as f:
-                    f.write(json.dumps(row) + "\n")
-
+            row.update(probe_both({name: (encoder_features(m, train, pool), encoder_features(m, test, pool))
+                                   for name, m in (("pretrained", model), ("random init", random_model))}, ys))
+            report(row, f"{Path(run).name:30s} {spec:10s} {pool:12s}", args.out)
 
 if __name__ == "__main__":
     main()
