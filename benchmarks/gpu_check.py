@@ -143,13 +143,13 @@ def step_row(impl: str, w, device: str, precision: str, compiled: bool, warmup: 
             "peak_memory": torch.cuda.max_memory_allocated() if device == "cuda" else None}
 
 
-def throughput(device: str, tiny: bool, precision: str) -> dict:
+def throughput(device: str, tiny: bool, precision: str, eager_only: bool = False) -> dict:
     w = workload(tiny)
     peak_dtype = "bfloat16" if precision == "bf16-mixed" else "float32"
     peak = matmul_peak(device, peak_dtype, 1024 if tiny else 8192)
     warmup, steps = (1, 2) if tiny else (3, 8)
     rows, eager_flops = [], {}
-    for compiled in ((False,) if tiny else (False, True)):
+    for compiled in ((False,) if tiny or eager_only else (False, True)):
         for impl in ("anymae", "hf", "lightly", "official"):
             try:
                 row = step_row(impl, w, device, precision, compiled, warmup, steps, eager_flops.get(impl))
@@ -285,6 +285,8 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--tiny", action="store_true", help="tiny sizes: a smoke run of every part (CPU: < 1 minute)")
     ap.add_argument("--skip-tests", action="store_true", help="leave out part 1 (the CUDA tests)")
+    ap.add_argument("--eager-only", action="store_true",
+                    help="part 2 without the torch.compile rows (each compile takes about a minute)")
     args = ap.parse_args(argv)
     import torch
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -308,7 +310,7 @@ def main(argv=None) -> int:
     print("2/3 step throughput", flush=True)
     t = time.time()
     precision = "bf16-mixed" if args.device == "cuda" else "32-true"
-    result["throughput"] = throughput(args.device, args.tiny, precision)
+    result["throughput"] = throughput(args.device, args.tiny, precision, args.eager_only)
     seconds["throughput"] = round(time.time() - t, 1)
     good = [r["images_per_s"] for r in result["throughput"]["rows"] if "images_per_s" in r and r["impl"] == "anymae"]
     print("3/3 input pipeline", flush=True)

@@ -1,6 +1,7 @@
 """Data: built-in sets and folders of user files, and their transforms."""
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from ..registry import Registry
@@ -128,6 +129,21 @@ def check_readable_suffixes(root: Path) -> None:
     raise ValueError(f"{root}: no file anymae can read (the folder holds {held}); folders are read as {kinds}")
 
 
+def sized_builtin(spec: str) -> tuple[str, int] | None:
+    """`NAME:N` for a built-in set that renders its training split (shapes, sounds, ...) -> (NAME, N).
+
+    None when `spec` is not of that form; a bad N or a set of fixed size is a ValueError naming it.
+    """
+    name, sep, count = str(spec).rpartition(":")
+    if not sep or name not in BUILTIN:
+        return None
+    if "train_count" not in inspect.signature(BUILTIN[name]).parameters:
+        raise ValueError(f"--data {spec!r}: the built-in set {name!r} has a fixed size; drop ':{count}'")
+    if not count.isdigit() or int(count) < 10:
+        raise ValueError(f"--data {spec!r}: after ':' give the training split's size, a whole number >= 10")
+    return name, int(count)
+
+
 def load_dataset(spec: str, split: str = "train", image_size=32, channels: int | None = None, seed: int = 0):
     """A built-in name (`anymae.data.BUILTIN`) or a folder path -> the split's data set.
 
@@ -136,6 +152,10 @@ def load_dataset(spec: str, split: str = "train", image_size=32, channels: int |
     """
     if spec in BUILTIN:
         return BUILTIN[spec](split=split, image_size=image_size, seed=seed)
+    sized = sized_builtin(spec)
+    if sized is not None:
+        name, train_count = sized
+        return BUILTIN[name](split=split, image_size=image_size, seed=seed, train_count=train_count)
     from .shards import is_shard_source, load_shards  # `anymae shard` output, local or s3://... (streamed)
     if is_shard_source(spec):
         return load_shards(spec, split=split, image_size=image_size, channels=channels, seed=seed)
