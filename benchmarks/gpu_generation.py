@@ -122,13 +122,15 @@ class Plan:
         return int(found[-1][0]) / float(found[-1][1]) if found else None
 
 
-def resolve(args: list[str], out: Path) -> list[str]:
-    return [re.sub(r"\{([\w-]+)\}", lambda m: str(out / m.group(1)), a) for a in args]
+def resolve(args: list[str], out: Path, dry: bool = False) -> list[str]:
+    """`{name}` -> the run folder OUT/name; a dry run renders 500 training shapes instead of 20,000."""
+    args = [re.sub(r"\{([\w-]+)\}", lambda m: str(out / m.group(1)), a) for a in args]
+    return [a.replace("shapes:20000", "shapes:500") for a in args] if dry else args
 
 
 def generator_job(plan: Plan, name: str, train_until: float, score_until: float) -> None:
     args, lo, hi = GENERATORS[name]
-    args = resolve(args, plan.out)
+    args = resolve(args, plan.out, plan.dry)
     for ref in re.findall(r"\{([\w-]+)\}", " ".join(GENERATORS[name][0])):
         plan.finished[ref].wait()
         if not (plan.out / ref / "model.safetensors").exists():
@@ -171,7 +173,7 @@ def main() -> int:
 
     def tokenizer(name: str) -> None:
         args, steps = TOKENIZERS[name]
-        plan.pretrain(name, resolve(args, out), 5 if a.dry else steps, timeout=a.train_until * 0.6)
+        plan.pretrain(name, resolve(args, out, a.dry), 5 if a.dry else steps, timeout=a.train_until * 0.6)
         plan.finished[name].set()
 
     threads = [threading.Thread(target=tokenizer, args=(n,)) for n in TOKENIZERS if n in wanted]
