@@ -90,6 +90,18 @@ def test_spectrum_loss_counts_the_hidden_band_only():
     assert out.loss.ndim == 0 and torch.isfinite(out.loss)
 
 
+def test_spectrum_loss_runs_under_bf16_autocast():
+    """bf16-mixed hands the loss a bf16 prediction: the error image goes to the FFT in fp32 (a GPU run found this)."""
+    model = anymae.create("mfm_vit_tiny", **SMALL, **PAPER, **DEC)
+    x = images(2)
+    _, mask = model.masker.corrupt(x, gen(1))
+    target = model.tokenizer(x).values
+    pred = (target + 0.1 * torch.randn(target.shape, generator=gen(2))).to(torch.bfloat16)
+    loss = model.loss(pred, target, mask)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss).all()
+    assert torch.allclose(loss, model.loss(pred.float(), target, mask), rtol=1e-5)
+
+
 # ------------------------------------------------------------------ positions (MP3, row 42)
 def test_mp3_encoder_gets_no_position_information():
     model = anymae.create("mp3_vit_tiny", **SMALL)

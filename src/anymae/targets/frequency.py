@@ -28,7 +28,7 @@ class SpectrumLoss(Loss):
         """-> complex spectrum [B,C,H,W] of the error image (zero outside the predicted tokens)."""
         tok = self._tokenizer[0]
         b, n = mask.restore.shape
-        error = pred.new_zeros(b, n, pred.shape[-1])
+        error = pred.new_zeros(b, n, pred.shape[-1], dtype=torch.float32)  # FFT in fp32, also under bf16 autocast
         error.scatter_(1, mask.predict.unsqueeze(-1).expand(-1, -1, pred.shape[-1]), (pred - target).float())
         return torch.fft.fft2(tok.unpatchify(error), norm="ortho")
 
