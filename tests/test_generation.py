@@ -299,3 +299,12 @@ def test_interrupted_generator_run_resumes_to_the_same_weights(runs, tmp_path, m
     assert main(["pretrain", "--resume", str(cut)]) == 2
     assert "already finished" in capsys.readouterr().err
     assert not (cut / "checkpoints").exists() and not (whole / "checkpoints").exists()   # finished: no checkpoint
+
+
+def test_a_built_in_set_renders_the_training_size_asked_and_keeps_its_test_split():
+    """`--data shapes:N` (a long generator run would learn the 2,000 default shapes by heart)."""
+    from anymae.data import load_dataset
+    small, large = load_dataset("shapes:40", image_size=8), load_dataset("shapes:60", image_size=8)
+    assert len(small) == 40 and len(large) == 60
+    assert torch.equal(load_dataset("shapes:40", "test", image_size=8).images,
+                       load_dataset("shapes", "test", image_size=8).images)

@@ -84,6 +84,8 @@ def cases(root: Path) -> list[tuple[list[str], str]]:
         (["pretrain", *TINY, "--out", new, "--batch-size", "0"], "--batch-size"),
         (["pretrain", *TINY, "--out", new, "--epochs", "-1"], "--epochs"),
         (["pretrain", *TINY, "--out", new, "--steps", "0"], "--steps"),
+        (["pretrain", *TINY, "--out", new, "--data", "digits:500"], "fixed size"),
+        (["pretrain", *TINY, "--out", new, "--data", "shapes:many"], "shapes:many"),
         (["pretrain", *TINY, "--out", new, "--lr", "-1"], "--lr"),
         (["pretrain", *TINY, "--out", new, "--blr", "0"], "--blr"),
         (["pretrain", *TINY, "--out", new, "--warmup", "1.5"], "--warmup"),
