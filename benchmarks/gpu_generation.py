@@ -10,7 +10,9 @@ contention), and its real run gets the steps that fit the time left before `--tr
 to [min, max] of its row below); tokenizers train a fixed number of steps first. Large batches (256) use
 the GPU that the CPU defaults (64) leave idle. `shapes:20000` renders 20,000 training shapes (the built-in
 default is 2,000: a long run would learn them by heart; the test split is the same 1,000 images).
-Writes OUT/plan.json (every command, its steps, seconds, exit code) and each run's generate.json /
+Seen on one H200 (docs/generation.md, "Measured at GPU budgets"): ten such processes on one GPU each ran 3-6x
+slower than alone (time-slicing), so a 3,000-step tokenizer missed its deadline; give a call fewer generators
+(`--only`). Writes OUT/plan.json (every command, its steps, seconds, exit code) and each run's generate.json /
 probe.json / samples PNG.
 """
 from __future__ import annotations
@@ -148,10 +150,13 @@ def generator_job(plan: Plan, name: str, train_until: float, score_until: float)
     quick = ["--score-count", "60", "--classifier-steps", "20", "--joint-steps", "5"] if plan.dry else \
         ["--classifier-steps", "3000"]
     for k, extra in enumerate(SCORES.get(name, [])):
+        if score_until - plan.now() < 30:   # a call cut short keeps nothing: leave it out
+            print(f"{name} score {k}: no time left, skipped", flush=True)
+            continue
         png = plan.out / f"{name}-{k}.png"
         plan.anymae(f"{name} score {k}", "generate", str(plan.out / name), "--score", "--n", "80",
                     "--steps", extra[extra.index("--score-steps") + 1].split(",")[-1], "--out", str(png),
-                    *extra, *quick, timeout=max(30, score_until - plan.now()))
+                    *extra, *quick, timeout=score_until - plan.now())
         made = plan.out / name / "generate.json"
         if made.exists():
             made.rename(plan.out / name / f"generate-{k}.json")
