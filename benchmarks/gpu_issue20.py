@@ -3,10 +3,10 @@ spark_resnet_tiny on shapes, bmmae_tiny on phantom-mri; each job a plain `anymae
 `anymae probe` / `anymae impute`, all at once on one GPU. Each job first runs one epoch (at least 60 steps) to
 measure its step cost under that load, then its full run at min(its steps, what fits before BUDGET_S, rounded down
 to a round number; the seeds of a pair get the same count). Everything small ends in $OUT/r.tgz.
-    OUT=/tmp/out PYTHONPATH=src python3 benchmarks/gpu_issue20.py BUDGET_S
+    OUT=/tmp/out PYTHONPATH=src python3 benchmarks/gpu_issue20.py BUDGET_S EVAL_S [JOB,JOB...]  (evaluations end by BUDGET_S + EVAL_S)
 (The device call sends this file compressed in its command line, so it is kept short.)"""
 import os,sys,time,signal,subprocess as S,yaml
-T=time.time();B=float(sys.argv[1]);O=os.environ["OUT"];R="/tmp/i20";os.makedirs(R+"/l")
+T=time.time();B=float(sys.argv[1]);W=float(sys.argv[2]);O=os.environ["OUT"];R="/tmp/i20";os.makedirs(R+"/l")
 E={**os.environ,"OMP_NUM_THREADS":"1","MKL_NUM_THREADS":"1"}
 J={}
 for l in """s3_def spark3d_tiny volume-shapes 1500 0 -
@@ -28,6 +28,7 @@ bm_b32 bmmae_tiny phantom-mri 20000 0 - --batch-size 32 --lr 1e-3
 bm_dec4 bmmae_tiny phantom-mri 20000 0 - --arg decoder_depth=4
 bm_whole1 bmmae_tiny phantom-mri 20000 0 - --arg whole=1.0""".split("\n"):
     n,r,d,s,e,p,*x=l.split();J[n]=(r,d,int(s),e,p,x)
+if len(sys.argv)>3:J={n:j for n,j in J.items()if n in sys.argv[3].split(",")}
 A=sys.executable+" -m anymae "
 def go(c,f):return S.Popen(c,shell=True,stdout=open(f"{R}/l/{f}.log","w"),stderr=S.STDOUT,env=E,start_new_session=True)
 def pre(n,s,t):
@@ -53,6 +54,6 @@ def ev(n):
     if J[n][0]=="bmmae_tiny":return go(" && ".join(A+f"impute {o} --predict {q} --out {o}/impute-{q}"for q in("flair","t2","t1")),"ev"+n)
     return go(A+f"probe {o} --data "+J[n][1].split(":")[0],"ev"+n)
 V={n:ev(n)for n,p in F.items()if p.returncode==0}
-for n,p in V.items():wait(p,B+150);print(f"{time.time()-T:.0f}s eval",n,p.returncode,flush=True)
+for n,p in V.items():wait(p,B+W);print(f"{time.time()-T:.0f}s eval",n,p.returncode,flush=True)
 S.run(f"cd {R} && tar czf {O}/r.tgz --exclude='*.safetensors' --exclude='*.ckpt' --exclude=checkpoints .",shell=True)
 print(f"{time.time()-T:.0f}s done")
