@@ -3,7 +3,8 @@ phantom-mri in a plain loop (no augmentation) and prints, every few steps, the i
 t2 beside the mean volume and copying t2, and the imputation's dependence on the present sequences
 (`present_dependence`: 0 = it predicts one volume whatever it is given, ~1 = it follows the subject).
 Usage: python benchmarks/bmmae_diagnose.py [steps] [key=value ...]: lr=, batch=, mstd= (re-initialise both
-modality embeddings at that std), any bmmae_tiny argument (volume_size=16 patch_size=4 unless given)."""
+modality embeddings at that std), any bmmae_tiny argument (volume_size=16 patch_size=4 unless given; a cuboid
+patch as patch_size=2,4,4)."""
 import sys
 import time
 
@@ -25,6 +26,8 @@ for kv in sys.argv[2:]:
         lr = float(v)
     elif k == "batch":
         batch = int(v)
+    elif "," in v:  # a cuboid patch: patch_size=2,4,4
+        args[k] = tuple(int(part) for part in v.split(","))
     else:
         args[k] = float(v) if "." in v or "e" in v else int(v)
 torch.manual_seed(0)
