@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4", "grid")
+POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4", "grid", "hicmae")
 
 
 def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Tensor:
@@ -51,6 +51,10 @@ def encoder_features(model, dataset, pool: str = "mean", batch_size: int = 256, 
         x = x.to(device) if torch.is_tensor(x) else {k: v.to(device) for k, v in x.items()}
         if hasattr(model, "text_features"):  # text: pads are never pooled (text_model.py)
             feats = model.text_features(x, pool)
+        elif pool == "hicmae":  # HiCMAE's fine-tuning readout: unimodal layer means + fused means per modality
+            if not hasattr(model.encoder, "finetune_features"):
+                raise ValueError("pool 'hicmae' reads HiCMAE's encoder (an audio-visual run); read another: --pool mean")
+            feats = model.encoder.finetune_features(model.tokenize(x))
         elif pool == "mean-last4":
             layers = model.encode_layers(x, [-4, -3, -2, -1])
             feats = torch.cat([pool_latents(torch.nn.functional.layer_norm(z, z.shape[-1:]), prefix, "mean")
