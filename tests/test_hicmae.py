@@ -154,6 +154,33 @@ def test_the_finetuning_readout_holds_each_modality_alone_and_fused():
                          [(torch.zeros(3, 16, 16), 0, 0)], "hicmae")
 
 
+def test_frame_difference_target_keeps_the_first_frame_and_asks_for_the_change():
+    """HiCMAE's code (`--use_frame_diff_as_target`): per-tubelet normalised pixels, the second frame of each pair
+    replaced by its difference from the first; a still tubelet asks for zero change; pictures invert it."""
+    from anymae.recipes import get_recipe
+    from anymae.targets.frame_diff import FrameDiffTarget
+    from anymae.tokenizers.base import Tokens
+    target = FrameDiffTarget()
+    target.tubelet = 2
+    g = torch.Generator().manual_seed(0)
+    first, moved = torch.rand(3, 5, 64, generator=g), torch.rand(3, 5, 64, generator=g)
+    values = torch.cat([first, moved], dim=-1)                                           # [B,N,2 frames x 64]
+    values[:, 0, 64:] = values[:, 0, :64]                                                # token 0 stands still
+    out = target(None, Tokens(values=values, embed=None, pos=None, grid=(5,)))
+    norm = (values - values.mean(-1, keepdim=True)) / (values.var(-1, keepdim=True) + 1e-6) ** 0.5
+    assert out.shape == values.shape
+    assert torch.allclose(out[..., :64], norm[..., :64], atol=1e-6)
+    assert torch.allclose(out[..., 64:], norm[..., 64:] - norm[..., :64], atol=1e-6)
+    assert out[:, 0, 64:].abs().max() < 1e-6
+    assert torch.allclose(target.invert(out, values), values, atol=1e-4)
+    # the paper's size uses it; the laptop recipe takes it as an argument
+    assert get_recipe("hicmae_base").defaults()["video_target"] == "frame_diff"
+    model = small_model(video_target="frame_diff")
+    assert isinstance(model.target.parts["video"], FrameDiffTarget) and model.target.parts["video"].tubelet == 2
+    with pytest.raises(ValueError, match="video_target"):
+        small_model(video_target="flow")
+
+
 def write_av(path, frames=12, side=24, rate=16000, seconds=1.2, audio=True, freq=440.0):
     """A clip with a bar sweeping right and (optionally) a mono AAC tone, encoded with PyAV."""
     import av

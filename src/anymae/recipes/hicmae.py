@@ -72,7 +72,13 @@ def hicmae(frames, image_size, patch_size, tubelet, channels, frame_stride, vide
         aux=[HierarchicalContrastive(layer_list(contrast_layers, depth), contrast_weight, temperature)])
 
 
-@register("hicmae_tiny", paper=16, modality="audiovisual", train={"batch_size": 32, "blr": 1.5e-3})
+# The laptop defaults (docs/modalities.md, benchmarks/hicmae_levers.sh): base lr 5e-3 for 600 steps (the audio
+# branch's lever), and probes read HiCMAE's fine-tuning features (`--pool hicmae`: each modality's own ViT and
+# the fused tokens, per modality), as its code's classifier does
+LAPTOP_TRAIN = {"batch_size": 32, "blr": 5e-3, "steps": 600, "features": "hicmae"}
+
+
+@register("hicmae_tiny", paper=16, modality="audiovisual", train=LAPTOP_TRAIN)
 def hicmae_tiny(frames=8, image_size=32, patch_size=8, tubelet=2, channels=1, frame_stride=1, video_mask_ratio=0.9,
                 sample_rate=8000, n_fft=200, hop=80, mels=64, audio_frames=96, audio_patch_size=8,
                 audio_mask_ratio=0.8, audio_mask_mode="unstructured", dim=128, depth=4, heads=4, fusion_depth=2,
@@ -87,14 +93,15 @@ def hicmae_tiny(frames=8, image_size=32, patch_size=8, tubelet=2, channels=1, fr
                   temperature, norm_pix, video_target=video_target)
 
 
-@register("hicmae_base", paper=16, modality="audiovisual")
+@register("hicmae_base", paper=16, modality="audiovisual", train={"features": "hicmae"})
 def hicmae_base(frames=16, image_size=160, patch_size=16, tubelet=2, channels=3, frame_stride=4,
                 video_mask_ratio=0.9, sample_rate=16000, n_fft=400, hop=160, mels=128, audio_frames=256,
                 audio_patch_size=16, audio_mask_ratio=0.8, audio_mask_mode="unstructured", contrast_layers="3,6,9",
-                contrast_weight=0.0025, temperature=0.07):
+                contrast_weight=0.0025, temperature=0.07, video_target="frame_diff"):
     """HiCMAE-B (its code's `pretrain_hicmae_dim512_patch16_160_a256`): 16 x 160 x 160 clips at stride 4 and
     2.56 s of 128-mel fbank, 512-d x 10 ViT per modality (8 heads), 2 fusion blocks, 384-d x 4 decoders
-    (6 heads), contrast at blocks 3, 6, 9 (weight 0.0025, temperature 0.07)."""
+    (6 heads), contrast at blocks 3, 6, 9 (weight 0.0025, temperature 0.07); the video target is the code's
+    frame differences (`--use_frame_diff_as_target`: normalised tubelet, second frame minus first)."""
     return hicmae(frames, image_size, patch_size, tubelet, channels, frame_stride, video_mask_ratio, sample_rate,
                   n_fft, hop, mels, audio_frames, audio_patch_size, audio_mask_ratio, audio_mask_mode, 512, 10, 8, 2,
-                  384, 4, 6, contrast_layers, contrast_weight, temperature)
+                  384, 4, 6, contrast_layers, contrast_weight, temperature, video_target=video_target)
