@@ -31,6 +31,9 @@ def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Ten
                              "(read another pooling: --pool mean)")
         grid = tokens.reshape(tokens.shape[0], side, side, -1).permute(0, 3, 1, 2)
         return torch.nn.functional.adaptive_avg_pool2d(grid, 2).flatten(1)
+    if pool == "hicmae":
+        raise ValueError("pool 'hicmae' reads HiCMAE's encoder block by block (anymae probe --pool hicmae), not "
+                         "pooled latents: read another, e.g. mean")
     raise ValueError(f"unknown pooling {pool!r}; choose from {POOLS}")
 
 

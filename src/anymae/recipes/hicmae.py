@@ -86,7 +86,8 @@ def hicmae_tiny(frames=8, image_size=32, patch_size=8, tubelet=2, channels=1, fr
                 temperature=0.07, norm_pix=True, video_target="pixel"):
     """HiCMAE for a CPU: 8 x 32 x 32 grey clips (2x8x8 tubelets, 64 tokens) + 0.95 s at 8 kHz (64 mels x 96
     frames, 8x8 patches, 96 tokens); 128-d x 4 ViT per modality, 2 fusion blocks, 96-d x 2 decoders; contrast at
-    blocks 0, 1, 3; `norm_pix=False`: raw (standardised) pixels and log-mel as both targets."""
+    blocks 0, 1, 3; `norm_pix=False`: raw (standardised) pixels and log-mel as both targets; `video_target`:
+    "pixel" (the laptop default), "frame_diff" (the paper's code, hicmae_base) or "motion" (issue 26's)."""
     return hicmae(frames, image_size, patch_size, tubelet, channels, frame_stride, video_mask_ratio, sample_rate,
                   n_fft, hop, mels, audio_frames, audio_patch_size, audio_mask_ratio, audio_mask_mode, dim, depth,
                   heads, fusion_depth, decoder_dim, decoder_depth, decoder_heads, contrast_layers, contrast_weight,
