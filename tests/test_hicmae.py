@@ -117,6 +117,70 @@ def test_fusion_is_where_the_modalities_meet():
         assert torch.allclose(a, b, atol=1e-6) != reads
 
 
+def test_the_finetuning_readout_holds_each_modality_alone_and_fused():
+    """`--pool hicmae` (HiCMAE's fine-tuning features): [video layer means | audio layer means | fused video |
+    fused audio]; the unimodal halves ignore the other modality, the fused ones read it."""
+    from anymae.eval.features import encoder_features
+    model = small_model().eval()
+    x, other = batch(), batch(seed=5)
+    mixed = {"video": x["video"], "audio": other["audio"]}
+    d = model.encoder.dim
+    with torch.no_grad():
+        feats, again = (model.encoder.finetune_features(model.tokenize(v)) for v in (x, mixed))
+        tokens = model.tokenize(x)
+        fused, layers = encode_tokens(model.encoder, tokens, return_layers=[0, 1, 2, 3])
+    assert feats.shape == (4, 4 * d)
+    want = torch.cat([torch.stack([z[:, :64].mean(1) for z in layers]).mean(0),
+                      torch.stack([z[:, 64:].mean(1) for z in layers]).mean(0), fused[:, :64].mean(1),
+                      fused[:, 64:].mean(1)], dim=1)
+    assert torch.allclose(feats, torch.nn.functional.layer_norm(want, (4 * d,)), atol=1e-5)
+    # a new soundtrack: the video-only block is unchanged once both are normalised alike, the fused video changes
+    raw, raw_again = (torch.cat([torch.stack([z[:, :64].mean(1) for z in encode_tokens(
+        model.encoder, model.tokenize(v), return_layers=[0, 1, 2, 3])[1]]).mean(0)], 1) for v in (x, mixed))
+    assert torch.allclose(raw, raw_again, atol=1e-6)
+    assert not torch.allclose(feats[:, 2 * d:3 * d], again[:, 2 * d:3 * d], atol=1e-3)
+
+    class Clips(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {k: v[i] for k, v in x.items()}, 0, i
+
+    assert np.allclose(encoder_features(model, Clips(), "hicmae"), feats.numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="pool 'hicmae'"):
+        encoder_features(anymae.create("mae_vit_tiny", image_size=16, patch_size=8, dim=32, depth=1, heads=2,
+                                       decoder_dim=32, decoder_depth=1, decoder_heads=2),
+                         [(torch.zeros(3, 16, 16), 0, 0)], "hicmae")
+
+
+def test_frame_difference_target_keeps_the_first_frame_and_asks_for_the_change():
+    """HiCMAE's code (`--use_frame_diff_as_target`): per-tubelet normalised pixels, the second frame of each pair
+    replaced by its difference from the first; a still tubelet asks for zero change; pictures invert it."""
+    from anymae.recipes import get_recipe
+    from anymae.targets.frame_diff import FrameDiffTarget
+    from anymae.tokenizers.base import Tokens
+    target = FrameDiffTarget()
+    target.tubelet = 2
+    g = torch.Generator().manual_seed(0)
+    first, moved = torch.rand(3, 5, 64, generator=g), torch.rand(3, 5, 64, generator=g)
+    values = torch.cat([first, moved], dim=-1)                                           # [B,N,2 frames x 64]
+    values[:, 0, 64:] = values[:, 0, :64]                                                # token 0 stands still
+    out = target(None, Tokens(values=values, embed=None, pos=None, grid=(5,)))
+    norm = (values - values.mean(-1, keepdim=True)) / (values.var(-1, keepdim=True) + 1e-6) ** 0.5
+    assert out.shape == values.shape
+    assert torch.allclose(out[..., :64], norm[..., :64], atol=1e-6)
+    assert torch.allclose(out[..., 64:], norm[..., 64:] - norm[..., :64], atol=1e-6)
+    assert out[:, 0, 64:].abs().max() < 1e-6
+    assert torch.allclose(target.invert(out, values), values, atol=1e-4)
+    # the paper's size uses it; the laptop recipe takes it as an argument
+    assert get_recipe("hicmae_base").defaults()["video_target"] == "frame_diff"
+    model = small_model(video_target="frame_diff")
+    assert isinstance(model.target.parts["video"], FrameDiffTarget) and model.target.parts["video"].tubelet == 2
+    with pytest.raises(ValueError, match="video_target"):
+        small_model(video_target="flow")
+
+
 def write_av(path, frames=12, side=24, rate=16000, seconds=1.2, audio=True, freq=440.0):
     """A clip with a bar sweeping right and (optionally) a mono AAC tone, encoded with PyAV."""
     import av

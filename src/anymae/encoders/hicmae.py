@@ -132,6 +132,21 @@ class HiCMAEEncoder(nn.Module):
                   for k in range(len(return_layers))]
         return latents, joined
 
+    def finetune_features(self, tokens: Tokens) -> Tensor:
+        """HiCMAE's fine-tuning readout (its code's `AudioVisionTransformer.forward_features`) on every token ->
+        [B,4D]: per modality the mean over its ViT's blocks of the token mean (each block through the ViT's
+        norm; the code's learned softmax layer weights at their uniform init), then each modality's fused
+        token mean, concatenated (first modality first) and layer-normed (the code's `fc_norm` at init)."""
+        fused, layers = self.encode_tokens(tokens, None, return_layers=list(range(self.depth)))
+        group = tokens.group.to(fused.device)
+        unimodal, joint = [], []
+        for m in range(len(self.names)):
+            where = group == m
+            unimodal.append(torch.stack([z[:, where].mean(1) for z in layers]).mean(0))    # [B,D]
+            joint.append(fused[:, where].mean(1))
+        out = torch.cat(unimodal + joint, dim=1)
+        return F.layer_norm(out, out.shape[-1:])
+
     def forward(self, x: Tensor, return_layers=None, pos=None):
         raise ValueError("HiCMAE's encoder reads Tokens (which token is which modality): call encode_tokens")
 

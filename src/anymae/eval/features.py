@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4", "grid")
+POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4", "grid", "hicmae")
 
 
 def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Tensor:
@@ -31,6 +31,9 @@ def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Ten
                              "(read another pooling: --pool mean)")
         grid = tokens.reshape(tokens.shape[0], side, side, -1).permute(0, 3, 1, 2)
         return torch.nn.functional.adaptive_avg_pool2d(grid, 2).flatten(1)
+    if pool == "hicmae":
+        raise ValueError("pool 'hicmae' reads HiCMAE's encoder block by block (anymae probe --pool hicmae), not "
+                         "pooled latents: read another, e.g. mean")
     raise ValueError(f"unknown pooling {pool!r}; choose from {POOLS}")
 
 
@@ -51,6 +54,10 @@ def encoder_features(model, dataset, pool: str = "mean", batch_size: int = 256, 
         x = x.to(device) if torch.is_tensor(x) else {k: v.to(device) for k, v in x.items()}
         if hasattr(model, "text_features"):  # text: pads are never pooled (text_model.py)
             feats = model.text_features(x, pool)
+        elif pool == "hicmae":  # HiCMAE's fine-tuning readout: unimodal layer means + fused means per modality
+            if not hasattr(model.encoder, "finetune_features"):
+                raise ValueError("pool 'hicmae' reads HiCMAE's encoder (an audio-visual run); read another: --pool mean")
+            feats = model.encoder.finetune_features(model.tokenize(x))
         elif pool == "mean-last4":
             layers = model.encode_layers(x, [-4, -3, -2, -1])
             feats = torch.cat([pool_latents(torch.nn.functional.layer_norm(z, z.shape[-1:]), prefix, "mean")

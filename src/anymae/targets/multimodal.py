@@ -61,16 +61,13 @@ class MultiModalTarget(Target):
         return max(self.dims(tokenizer).values())
 
     def forward(self, x: dict, tokens: Tokens) -> Tensor:
-        width = max(self.widths.values())
         out = []
         for name, (s, e) in tokens.extra["spans"].items():
             sub = Tokens(values=tokens.values[:, s:e, :self.widths[name]], embed=tokens.embed[:, s:e],
                          pos=tokens.pos[:, s:e], grid=(e - s,))
-            target = self.parts[name](x.get(name), sub)
-            if target.shape[-1] > width:
-                raise ValueError(f"modality {name!r}: target width {target.shape[-1]} exceeds the token width {width}")
-            out.append(F.pad(target, (0, width - target.shape[-1])))
-        return torch.cat(out, dim=1)
+            out.append(self.parts[name](x.get(name), sub))
+        width = max([*self.widths.values(), *(t.shape[-1] for t in out)])  # a motion target is wider than its tokens
+        return torch.cat([F.pad(t, (0, width - t.shape[-1])) for t in out], dim=1)
 
     def invert_modalities(self, preds: dict[str, Tensor], tokens: Tokens, tokenizer) -> dict[str, Tensor]:
         """{name: predictions [B,Nm,Tm]} -> {name: sample-shaped values} (class maps as long ids)."""
