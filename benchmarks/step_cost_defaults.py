@@ -20,6 +20,14 @@ VARIANTS = {
     "hog_weight=1": ("mae_laptop", {"hog_weight": 1.0}),
     "patch_size=4": ("mae_laptop", {"patch_size": 4}),
     "mp3_vit_tiny (64-d x 6)": ("mp3_vit_tiny", {}),
+    # the full-budget sweep's levers (benchmarks/sweep_parallel.py)
+    "stem_width=16": ("mae_laptop", {"stem_width": 16}),
+    "pixel_grad=False, dec 32x1": ("mae_laptop", {"pixel_grad": False, "decoder_dim": 32, "decoder_depth": 1,
+                                                  "decoder_heads": 2}),
+    "patch 4, 32-d": ("mae_laptop", {"patch_size": 4, "dim": 32, "heads": 2}),
+    "96-d": ("mae_laptop", {"dim": 96, "heads": 4}),
+    "mask_ratio=0.75": ("mae_laptop", {"mask_ratio": 0.75}),
+    "drop_path=0.1": ("mae_laptop", {"drop_path": 0.1}),
 }
 
 
@@ -37,9 +45,9 @@ def main() -> None:
         models[name] = anymae.create(recipe, **kwargs).train()
         optims[name] = torch.optim.AdamW(models[name].parameters(), lr=1e-3)
     seconds = round_robin_step_times(models, optims, {name: x for name in models}, args.repeats, args.steps)
-    print(f"{'variant':26s} {'s/step':>8s} {'x default':>10s}")
+    print(f"{'variant':28s} {'s/step':>8s} {'x default':>10s}")
     for name in models:
-        print(f"{name:26s} {seconds[name]:8.3f} {seconds[name] / seconds['mae_laptop']:10.2f}")
+        print(f"{name:28s} {seconds[name]:8.3f} {seconds[name] / seconds['mae_laptop']:10.2f}")
 
 if __name__ == "__main__":
     main()

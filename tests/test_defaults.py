@@ -72,7 +72,22 @@ def test_grid_pool_keeps_where_things_are():
         pool_latents(torch.zeros(1, 15, 2), 0, "grid")
 
 
+def test_grid3_pool_reads_overlapping_windows_like_hogs_blocks():
+    from anymae.eval.features import pool_latents
+    tokens = torch.zeros(1, 1 + 16, 1)                     # a prefix token, then a 4x4 grid of one channel
+    tokens[0, 1 + 5, 0] = 4.0                              # the token at row 1, column 1
+    windows = pool_latents(tokens, 1, "grid3").view(3, 3)  # 2x2-token windows at stride 1
+    # the token lies in the four windows that start at rows / columns 0 and 1, a quarter of each window's mean
+    assert torch.allclose(windows, torch.tensor([[1.0, 1, 0], [1, 1, 0], [0, 0, 0]]))
+    moved = torch.zeros_like(tokens)
+    moved[0, 1 + 15, 0] = 4.0                              # the same token at the bottom-right corner
+    assert torch.allclose(pool_latents(moved, 1, "grid3").view(3, 3)[2, 2], torch.tensor(1.0))
+    assert torch.allclose(pool_latents(moved, 1, "mean"), pool_latents(tokens, 1, "mean"))
+    with pytest.raises(ValueError, match="square grid of at least 3x3"):
+        pool_latents(torch.zeros(1, 4, 2), 0, "grid3")
+
+
 def test_the_default_recipe_trains_with_colour_jitter_and_probes_the_grid():
     config = PretrainConfig.for_recipe("mae_laptop")
-    assert config.colour_jitter == 0.4 and config.features == "grid" and config.steps == 3000
+    assert config.colour_jitter == 0.4 and config.features == "grid3" and config.steps == 3000
     assert PretrainConfig.for_recipe("mae_laptop", colour_jitter=0.0).colour_jitter == 0.0

@@ -181,8 +181,8 @@ def add_probe(sub) -> None:
                                    "with D2 shape-histogram baselines.")
     p.add_argument("run", help="run folder")
     p.add_argument("--data", help="built-in name or labelled folder (default: the run's data)")
-    p.add_argument("--pool", help="features read: cls, mean, cls+mean, max+mean, mean-last4, grid (default: the run's; "
-                                     "max+mean for point clouds; hicmae: HiCMAE's per-modality readout)")
+    p.add_argument("--pool", help="features read: cls, mean, cls+mean, max+mean, mean-last4, grid, grid3 (default: the "
+                                     "run's; max+mean for point clouds; hicmae: HiCMAE's per-modality readout)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(handler=run_probe)
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4", "grid", "hicmae")
+POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4", "grid", "grid3", "hicmae")
 
 
 def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Tensor:
@@ -23,14 +23,17 @@ def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Ten
     if pool == "max+mean":  # Point-MAE's linear-SVM protocol
         tokens = latents[:, num_prefix:]
         return torch.cat([tokens.max(1).values, tokens.mean(1)], dim=1)
-    if pool == "grid":  # the mean of each quarter of a square token grid, concatenated: where things are
+    if pool in ("grid", "grid3"):
+        # grid: the mean of each quarter of a square token grid, concatenated (where things are);
+        # grid3: the means of 3x3 overlapping windows (2x2 tokens at stride 1 on a 4x4 grid), as HOG's blocks overlap
+        cells = 2 if pool == "grid" else 3
         tokens = latents[:, num_prefix:]
         side = math.isqrt(tokens.shape[1])
-        if side * side != tokens.shape[1] or side < 2:
-            raise ValueError(f"pool 'grid' needs a square grid of at least 2x2 tokens, not {tokens.shape[1]} "
-                             "(read another pooling: --pool mean)")
+        if side * side != tokens.shape[1] or side < cells:
+            raise ValueError(f"pool {pool!r} needs a square grid of at least {cells}x{cells} tokens, not "
+                             f"{tokens.shape[1]} (read another pooling: --pool mean)")
         grid = tokens.reshape(tokens.shape[0], side, side, -1).permute(0, 3, 1, 2)
-        return torch.nn.functional.adaptive_avg_pool2d(grid, 2).flatten(1)
+        return torch.nn.functional.adaptive_avg_pool2d(grid, cells).flatten(1)
     if pool == "hicmae":
         raise ValueError("pool 'hicmae' reads HiCMAE's encoder block by block (anymae probe --pool hicmae), not "
                          "pooled latents: read another, e.g. mean")

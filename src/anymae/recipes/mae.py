@@ -65,9 +65,9 @@ for _size, (_img, _patch, _dim, _depth, _heads, _ddim, _ddepth, _dheads, _summar
 # lr 2e-3 (batch 128): a few minutes on 2 CPU cores. Colour augmentation (`colour_jitter=0.4`: channels
 # shuffled, brightness / contrast / saturation jittered, 20% grey) takes away the colour shortcut a
 # pixel target rewards, so the features key on shape (issue 26: +0.9 linear, +3.2 kNN on `shapes`).
-# Probes read the `grid` pooling (the mean of each quarter of the token grid), chosen once over shapes,
-# digits, faces and ihc-stains (docs/defaults.md).
-register("mae_laptop", paper=0, train={"steps": 3000, "blr": 4e-3, "colour_jitter": 0.4, "features": "grid"},
+# Probes read the `grid3` pooling (the means of 3x3 overlapping windows of the token grid, as HOG's blocks
+# overlap), chosen once over shapes, digits, faces and ihc-stains (docs/defaults.md).
+register("mae_laptop", paper=0, train={"steps": 3000, "blr": 4e-3, "colour_jitter": 0.4, "features": "grid3"},
          summary="MAE + position task (MP3), 64-d x 6 encoder, 8x8 patches, mask 0.5, colour jitter: the laptop default")(
     partial(mae_vit, image_size=32, patch_size=8, dim=64, depth=6, heads=4, decoder_dim=64, decoder_depth=2,
             decoder_heads=4, mask_ratio=0.5, position_task=1.0))
