@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="other FinetuneConfig settings of the fine-tune rows, e.g. layer_decay=1.0 warmup_epochs=2")
     parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--accelerator", default="cpu", help="cpu (default), cuda or auto")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     import torch
@@ -57,7 +58,7 @@ def main() -> None:
                 if not linear:
                     extra.update(settings(args.set))
                 summary = finetune_run(run, folder, FinetuneConfig(epochs=epochs, seed=seed, linear=linear,
-                                                                   accelerator="cpu", **extra),
+                                                                   accelerator=args.accelerator, **extra),
                                        progress=False, resume=folder.exists())
                 entry[kind][str(seed)] = {row: r["accuracy"] for row, r in summary["results"].items()}
                 entry[kind][str(seed)]["run"] = run
@@ -82,7 +83,8 @@ def settings(pairs: list[str]) -> dict:
     for pair in pairs:
         key, value = pair.split("=", 1)
         try:
-            out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+            out[key] = {"true": True, "false": False}[value.lower()] if value.lower() in ("true", "false") else (
+                int(value) if value.lstrip("-").isdigit() else float(value))
         except ValueError:
             out[key] = value
     return out

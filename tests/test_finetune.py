@@ -152,3 +152,32 @@ def test_every_modality_encoder_gets_a_head_and_layer_decay_groups(recipe):
     groups = layer_decay_groups(classifier, 0.05, 0.75)
     grouped = [id(p) for g in groups for p in g["params"]]
     assert sorted(grouped) == sorted(id(p) for p in classifier.parameters() if p.requires_grad)
+
+
+def test_reinit_blocks_redraws_only_the_last_blocks_and_freeze_tokenizer_keeps_it(run, tmp_path):
+    """--reinit-blocks 1: the pretrained row's last block starts from the random init of the from-scratch row
+    (same seed), every other block from the run; --freeze-tokenizer: the patch embedding ends as loaded."""
+    from anymae.io.checkpoint import build_untrained
+    from anymae.train.finetune import reinit_last_blocks
+    model, config = load_run(run)
+    with torch.no_grad():  # make the run's weights differ from any random init
+        for p in model.encoder.parameters():
+            p.add_(0.5)
+    fresh = build_untrained(config, seed=3).encoder
+    kept = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    reinit_last_blocks(model.encoder, fresh, 1)
+    last = f"blocks.{DEPTH - 1}."
+    for k, v in model.encoder.state_dict().items():
+        expected = fresh.state_dict()[k] if k.startswith(last) else kept[k]
+        assert torch.equal(v, expected), k
+    with pytest.raises(ValueError, match="reinit-blocks"):
+        reinit_last_blocks(model.encoder, fresh, DEPTH + 1)
+
+    before = encoder_state(run / "model.safetensors")
+    finetune_run(run, tmp_path, small(epochs=1, freeze_tokenizer=True, reinit_blocks=1), rows=("pretrained",),
+                 progress=False)
+    after = load_file(str(tmp_path / "pretrained" / "classifier.safetensors"))
+    tokenizer = [k for k in before if k.startswith("tokenizer.") and k in after]
+    assert tokenizer and all(torch.equal(before[k], after[k]) for k in tokenizer)
+    blocks = [k for k in before if k.startswith("encoder.blocks.") and k in after]
+    assert any(not torch.equal(before[k], after[k]) for k in blocks)

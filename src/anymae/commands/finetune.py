@@ -37,6 +37,10 @@ def add(sub) -> None:
     p.add_argument("--warmup-epochs", type=float, help="linear warm-up epochs (default 5; 10 with --linear)")
     p.add_argument("--pool", choices=["mean", "cls"], help="global average pool (default) or the [CLS] token "
                                                           "(default with --linear)")
+    p.add_argument("--freeze-tokenizer", action="store_const", const=True,
+                   help="keep the tokenizer (patch embedding) as loaded, in both rows")
+    p.add_argument("--reinit-blocks", type=int, metavar="N",
+                   help="re-draw the pretrained encoder's last N blocks at random init (default 0)")
     p.add_argument("--optimizer", choices=["adamw", "lars", "sgd"], help="default adamw; lars with --linear")
     p.add_argument("--seed", type=int, help="seed of the head, data order, augmentations, drop path (default 0)")
     p.add_argument("--accelerator", help="Lightning accelerator: auto, cpu, gpu")
@@ -49,7 +53,7 @@ def add(sub) -> None:
 
 SETTINGS = ("data", "linear", "epochs", "batch_size", "lr", "blr", "layer_decay", "weight_decay", "drop_path",
             "mixup", "cutmix", "label_smoothing", "warmup_epochs", "pool", "optimizer", "seed", "accelerator",
-            "precision", "workers")
+            "precision", "workers", "freeze_tokenizer", "reinit_blocks")
 
 
 def run_finetune(args) -> int:

@@ -59,6 +59,8 @@ class FinetuneConfig:
     cutmix: float = 0.0
     label_smoothing: float = 0.1
     pool: str | None = None        # None: mean (fine-tune) or cls (linear; mean when the encoder has no cls)
+    freeze_tokenizer: bool = False  # fine-tune: the tokenizer (patch embedding) kept as loaded, both rows
+    reinit_blocks: int = 0         # fine-tune: the last N encoder blocks of the pretrained row re-drawn at random init
     optimizer: str | None = None   # None: adamw (fine-tune) or lars (linear)
     seed: int = 0
     accelerator: str = "auto"
@@ -90,6 +92,8 @@ class FinetuneConfig:
             raise ValueError(f"--mixup and --cutmix are Beta(alpha, alpha) parameters >= 0, got {self.mixup}, {self.cutmix}")
         if self.pool is not None and self.pool not in POOLS:
             raise ValueError(f"--pool must be one of {POOLS}, got {self.pool!r}")
+        if self.reinit_blocks < 0:
+            raise ValueError(f"--reinit-blocks must be >= 0, got {self.reinit_blocks}")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ValueError(f"--optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
 
@@ -164,6 +168,15 @@ def set_drop_path(encoder: nn.Module, rate: float) -> None:
         for name in ("drop_path1", "drop_path2"):
             if hasattr(block, name):
                 setattr(block, name, DropPath(r) if r > 0 else nn.Identity())
+
+
+def reinit_last_blocks(encoder: nn.Module, fresh: nn.Module, count: int) -> None:
+    """The last `count` blocks of `encoder` take the weights of `fresh`'s (the same architecture at random init)."""
+    blocks = list(getattr(encoder, "blocks", []))
+    if count > len(blocks):
+        raise ValueError(f"--reinit-blocks {count}: the encoder has {len(blocks)} blocks")
+    for mine, new in zip(blocks[len(blocks) - count:], list(fresh.blocks)[len(blocks) - count:]):
+        mine.load_state_dict(new.state_dict())
 
 
 def layer_id(name: str, depth: int) -> int:
@@ -303,6 +316,8 @@ def train_row(run: Path, out: Path, config: FinetuneConfig, from_scratch: bool, 
     train, test, classes, modality = finetune_splits(run_config, model, data_spec)
     if from_scratch:
         model = build_untrained(run_config, seed=config.seed)
+    elif config.reinit_blocks and not config.linear:
+        reinit_last_blocks(model.encoder, build_untrained(run_config, seed=config.seed).encoder, config.reinit_blocks)
     if (config.mixup > 0 or config.cutmix > 0) and modality not in ("image", "video", "multichannel"):
         raise ValueError(f"--mixup/--cutmix mix images or clips; this run's modality is {modality}")
     if len(train) < config.batch_size:
@@ -310,6 +325,8 @@ def train_row(run: Path, out: Path, config: FinetuneConfig, from_scratch: bool, 
     torch.manual_seed(config.seed)
     classifier = EncoderClassifier(model.tokenizer, model.encoder, classes, config.pool, config.linear,
                                    config.drop_path)
+    if config.freeze_tokenizer:
+        classifier.tokenizer.requires_grad_(False)
     sampler = EpochSampler(len(train), seed=config.seed)
     loader = DataLoader(train, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                         num_workers=config.workers, persistent_workers=config.workers > 0)
