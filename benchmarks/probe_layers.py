@@ -12,11 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anymae.config import PretrainConfig
 from anymae.eval.features import pool_latents
-from anymae.eval.probe import probe_splits
-from anymae.io.checkpoint import build_untrained, load_run
-from probe_pools import probe_both, report  # benchmarks/probe_pools.py: one probe row of both encoders
+from anymae.io.checkpoint import build_untrained
+from probe_pools import probe_both, probe_run, report  # benchmarks/probe_pools.py: one probe row of both encoders
 
 
 @torch.no_grad()
@@ -41,17 +39,14 @@ def main() -> None:
     p.add_argument("--out", default=None)
     args = p.parse_args()
     for run in args.runs:
-        model, raw = load_run(run)
-        config = PretrainConfig.from_dict(raw)
-        _, train, test = probe_splits(config, model, config.data)
-        ys = train.labels.numpy(), test.labels.numpy()
+        model, raw, data, train, test, ys = probe_run(run)
         feats = {name: (block_features(m, train, args.pool), block_features(m, test, args.pool))
                  for name, m in (("pretrained", model), ("random init", build_untrained(raw, seed=0)))}
         depth = len(feats["pretrained"][0])
         readings = [[i] for i in range(1, depth + 1)] + \
             [[int(b) for b in s.split("+")] for s in args.sets.split(",") if s]
         for blocks in readings:
-            row = {"run": str(run), "data": config.data, "pool": args.pool, "blocks": blocks}
+            row = {"run": str(run), "data": data, "pool": args.pool, "blocks": blocks}
             row.update(probe_both({name: (np.concatenate([tr[b - 1] for b in blocks], 1),
                                           np.concatenate([te[b - 1] for b in blocks], 1))
                                    for name, (tr, te) in feats.items()}, ys))

@@ -18,6 +18,15 @@ from anymae.eval.probe import evaluate, probe_splits
 from anymae.io.checkpoint import build_untrained, load_run
 
 
+def probe_run(run: str, data: str | None = None):
+    """A run folder -> (model, its raw config, the probe data's name, train split, test split, their labels)."""
+    model, raw = load_run(run)
+    config = PretrainConfig.from_dict(raw)
+    spec = data or config.data
+    _, train, test = probe_splits(config, model, spec)
+    return model, raw, spec, train, test, (train.labels.numpy(), test.labels.numpy())
+
+
 def probe_both(features: dict, ys: tuple) -> dict:
     """{"pretrained" | "random init": (train [M,F], test [N,F])}, (train labels, test labels) -> each reading's
     linear / kNN accuracy and dimension, as `evaluate` gives them."""
@@ -47,11 +56,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     for run in args.runs:
-        model, raw = load_run(run)
-        config = PretrainConfig.from_dict(raw)
-        spec = args.data or config.data
-        _, train, test = probe_splits(config, model, spec)
-        ys = train.labels.numpy(), test.labels.numpy()
+        model, raw, spec, train, test, ys = probe_run(run, args.data)
         random_model = build_untrained(raw, seed=0)
         for pool in args.pools.split(","):
             row = {"run": str(run), "data": spec, "pool": pool}

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from anymae.config import PretrainConfig
-from anymae.eval.probe import evaluate, probe_splits
-from anymae.io.checkpoint import build_untrained, load_run
+from anymae.eval.probe import evaluate
+from anymae.io.checkpoint import build_untrained
+from probe_pools import probe_run  # benchmarks/probe_pools.py: a run and its probe splits
 
 
 @torch.no_grad()
@@ -50,10 +50,7 @@ def main() -> None:
                    "of one architecture and data set: read it once)")
     args = p.parse_args()
     for run in args.runs:
-        model, raw = load_run(run)
-        config = PretrainConfig.from_dict(raw)
-        _, train, test = probe_splits(config, model, config.data)
-        ys = train.labels.numpy(), test.labels.numpy()
+        model, raw, _, train, test, ys = probe_run(run)
         encoders = [("pretrained", model)] + ([("random init", build_untrained(raw, seed=0))] if args.random_init else [])
         for who, encoder in encoders:
             a, b = readings(final_tokens(encoder, train)), readings(final_tokens(encoder, test))
