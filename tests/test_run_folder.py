@@ -158,11 +158,14 @@ def test_signal_writes_a_last_checkpoint_says_how_to_resume_and_the_resume_is_ex
     proc = subprocess.Popen([sys.executable, "-m", "anymae", "pretrain", *RESUMABLE, "--out", str(run)],
                             env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 900  # a shared, loaded machine can be slow to start a process
-    while rows_written(run) < 12:  # mid epoch 1
+    while True:  # the child is held while its rows are counted, so it cannot run to the end unseen
+        proc.send_signal(signal.SIGSTOP)  # (the fresh-clone CI twice saw a child finish before the parent looked)
+        if rows_written(run) >= 12:  # mid epoch 1: hold it there (and holding its lock) while this process tries
+            break
+        proc.send_signal(signal.SIGCONT)
         assert proc.poll() is None, proc.stderr.read()[-2000:]
         assert time.monotonic() < deadline, "the run did not start"
         time.sleep(0.01)
-    proc.send_signal(signal.SIGSTOP)  # hold it mid-run (and holding its lock) while this process tries
     try:
         if sig == signal.SIGINT:  # while it trains, another start into its folder is refused by the lock
             assert main(["pretrain", *TINY, "--out", str(run), "--overwrite"]) == 2
