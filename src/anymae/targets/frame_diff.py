@@ -7,6 +7,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from .base import Target
+from .pixel import PixelTarget
 
 
 class FrameDiffTarget(Target):
@@ -18,7 +19,8 @@ class FrameDiffTarget(Target):
         super().__init__()
         if group < 2:
             raise ValueError(f"frame-difference target: group must be at least 2 frames, got {group}")
-        self.group, self.norm, self.eps = group, norm, eps
+        self.group = group
+        self.pixels = PixelTarget(norm=norm, eps=eps)  # the per-tubelet normalisation and its inverse
         self.tubelet: int | None = None
 
     def frames_per_token(self, tokenizer) -> int:
@@ -41,10 +43,7 @@ class FrameDiffTarget(Target):
         return values.reshape(b, n, self.tubelet // self.group, self.group, width // self.tubelet)
 
     def forward(self, x, tokens) -> Tensor:
-        values = tokens.values
-        if self.norm:
-            mean, var = values.mean(-1, keepdim=True), values.var(-1, keepdim=True)
-            values = (values - mean) / (var + self.eps) ** 0.5
+        values = self.pixels(x, tokens)                                         # normalised per tubelet (`norm`)
         frames = self._frames(values)
         first = frames[:, :, :, :1]
         diff = frames - first
@@ -55,11 +54,7 @@ class FrameDiffTarget(Target):
         """Differences back to frames (frame k = diff k + frame 0), then each tubelet's own mean and std."""
         frames = self._frames(pred).clone()
         frames[:, :, :, 1:] = frames[:, :, :, 1:] + frames[:, :, :, :1]
-        pixels = frames.reshape(pred.shape)
-        if not self.norm:
-            return pixels
-        mean, var = values.mean(-1, keepdim=True), values.var(-1, keepdim=True)
-        return pixels * (var + self.eps) ** 0.5 + mean
+        return self.pixels.invert(frames.reshape(pred.shape), values)
 
     def extra_repr(self) -> str:
-        return f"group={self.group}, norm={self.norm}"
+        return f"group={self.group}"
