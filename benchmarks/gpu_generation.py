@@ -130,10 +130,15 @@ def resolve(args: list[str], out: Path, dry: bool = False) -> list[str]:
     return [a.replace("shapes:20000", "shapes:500") for a in args] if dry else args
 
 
+def tokenizers_of(name: str) -> list[str]:
+    """The tokenizer runs of this plan that generator `name` reads (its `{tokenizer}` arguments)."""
+    return re.findall(r"\{([\w-]+)\}", " ".join(GENERATORS[name][0]))
+
+
 def generator_job(plan: Plan, name: str, train_until: float, score_until: float) -> None:
     args, lo, hi = GENERATORS[name]
     args = resolve(args, plan.out, plan.dry)
-    for ref in re.findall(r"\{([\w-]+)\}", " ".join(GENERATORS[name][0])):
+    for ref in tokenizers_of(name):
         plan.finished[ref].wait()
         if not (plan.out / ref / "model.safetensors").exists():
             print(f"{name}: tokenizer {ref} failed, skipped", flush=True)
@@ -174,7 +179,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     plan = Plan(out, a.dry)
     names = a.only.split(",") if a.only else list(GENERATORS)
-    wanted = {ref for n in names for ref in re.findall(r"\{([\w-]+)\}", " ".join(GENERATORS[n][0]))}
+    wanted = {ref for n in names for ref in tokenizers_of(n)}
 
     def tokenizer(name: str) -> None:
         args, steps = TOKENIZERS[name]
