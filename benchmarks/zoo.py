@@ -56,8 +56,9 @@ def pretrain(recipe: str, data: str, run: Path, steps: int | None) -> tuple[floa
     return round((time.time() - start) / 60, 1), summary.get("steps", 0)
 
 
-def evaluate(run: Path, epochs: int, seed: int, blr: float | None = None) -> dict:
-    """`anymae probe` (its probe.json when the run has one) and `anymae finetune` (rows already in the folder kept)."""
+def evaluate(run: Path, recipe: str, epochs: int | None, seed: int, blr: float | None = None) -> dict:
+    """`anymae probe` (its probe.json when the run has one) and `anymae finetune` at the recipe's own fine-tune
+    settings unless `epochs` / `blr` are given (rows already in the folder kept)."""
     from anymae.eval.probe import ProbeResult, probe_run
     from anymae.train.finetune import FinetuneConfig, finetune_run
     if (run / "probe.json").exists():
@@ -65,14 +66,16 @@ def evaluate(run: Path, epochs: int, seed: int, blr: float | None = None) -> dic
     else:
         rows, _ = probe_run(run, progress=False)
     probe = {r.name: r for r in rows}
-    out = run / (f"zoo-finetune-e{epochs}-s{seed}" + (f"-blr{blr:g}" if blr is not None else ""))
-    config = FinetuneConfig(epochs=epochs, seed=seed, blr=blr, accelerator="cpu")
+    given = {k: v for k, v in {"epochs": epochs, "blr": blr}.items() if v is not None}
+    config = FinetuneConfig.for_recipe(recipe, seed=seed, accelerator="cpu", **given)
+    out = run / (f"zoo-finetune-e{config.epochs}-s{seed}" + (f"-blr{config.blr:g}" if config.blr is not None else ""))
     ft = finetune_run(run, out, config, progress=False, resume=out.exists())["results"]
     mine = next(r for n, r in probe.items() if n.startswith("anymae encoder"))
     random = next(r for n, r in probe.items() if n.startswith("random init"))
     hand = [r for n, r in probe.items() if not n.startswith(("anymae encoder", "random init", "raw"))]
     return {"linear": mine.linear, "knn": mine.knn, "random_linear": random.linear,
             "finetune": ft["pretrained"]["accuracy"], "scratch": ft["from-scratch"]["accuracy"],
+            "epochs": config.epochs, "blr": config.blr, "layer_decay": config.layer_decay,
             "baseline": f"{hand[0].name} {100 * hand[0].linear:.1f}" if hand else "-"}
 
 
@@ -81,7 +84,8 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="*",
                         help="recipe@data[:fine-tune epochs[:fine-tune blr]] items (default: every laptop recipe)")
     parser.add_argument("--steps", type=int, help="pretraining steps for every recipe (default: each recipe's own)")
-    parser.add_argument("--finetune-epochs", type=int, default=30)
+    parser.add_argument("--finetune-epochs", type=int,
+                        help="fine-tune epochs for every recipe (default: the recipe's own, else 30)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", default="runs/zoo")
     parser.add_argument("--out", default=str(ROOT / "docs" / "zoo.md"))
@@ -97,20 +101,23 @@ def main() -> None:
         recipe, data = item.split("@")
         data, _, finetune_budget = data.partition(":")
         epochs, _, blr = finetune_budget.partition(":")
-        epochs, blr = int(epochs or args.finetune_epochs), float(blr) if blr else None
+        epochs = int(epochs) if epochs else args.finetune_epochs
+        blr = float(blr) if blr else None
         run = Path(args.runs) / f"{recipe}-{data}"
         minutes, steps = pretrain(recipe, data, run, args.steps)
-        r = evaluate(run, epochs, args.seed, blr)
+        r = evaluate(run, recipe, epochs, args.seed, blr)
         pct = lambda v: f"{100 * v:.1f}"
+        finetune_budget = str(r["epochs"]) + (f", blr {r['blr']:g}" if r["blr"] else "") + (
+            f", layer decay {r['layer_decay']:g}" if r["layer_decay"] != 0.75 else "")
         lines.append(f"| {recipe} | {data} | {steps} | {minutes} | {pct(r['linear'])} | {pct(r['knn'])} | "
-                     f"{pct(r['finetune'])} | {pct(r['scratch'])} | {epochs}{f', blr {blr:g}' if blr else ''} | "
+                     f"{pct(r['finetune'])} | {pct(r['scratch'])} | {finetune_budget} | "
                      f"{pct(r['random_linear'])} | "
                      f"{r['baseline']} |")
         print(lines[-1], flush=True)
     budget = f"--steps {args.steps}" if args.steps else "each recipe's default budget"
     head = ["# Recipe zoo", "", f"Command: `python benchmarks/zoo.py {' '.join(sys.argv[1:])}` "
-            f"({time.strftime('%Y-%m-%d')}; pretraining at {budget}; fine-tuning {args.finetune_epochs} epochs, "
-            f"seed {args.seed}). Linear and kNN: `anymae probe` (logistic regression / kNN-20 on frozen features); "
+            f"({time.strftime('%Y-%m-%d')}; pretraining at {budget}; fine-tuning at each recipe's own settings "
+            f"unless the row says, seed {args.seed}). Linear and kNN: `anymae probe` (logistic regression / kNN-20 on frozen features); "
             "fine-tune and from scratch: `anymae finetune` (MAE's recipe, same budget); pretraining minutes are "
             "wall minutes on the shared 2-core machine.", ""]
     Path(args.out).write_text("\n".join(head + lines) + "\n")

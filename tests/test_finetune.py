@@ -133,6 +133,22 @@ def test_cli_prints_both_rows_and_refuses_bad_settings(run, tmp_path, capsys):
     assert "--layer-decay" in err and "Traceback" not in err
 
 
+def test_a_recipes_own_finetune_settings_start_it_unless_a_flag_sets_them():
+    """The laptop video recipe fine-tunes at its measured setting (docs/evaluation.md); a flag wins; the linear
+    probe and recipes without their own settings keep MAE's defaults."""
+    from anymae.recipes import get_recipe
+    own = get_recipe("videomae_vit_tiny").finetune
+    assert own["layer_decay"] == 1.0 and own["blr"] > 1e-3
+    config = FinetuneConfig.for_recipe("videomae_vit_tiny")
+    assert (config.blr, config.layer_decay, config.epochs) == (own["blr"], own["layer_decay"], own["epochs"])
+    config = FinetuneConfig.for_recipe("videomae_vit_tiny", blr=1e-3, seed=2)
+    assert (config.blr, config.layer_decay, config.seed) == (1e-3, own["layer_decay"], 2)
+    linear = FinetuneConfig.for_recipe("videomae_vit_tiny", linear=True).resolved(has_cls=False)
+    assert (linear.blr, linear.layer_decay, linear.epochs) == (0.1, 0.75, 30)
+    assert FinetuneConfig.for_recipe("mae_laptop") == FinetuneConfig()
+    assert FinetuneConfig.for_recipe("no-such-recipe", epochs=3) == FinetuneConfig(epochs=3)
+
+
 @pytest.mark.parametrize("recipe", ["videomae_vit_tiny", "pointmae_tiny", "chamaevit_tiny", "memmc_tiny"])
 def test_every_modality_encoder_gets_a_head_and_layer_decay_groups(recipe):
     """Video, point-cloud, multi-channel (and MemMC) encoders: logits, gradients to every block, each trainable

@@ -15,7 +15,9 @@ def add(sub) -> None:
                        epilog=EPILOG,
                        description="A classification head on RUN's pretrained encoder, trained end to end as MAE "
                                    "fine-tunes: AdamW, layer-wise lr decay, warm-up then cosine, drop path, label "
-                                   "smoothing, optional mixup/cutmix, global-pool or [CLS] head. The same "
+                                   "smoothing, optional mixup/cutmix, global-pool or [CLS] head (a laptop recipe "
+                                   "may start from its own measured settings, e.g. videomae_vit_tiny; the "
+                                   "table names the lr and layer decay it ran). The same "
                                    "architecture from random init is trained with the same budget and printed "
                                    "beside it. --linear: MAE's linear probe (frozen encoder, BatchNorm without "
                                    "affine + linear head, LARS).")
@@ -24,11 +26,11 @@ def add(sub) -> None:
     p.add_argument("--linear", action="store_true", help="MAE's linear-probing protocol instead of fine-tuning")
     p.add_argument("--from-scratch", action="store_true",
                    help="train only the random-init row (the pretrained row is printed beside it when OUT has it)")
-    p.add_argument("--epochs", type=int, help="epochs (default 30)")
+    p.add_argument("--epochs", type=int, help="epochs (default 30, or the recipe's own)")
     p.add_argument("--batch-size", type=int, help="samples per step (default 64)")
     p.add_argument("--lr", type=float, help="absolute peak lr (default: --blr x batch / 256)")
-    p.add_argument("--blr", type=float, help="base lr (default 1e-3; 0.1 with --linear)")
-    p.add_argument("--layer-decay", type=float, help="layer-wise lr decay (default 0.75)")
+    p.add_argument("--blr", type=float, help="base lr (default 1e-3, or the recipe's own; 0.1 with --linear)")
+    p.add_argument("--layer-decay", type=float, help="layer-wise lr decay (default 0.75, or the recipe's own)")
     p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 0.05; 0 with --linear)")
     p.add_argument("--drop-path", type=float, help="stochastic depth of the last block (default 0.1)")
     p.add_argument("--mixup", type=float, help="mixup alpha (default 0: off; MAE 0.8)")
@@ -57,6 +59,7 @@ SETTINGS = ("data", "linear", "epochs", "batch_size", "lr", "blr", "layer_decay"
 
 
 def run_finetune(args) -> int:
+    from ..io import read_config
     from ..train.finetune import ROWS, FinetuneConfig, finetune_run, format_finetune_table
     rows = ("from-scratch",) if args.from_scratch else ROWS
     if args.resume:
@@ -74,7 +77,7 @@ def run_finetune(args) -> int:
         if not (run / "config.yaml").exists():
             raise ValueError(f"{run}: not an anymae run folder (no config.yaml)")
         values = {k: getattr(args, k) for k in SETTINGS if getattr(args, k, None) is not None}
-        config = FinetuneConfig(**values)
+        config = FinetuneConfig.for_recipe(read_config(run / "config.yaml").get("recipe"), **values)
         kind = "linear" if args.linear else "finetune"
         out = Path(args.out) if args.out else run / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
         done = json.loads((out / "finetune.json").read_text()).get("results", {}) if (out / "finetune.json").exists() else None

@@ -18,6 +18,7 @@ class Recipe:
     modality: str
     summary: str
     train: dict = field(default_factory=dict)  # PretrainConfig settings this recipe starts from
+    finetune: dict = field(default_factory=dict)  # FinetuneConfig settings `anymae finetune` starts from
 
     def defaults(self) -> dict:
         """The recipe's arguments and their default values."""
@@ -34,16 +35,19 @@ class Recipe:
         return f"{self.summary} [+MP3 position task]" if self.adds_position_task else self.summary
 
 
-def register(name: str, paper: int, modality: str = "image", summary: str | None = None, train: dict | None = None):
+def register(name: str, paper: int, modality: str = "image", summary: str | None = None, train: dict | None = None,
+             finetune: dict | None = None):
     """Decorator: register a function (or partial) that builds a MaskedAutoencoder under `name`.
 
     The summary line is the function's first docstring line unless given. `train`: training settings
     (PretrainConfig fields, e.g. {"blr": 1e-3}) that `anymae pretrain` uses for this recipe unless a flag
-    or --config sets them.
+    or --config sets them. `finetune`: FinetuneConfig fields that `anymae finetune` (not --linear) uses for
+    this recipe's runs unless a flag sets them.
     """
     def wrap(fn):
         text = summary if summary is not None else (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        RECIPES.register(name, Recipe(name, fn, paper, modality, text, dict(train or {})))
+        RECIPES.register(name, Recipe(name, fn, paper, modality, text, dict(train or {}),
+                                             dict(finetune or {})))
         return fn
     return wrap
 

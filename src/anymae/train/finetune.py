@@ -102,6 +102,15 @@ class FinetuneConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    @classmethod
+    def for_recipe(cls, recipe: str, **settings) -> "FinetuneConfig":
+        """The settings `anymae finetune` runs on a run of `recipe`: `settings` (the flags given), then the
+        recipe's own fine-tuning defaults (its `finetune=` in the registry; fine-tuning only, not the linear
+        probe), then MAE's defaults above."""
+        from ..recipes import RECIPES
+        own = {} if settings.get("linear") or recipe not in RECIPES else RECIPES[recipe].finetune
+        return cls(**{**own, **settings})
+
 
 # ---------------------------------------------------------------- the classifier
 class EncoderClassifier(nn.Module):
@@ -394,7 +403,9 @@ def finetune_run(run: str | Path, out: str | Path, config: FinetuneConfig, rows=
 def format_finetune_table(summary: dict) -> str:
     """Both rows, the pretrained one first; a row not trained yet says so."""
     s = summary["settings"]
-    lines = [f"{summary['protocol']} on {summary['data']}: {s['epochs']} epochs, batch {s['batch_size']}, "
+    lr = f"lr {s['lr']:g}" if s.get("lr") is not None else f"blr {s['blr']:g}"
+    decay = f", layer decay {s['layer_decay']:g}" if not s.get("linear") else ""
+    lines = [f"{summary['protocol']} on {summary['data']}: {s['epochs']} epochs, batch {s['batch_size']}, {lr}{decay}, "
              f"pool {s['pool']}, optimizer {s['optimizer']}",
              f"{'encoder':<14}  {'top-1':>7}  {'steps':>6}  {'seconds':>8}"]
     for row in ROWS:
