@@ -77,3 +77,19 @@ def test_crate_mae_trains_on_hidden_patches_and_its_encoder_codes_are_sparse():
     assert model.encoder.blocks[0].ista.weight.grad.abs().sum() > 0
     _, layers = model.encoder(torch.randn(2, 16, 192), return_layers=[0, 1])
     assert all(float((h[:, 1:] == 0).float().mean()) > 0.3 for h in layers)   # ISTA's codes: many exact zeros
+
+
+def test_crate_mae_laptop_is_mae_laptop_with_crate_layers_and_without_the_position_task():
+    """The laptop CRATE-MAE (docs/modalities.md) differs from the CLI default only in its layers: the same token
+    grid, width, depth, mask ratio and training settings, MP3's position task off; a quarter of the encoder."""
+    import anymae
+    from anymae.config import PretrainConfig
+    from anymae.encoders.vit import ViTEncoder
+    crate, mae = anymae.create("crate_mae_laptop"), anymae.create("mae_laptop", position_task=0)
+    assert isinstance(crate.encoder, CRATEEncoder) and isinstance(mae.encoder, ViTEncoder)
+    assert crate.tokenizer.grid == mae.tokenizer.grid == (4, 4) and crate.masker.ratio == mae.masker.ratio == 0.5
+    assert (crate.encoder.dim, len(crate.encoder.blocks)) == (mae.encoder.dim, len(mae.encoder.blocks)) == (64, 6)
+    assert not crate.aux
+    a, b = PretrainConfig.for_recipe("crate_mae_laptop"), PretrainConfig.for_recipe("mae_laptop")
+    assert (a.steps, a.blr, a.colour_jitter, a.features) == (b.steps, b.blr, b.colour_jitter, b.features)
+    assert 0.2 < params(crate.encoder) / params(mae.encoder) < 0.3

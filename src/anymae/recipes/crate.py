@@ -38,3 +38,20 @@ def crate_mae_tiny(image_size=32, patch_size=4, channels=3, mask_ratio=0.75, nor
     """CRATE-MAE sized as mae_vit_tiny: 192-d x 12 CRATE encoder, 128-d x 4 CRATE decoder; CPU-sized, 32 px."""
     return crate_mae(image_size, patch_size, channels, mask_ratio, norm_pix, dim, depth, heads, decoder_dim,
                      decoder_depth, decoder_heads, step, lambd)
+
+
+# CRATE-MAE at the CLI default's size and training (mae_laptop, recipes/mae.py, without its MP3 position task):
+# 64-d x 6 encoder, 8x8 patches, mask 0.5, 3,000 steps at blr 4e-3, colour jitter, the grid3 probe reading
+# (docs/modalities.md, "CRATE-MAE at the laptop default's size")
+@register("crate_mae_laptop", paper=8,
+          train={"steps": 3000, "blr": 4e-3, "colour_jitter": 0.4, "features": "grid3"})
+def crate_mae_laptop(image_size=32, patch_size=8, channels=3, mask_ratio=0.5, norm_pix=True, dim=64, depth=6,
+                     heads=4, decoder_dim=64, decoder_depth=2, decoder_heads=4, step=0.1, lambd=0.5):
+    """CRATE-MAE sized and trained as mae_laptop (64-d x 6, 8x8 patches, mask 0.5, 3,000 steps): minutes on a CPU.
+
+    Changed from the paper: the laptop size, mask 0.5 and colour jitter (mae_laptop's choices for small data);
+    the layers (MSSA compression, one ISTA sparsification step, CRATE's decoder) are the paper's.
+    """
+    return crate_mae(image_size, patch_size, channels, mask_ratio, norm_pix, dim, depth, heads, decoder_dim,
+                     decoder_depth, decoder_heads, step, lambd)
+
