@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 
 from anymae.config import PretrainConfig
 from anymae.io.checkpoint import load_run, save_weights
-from anymae.train.finetune import (EncoderClassifier, FinetuneConfig, FinetuneModule, finetune_run, layer_decay_groups,
-                                   make_finetune_optimizer)
+from anymae.train.finetune import (EncoderClassifier, FinetuneConfig, FinetuneModule, encoder_blocks, finetune_run,
+                                   layer_decay_groups, make_finetune_optimizer)
 from anymae.train.module import warmup_cosine
 from anymae.train.run import resolve, write_config
 
@@ -149,10 +149,11 @@ def test_a_recipes_own_finetune_settings_start_it_unless_a_flag_sets_them():
     assert FinetuneConfig.for_recipe("no-such-recipe", epochs=3) == FinetuneConfig(epochs=3)
 
 
-@pytest.mark.parametrize("recipe", ["videomae_vit_tiny", "pointmae_tiny", "chamaevit_tiny", "memmc_tiny"])
+@pytest.mark.parametrize("recipe", ["videomae_vit_tiny", "pointmae_tiny", "chamaevit_tiny", "memmc_tiny",
+                                    "volmae_tiny", "retromae_tiny"])
 def test_every_modality_encoder_gets_a_head_and_layer_decay_groups(recipe):
-    """Video, point-cloud, multi-channel (and MemMC) encoders: logits, gradients to every block, each trainable
-    parameter in exactly one layer-decay group."""
+    """Video, point-cloud, multi-channel, volume and text (and MemMC) encoders: logits, gradients to every block,
+    each trainable parameter in exactly one layer-decay group."""
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
@@ -163,9 +164,10 @@ def test_every_modality_encoder_gets_a_head_and_layer_decay_groups(recipe):
     logits = classifier(x)
     assert logits.shape == (3, 5)
     logits.sum().backward()
-    for block in classifier.encoder.blocks:
+    for block in encoder_blocks(classifier.encoder):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in block.parameters())
     groups = layer_decay_groups(classifier, 0.05, 0.75)
+    assert len({g["layer"] for g in groups}) == len(encoder_blocks(classifier.encoder)) + 2  # embeddings, blocks, head
     grouped = [id(p) for g in groups for p in g["params"]]
     assert sorted(grouped) == sorted(id(p) for p in classifier.parameters() if p.requires_grad)
 
@@ -197,3 +199,28 @@ def test_reinit_blocks_redraws_only_the_last_blocks_and_freeze_tokenizer_keeps_i
     assert tokenizer and all(torch.equal(before[k], after[k]) for k in tokenizer)
     blocks = [k for k in before if k.startswith("encoder.blocks.") and k in after]
     assert any(not torch.equal(before[k], after[k]) for k in blocks)
+
+
+def test_text_features_neither_attend_to_nor_pool_the_pads():
+    """A text classifier reads its tokens as the text model does: what sits at a pad position changes nothing."""
+    import anymae
+
+    class Given(torch.nn.Module):  # a tokenizer that hands over prepared tokens
+        def __init__(self, tokens):
+            super().__init__()
+            self.tokens = tokens
+
+        def forward(self, _):
+            return self.tokens
+
+    model = anymae.create("retromae_tiny", vocab_size=64, max_len=12, dim=32, depth=2, heads=2).eval()
+    ids = torch.randint(5, 64, (2, 12), generator=torch.Generator().manual_seed(0))
+    ids[:, 8:] = model.tokenizer.pad_id
+    tokens = model.tokenizer(ids)
+    tokens.embed = tokens.embed.detach().clone()
+    tokens.embed[:, 10] += 5.0                      # another embedding at a pad; `valid` unchanged
+    with torch.no_grad():
+        for pool in ("mean", "cls"):
+            plain = EncoderClassifier(model.tokenizer, model.encoder, 3, pool).eval().features(ids)
+            moved = EncoderClassifier(Given(tokens), model.encoder, 3, pool).eval().features(ids)
+            torch.testing.assert_close(moved, plain)

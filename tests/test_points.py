@@ -342,6 +342,22 @@ def test_recipe_training_defaults_yield_to_flags():
     config = build_config(parse(["pretrain", "--recipe", "pointmae_tiny", "--batch-size", "16", "--epochs", "2"]))
     assert (config.batch_size, config.epochs, config.blr) == (16, 2, 4e-3)
     assert build_config(parse(["pretrain"])).batch_size == 128  # recipes without training defaults: unchanged
+    config = build_config(parse(["pretrain", "--recipe", "pointmae_tiny", "--steps", "5"]))
+    assert (config.steps, config.epochs) == (5, None)  # --steps asks for steps: the recipe's epochs yield
+    assert config.data == "point-shapes"                # no --data: the recipe's modality's built-in set
+
+
+def test_every_recipe_without_data_trains_on_a_built_in_set_of_its_own_modality():
+    """`anymae pretrain --recipe R` with no --data must not hand a text or video model the image default."""
+    from anymae.config import DEFAULT_DATA, PretrainConfig
+    from anymae.data.builtin import BUILTIN
+    from anymae.recipes import list_recipes
+    for recipe in list_recipes():
+        assert recipe.modality in DEFAULT_DATA, recipe.name
+        assert PretrainConfig.for_recipe(recipe.name).data.split(":")[0] in BUILTIN, recipe.name
+    assert PretrainConfig.for_recipe("retromae_tiny").data == "pydocs"
+    assert PretrainConfig.for_recipe("mae_laptop").data == "shapes"
+    assert PretrainConfig.for_recipe("bmmae_tiny").data == "phantom-mri"   # a recipe's own data still wins
 
 
 def test_sincos_centre_position_is_fixed_and_decoder_uses_the_same_kind():

@@ -46,7 +46,8 @@ def add_pretrain(sub) -> None:
                                    "built-in `shapes`, a few minutes on 2 CPU cores.")
     p.add_argument("--recipe", default=None, help="recipe name (see `anymae recipes`); default mae_laptop (MAE + position task + colour jitter, sized for a CPU)")
     p.add_argument("--data", default=None, help="built-in data set name, a folder of files, or shards from `anymae "
-                                               "shard` (a folder or an s3://, gs://, ... URL, streamed); default shapes; "
+                                               "shard` (a folder or an s3://, gs://, ... URL, streamed); default: the "
+                                               "recipe's built-in set (shapes for image recipes); "
                                                "NAME:N draws N training samples of a set that renders its own, "
                                                "e.g. shapes:20000")
     p.add_argument("--image-size", type=int, help="image side in pixels (recipe default otherwise)")

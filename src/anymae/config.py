@@ -5,6 +5,18 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 
+# The built-in data set a recipe trains on when no --data is given, by the recipe's modality
+DEFAULT_DATA = {"image": "shapes", "generation": "shapes", "video": "moving-digits", "points": "point-shapes",
+                "multichannel": "ihc-stains", "multimodal": "shapes-multimodal", "spectral": "spectral-shapes",
+                "text": "pydocs", "image-text": "shapes-captions", "volume": "volume-shapes", "audio": "sounds",
+                "audiovisual": "talking-digits", "skeleton": "skeleton-actions", "embeddings": "digit-sequences"}
+
+
+def recipe_training_defaults(recipe) -> dict:
+    """A recipe's own training settings (its `train=`), with its modality's built-in data unless it names one."""
+    return {"data": DEFAULT_DATA.get(recipe.modality, "shapes"), **recipe.train}
+
+
 @dataclass
 class PretrainConfig:
     recipe: str = "mae_laptop"    # the laptop-budget default (docs/defaults.md)
@@ -65,7 +77,7 @@ class PretrainConfig:
         --recipe` does), then `settings`: `PretrainConfig.for_recipe("mae_laptop", data="faces")`.
         A bare `PretrainConfig(recipe=...)` takes the class defaults (300 steps, blr 1.5e-4) instead."""
         from .recipes import get_recipe
-        return cls(recipe=recipe, **{**get_recipe(recipe).train, **settings})
+        return cls(recipe=recipe, **{**recipe_training_defaults(get_recipe(recipe)), **settings})
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
@@ -94,8 +106,9 @@ def make_config(base: dict | None = None, settings: dict | None = None, recipe_a
     config = PretrainConfig.from_dict(base) if base else PretrainConfig()
     for key, value in settings.items():
         setattr(config, key, value)
-    for key, value in get_recipe(config.recipe).train.items():
-        if key not in base and key not in settings:
+    for key, value in recipe_training_defaults(get_recipe(config.recipe)).items():
+        given_steps = key == "epochs" and "steps" in settings  # --steps asks for steps: a recipe's epochs yield
+        if key not in base and key not in settings and not given_steps:
             setattr(config, key, value)
     config.recipe_args = {**config.recipe_args, **(recipe_args or {})}
     if target:

@@ -113,6 +113,15 @@ class FinetuneConfig:
 
 
 # ---------------------------------------------------------------- the classifier
+def mean_of_tokens(latents: Tensor, valid: Tensor | None, prefix: int) -> Tensor:
+    """latents [B,N,D] (prefix tokens already dropped) -> [B,D]: their mean, over non-pad tokens when `valid`
+    [B,prefix+N] is given."""
+    if valid is None:
+        return latents.mean(1)
+    keep = valid[:, prefix:, None].to(latents.dtype)
+    return (latents * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+
+
 class EncoderClassifier(nn.Module):
     """A run's tokenizer + encoder with a classification head: x -> logits [B,K].
 
@@ -139,16 +148,24 @@ class EncoderClassifier(nn.Module):
                 p.requires_grad_(False)
 
     def features(self, x) -> Tensor:
-        """x -> pooled features [B,D]."""
+        """x -> pooled features [B,D]. Text (tokens carrying `valid` [B,L]): pads are neither attended to nor
+        pooled, as in the text model's own features (text_model.py)."""
         from ..encoders.vit import encode_tokens
         tokens = self.tokenizer(x)
+        valid = tokens.extra.get("valid")
+
+        def encode(**kwargs):
+            if valid is not None:  # BERT-style encoder: its own padding mask
+                return self.encoder(tokens.embed + tokens.pos, valid, **kwargs)
+            return encode_tokens(self.encoder, tokens, **kwargs)
+
         prefix = self.encoder.num_prefix
         if self.pool == "cls":
-            return encode_tokens(self.encoder, tokens)[:, 0]
+            return encode()[:, 0]
         if self.fc_norm is None:  # linear probe on mean-pooled normed tokens
-            return encode_tokens(self.encoder, tokens)[:, prefix:].mean(1)
-        _, (last,) = encode_tokens(self.encoder, tokens, return_layers=[-1])
-        return self.fc_norm(last[:, prefix:].mean(1))
+            return mean_of_tokens(encode()[:, prefix:], valid, prefix)
+        _, (last,) = encode(return_layers=[-1])
+        return self.fc_norm(mean_of_tokens(last[:, prefix:], valid, prefix))
 
     def forward(self, x) -> Tensor:
         if self.linear:
@@ -166,10 +183,16 @@ class EncoderClassifier(nn.Module):
         return self
 
 
+def encoder_blocks(encoder: nn.Module) -> list[nn.Module]:
+    """The encoder's transformer blocks: `blocks` (timm's name) or `layers` (BERT's, the text encoders)."""
+    return list(getattr(encoder, "blocks", None) or getattr(encoder, "layers", None) or [])
+
+
 def set_drop_path(encoder: nn.Module, rate: float) -> None:
-    """Stochastic depth rising linearly over the encoder's blocks to `rate` (timm `Block.drop_path1/2`)."""
+    """Stochastic depth rising linearly over the encoder's blocks to `rate` (timm `Block.drop_path1/2`). BERT's
+    layers have none (their dropout regularises a fine-tune, as BERT's): they are left as they are."""
     from timm.layers import DropPath
-    blocks = list(getattr(encoder, "blocks", []))
+    blocks = encoder_blocks(encoder)
     if rate > 0 and not blocks:
         raise ValueError(f"--drop-path: encoder {type(encoder).__name__} has no transformer blocks")
     for i, block in enumerate(blocks):
@@ -181,19 +204,19 @@ def set_drop_path(encoder: nn.Module, rate: float) -> None:
 
 def reinit_last_blocks(encoder: nn.Module, fresh: nn.Module, count: int) -> None:
     """The last `count` blocks of `encoder` take the weights of `fresh`'s (the same architecture at random init)."""
-    blocks = list(getattr(encoder, "blocks", []))
+    blocks = encoder_blocks(encoder)
     if count > len(blocks):
         raise ValueError(f"--reinit-blocks {count}: the encoder has {len(blocks)} blocks")
-    for mine, new in zip(blocks[len(blocks) - count:], list(fresh.blocks)[len(blocks) - count:]):
+    for mine, new in zip(blocks[len(blocks) - count:], encoder_blocks(fresh)[len(blocks) - count:]):
         mine.load_state_dict(new.state_dict())
 
 
 def layer_id(name: str, depth: int) -> int:
     """MAE's `get_layer_id_for_vit`: tokenizer, cls/memory tokens and positions 0; block i -> i + 1; the
     encoder's norm and the head depth + 1."""
-    if name.startswith("tokenizer.") or name.split(".")[1] in ("cls_token", "memory", "pos_embed"):
+    if name.startswith("tokenizer.") or name.split(".")[1] in ("cls_token", "memory", "pos_embed", "embed_norm"):
         return 0
-    if name.startswith("encoder.blocks."):
+    if name.startswith(("encoder.blocks.", "encoder.layers.")):
         return int(name.split(".")[2]) + 1
     return depth + 1
 
@@ -201,7 +224,7 @@ def layer_id(name: str, depth: int) -> int:
 def layer_decay_groups(classifier: EncoderClassifier, weight_decay: float, layer_decay: float) -> list[dict]:
     """MAE's `param_groups_lrd`: one group per (layer, decay or not) with `lr_scale` = decay^(depth+1-layer);
     no weight decay on 1-d parameters (norms, biases) and tokens / position tables."""
-    depth = len(classifier.encoder.blocks)
+    depth = len(encoder_blocks(classifier.encoder))
     groups: dict[tuple[int, bool], dict] = {}
     for name, p in classifier.named_parameters():
         if not p.requires_grad:
