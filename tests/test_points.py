@@ -345,6 +345,9 @@ def test_recipe_training_defaults_yield_to_flags():
     config = build_config(parse(["pretrain", "--recipe", "pointmae_tiny", "--steps", "5"]))
     assert (config.steps, config.epochs) == (5, None)  # --steps asks for steps: the recipe's epochs yield
     assert config.data == "point-shapes"                # no --data: the recipe's modality's built-in set
+    from anymae.config import PretrainConfig
+    assert (PretrainConfig.for_recipe("pointmae_tiny", steps=5).epochs, PretrainConfig.for_recipe("pointmae_tiny").epochs) \
+        == (None, 60)                                   # the Python API follows the same rule
 
 
 def test_every_recipe_without_data_trains_on_a_built_in_set_of_its_own_modality():

@@ -12,9 +12,13 @@ DEFAULT_DATA = {"image": "shapes", "generation": "shapes", "video": "moving-digi
                 "audiovisual": "talking-digits", "skeleton": "skeleton-actions", "embeddings": "digit-sequences"}
 
 
-def recipe_training_defaults(recipe) -> dict:
-    """A recipe's own training settings (its `train=`), with its modality's built-in data unless it names one."""
-    return {"data": DEFAULT_DATA.get(recipe.modality, "shapes"), **recipe.train}
+def recipe_training_defaults(recipe, given=()) -> dict:
+    """A recipe's own training settings (its `train=`), with its modality's built-in data unless it names one.
+    `given`: the settings asked for; a given `steps` asks for steps, so the recipe's `epochs` yields to it."""
+    defaults = {"data": DEFAULT_DATA.get(recipe.modality, "shapes"), **recipe.train}
+    if "steps" in given:
+        defaults.pop("epochs", None)
+    return defaults
 
 
 @dataclass
@@ -77,7 +81,7 @@ class PretrainConfig:
         --recipe` does), then `settings`: `PretrainConfig.for_recipe("mae_laptop", data="faces")`.
         A bare `PretrainConfig(recipe=...)` takes the class defaults (300 steps, blr 1.5e-4) instead."""
         from .recipes import get_recipe
-        return cls(recipe=recipe, **{**recipe_training_defaults(get_recipe(recipe)), **settings})
+        return cls(recipe=recipe, **{**recipe_training_defaults(get_recipe(recipe), settings), **settings})
 
     @classmethod
     def from_dict(cls, d: dict) -> "PretrainConfig":
@@ -106,9 +110,8 @@ def make_config(base: dict | None = None, settings: dict | None = None, recipe_a
     config = PretrainConfig.from_dict(base) if base else PretrainConfig()
     for key, value in settings.items():
         setattr(config, key, value)
-    for key, value in recipe_training_defaults(get_recipe(config.recipe)).items():
-        given_steps = key == "epochs" and "steps" in settings  # --steps asks for steps: a recipe's epochs yield
-        if key not in base and key not in settings and not given_steps:
+    for key, value in recipe_training_defaults(get_recipe(config.recipe), settings).items():
+        if key not in base and key not in settings:
             setattr(config, key, value)
     config.recipe_args = {**config.recipe_args, **(recipe_args or {})}
     if target:
