@@ -67,7 +67,7 @@ def test_subspace_attention_shares_query_key_and_value():
 
 
 def test_crate_mae_trains_on_hidden_patches_and_its_encoder_codes_are_sparse():
-    model = build_model(ModelSpec("crate_mae_tiny", {"image_size": 16, "depth": 2, "decoder_depth": 1}), seed=0)
+    model = build_model(ModelSpec("crate_mae_vit_tiny", {"image_size": 16, "depth": 2, "decoder_depth": 1}), seed=0)
     assert isinstance(model.encoder, CRATEEncoder)
     x = torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     out = model(x, generator=torch.Generator().manual_seed(0))
@@ -79,17 +79,43 @@ def test_crate_mae_trains_on_hidden_patches_and_its_encoder_codes_are_sparse():
     assert all(float((h[:, 1:] == 0).float().mean()) > 0.3 for h in layers)   # ISTA's codes: many exact zeros
 
 
-def test_crate_mae_laptop_is_mae_laptop_with_crate_layers_and_without_the_position_task():
-    """The laptop CRATE-MAE (docs/modalities.md) differs from the CLI default only in its layers: the same token
-    grid, width, depth, mask ratio and training settings, MP3's position task off; a quarter of the encoder."""
+def test_crate_mae_tiny_is_mae_laptop_with_crate_layers_and_without_the_position_task():
+    """The laptop CRATE-MAE, crate_mae_tiny (docs/modalities.md), differs from the CLI default only in its
+    layers: the same token grid, width, depth, mask ratio and training settings, MP3's position task off; a
+    quarter of the encoder."""
     import anymae
     from anymae.config import PretrainConfig
     from anymae.encoders.vit import ViTEncoder
-    crate, mae = anymae.create("crate_mae_laptop"), anymae.create("mae_laptop", position_task=0)
+    crate, mae = anymae.create("crate_mae_tiny"), anymae.create("mae_laptop", position_task=0)
     assert isinstance(crate.encoder, CRATEEncoder) and isinstance(mae.encoder, ViTEncoder)
     assert crate.tokenizer.grid == mae.tokenizer.grid == (4, 4) and crate.masker.ratio == mae.masker.ratio == 0.5
     assert (crate.encoder.dim, len(crate.encoder.blocks)) == (mae.encoder.dim, len(mae.encoder.blocks)) == (64, 6)
     assert not crate.aux
-    a, b = PretrainConfig.for_recipe("crate_mae_laptop"), PretrainConfig.for_recipe("mae_laptop")
+    a, b = PretrainConfig.for_recipe("crate_mae_tiny"), PretrainConfig.for_recipe("mae_laptop")
     assert (a.steps, a.blr, a.colour_jitter, a.features) == (b.steps, b.blr, b.colour_jitter, b.features)
     assert 0.2 < params(crate.encoder) / params(mae.encoder) < 0.3
+
+
+def test_a_run_made_when_crate_mae_tiny_was_192_wide_still_loads(tmp_path):
+    """`crate_mae_tiny` built the 192-d x 12 model before the name passed to the laptop model (`crate_mae_laptop`
+    until then); such a run loads as `crate_mae_vit_tiny`, a `crate_mae_laptop` run as `crate_mae_tiny`, and
+    weights that fit neither give one line naming the file."""
+    import yaml
+    from anymae.io.checkpoint import load_run, save_weights
+    args = {"image_size": 16, "depth": 2, "decoder_depth": 1}
+    old = build_model(ModelSpec("crate_mae_vit_tiny", args), seed=0)
+    save_weights(old.state_dict(), tmp_path / "model.safetensors")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"recipe": "crate_mae_tiny", "recipe_args": args}))
+    model, config = load_run(tmp_path)
+    assert config["recipe"] == "crate_mae_vit_tiny" and model.encoder.dim == 192
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(model.encoder(model.tokenizer(x).embed), old.eval().encoder(old.tokenizer(x).embed))
+    other = build_model(ModelSpec("mae_vit_tiny", args), seed=0)
+    save_weights(other.state_dict(), tmp_path / "model.safetensors")
+    with pytest.raises(ValueError, match=r"model\.safetensors: weights do not fit recipe 'crate_mae_tiny'"):
+        load_run(tmp_path)
+    laptop = build_model(ModelSpec("crate_mae_tiny", {}), seed=0)
+    save_weights(laptop.state_dict(), tmp_path / "model.safetensors")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"recipe": "crate_mae_laptop", "recipe_args": {}}))
+    model, config = load_run(tmp_path)
+    assert config["recipe"] == "crate_mae_tiny" and model.encoder.dim == 64

@@ -7,6 +7,7 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
+from ..recipes.registry import RECIPES, RENAMED
 from ..spec import ModelSpec, build_model
 from .files import atomic_path
 
@@ -54,18 +55,41 @@ def read_config(path: str | Path) -> dict:
     return config
 
 
+def weights_misfit(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """Why `state` does not load into `model` (missing or unexpected keys, a shape), or None when it fits."""
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        return f"missing {missing[:8]}, unexpected {unexpected[:8]}"
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            return f"{key} is {list(value.shape)} in the file, {list(own[key].shape)} in the recipe"
+    return None
+
+
 def load_run(run: str | Path, weights: str = "model.safetensors"):
-    """A run folder -> (model with its trained weights, config dict)."""
+    """A run folder -> (model with its trained weights, config dict).
+
+    A run made under a recipe name that has since passed to another architecture (`register(formerly=...)`)
+    loads as the recipe that builds its architecture now; the returned config names that recipe.
+    """
     run = Path(run)
     config = read_config(run / "config.yaml")
     if (run / "tokenizer.json").is_file():  # text runs: their vocabulary, wherever the folder now is
         config["tokenizer"] = str(run / "tokenizer.json")
+    renamed = RENAMED.get(config.get("recipe"))
+    if renamed and config["recipe"] not in RECIPES:  # a retired name: its architecture's recipe now
+        config, renamed = {**config, "recipe": renamed}, None
     model = build_model(ModelSpec.from_config(config))
     state = load_weights(run / weights)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(f"{run / weights}: weights do not fit recipe {config['recipe']!r}: "
-                         f"missing {missing[:8]}, unexpected {unexpected[:8]}")
+    misfit = weights_misfit(model, state)
+    if misfit and renamed:
+        successor = build_model(ModelSpec.from_config({**config, "recipe": renamed}))
+        if weights_misfit(successor, state) is None:
+            model, config, misfit = successor, {**config, "recipe": renamed}, None
+    if misfit:
+        raise ValueError(f"{run / weights}: weights do not fit recipe {config['recipe']!r}: {misfit}")
+    model.load_state_dict(state)
     return model.eval(), config
 
 

@@ -8,6 +8,7 @@ from typing import Callable
 from ..registry import Registry
 
 RECIPES = Registry("recipe")
+RENAMED: dict[str, str] = {}  # a name that once built another architecture -> the recipe that builds that one now
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,18 @@ class Recipe:
 
 
 def register(name: str, paper: int, modality: str = "image", summary: str | None = None, train: dict | None = None,
-             finetune: dict | None = None):
+             finetune: dict | None = None, formerly: str | None = None):
     """Decorator: register a function (or partial) that builds a MaskedAutoencoder under `name`.
 
     The summary line is the function's first docstring line unless given. `train`: training settings
     (PretrainConfig fields, e.g. {"blr": 1e-3}) that `anymae pretrain` uses for this recipe unless a flag
     or --config sets them. `finetune`: FinetuneConfig fields that `anymae finetune` (not --linear) uses for
-    this recipe's runs unless a flag sets them.
+    this recipe's runs unless a flag sets them. `formerly`: the name this architecture was registered under
+    before that name passed to another one; a run that names it and whose weights fit this recipe loads as this.
     """
     def wrap(fn):
+        if formerly:
+            RENAMED[formerly] = name
         text = summary if summary is not None else (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         RECIPES.register(name, Recipe(name, fn, paper, modality, text, dict(train or {}),
                                              dict(finetune or {})))
@@ -53,6 +57,8 @@ def register(name: str, paper: int, modality: str = "image", summary: str | None
 
 
 def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES and name in RENAMED:
+        raise ValueError(f"recipe {name!r} is now called {RENAMED[name]!r}")
     return RECIPES.get(name)
 
 
