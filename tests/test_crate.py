@@ -119,3 +119,20 @@ def test_a_run_made_when_crate_mae_tiny_was_192_wide_still_loads(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"recipe": "crate_mae_laptop", "recipe_args": {}}))
     model, config = load_run(tmp_path)
     assert config["recipe"] == "crate_mae_tiny" and model.encoder.dim == 64
+
+
+def test_a_run_made_under_the_old_name_resumes_as_the_recipe_that_fits(tmp_path):
+    """`anymae pretrain --resume` of a run whose config still says `crate_mae_tiny` but whose checkpoint holds
+    the 192-d model continues it as `crate_mae_vit_tiny` (and says so in config.yaml)."""
+    from anymae.cli import main
+    from anymae.io.checkpoint import read_config
+    run = tmp_path / "run"
+    args = ["--arg", "image_size=16", "--arg", "depth=1", "--arg", "decoder_depth=1", "--arg", "dim=48",
+            "--arg", "heads=2", "--arg", "decoder_dim=32", "--arg", "decoder_heads=2"]
+    assert main(["pretrain", "--recipe", "crate_mae_vit_tiny", "--data", "digits", *args, "--batch-size", "64",
+                 "--epochs", "1", "--workers", "0", "--out", str(run)]) == 0
+    config = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(config.replace("recipe: crate_mae_vit_tiny", "recipe: crate_mae_tiny"))
+    assert main(["pretrain", "--resume", str(run), "--epochs", "2"]) == 0
+    saved = read_config(run / "config.yaml")
+    assert saved["recipe"] == "crate_mae_vit_tiny" and saved["summary"]["steps"] == 2 * 19  # 1,258 digits in batches of 64

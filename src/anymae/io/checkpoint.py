@@ -67,6 +67,24 @@ def weights_misfit(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> st
     return None
 
 
+def fitting_recipe(config, state: dict[str, torch.Tensor]) -> tuple[str, torch.nn.Module | None, str | None]:
+    """The recipe whose model `state` fits: the config's own, or the one its name passed to since the run was
+    made (`register(formerly=...)`). -> (recipe, that model or None, why the config's own does not fit or None).
+    `config`: a run's config dict or a PretrainConfig."""
+    as_dict = config if isinstance(config, dict) else vars(config)
+    name = as_dict["recipe"]
+    successor = RENAMED.get(name)
+    if name not in RECIPES and successor:  # a retired name
+        name, successor = successor, None
+    model = build_model(ModelSpec.from_config({**as_dict, "recipe": name}))
+    misfit = weights_misfit(model, state)
+    if misfit and successor:
+        other = build_model(ModelSpec.from_config({**as_dict, "recipe": successor}))
+        if weights_misfit(other, state) is None:
+            return successor, other, None
+    return name, model, misfit
+
+
 def load_run(run: str | Path, weights: str = "model.safetensors"):
     """A run folder -> (model with its trained weights, config dict).
 
@@ -77,18 +95,11 @@ def load_run(run: str | Path, weights: str = "model.safetensors"):
     config = read_config(run / "config.yaml")
     if (run / "tokenizer.json").is_file():  # text runs: their vocabulary, wherever the folder now is
         config["tokenizer"] = str(run / "tokenizer.json")
-    renamed = RENAMED.get(config.get("recipe"))
-    if renamed and config["recipe"] not in RECIPES:  # a retired name: its architecture's recipe now
-        config, renamed = {**config, "recipe": renamed}, None
-    model = build_model(ModelSpec.from_config(config))
     state = load_weights(run / weights)
-    misfit = weights_misfit(model, state)
-    if misfit and renamed:
-        successor = build_model(ModelSpec.from_config({**config, "recipe": renamed}))
-        if weights_misfit(successor, state) is None:
-            model, config, misfit = successor, {**config, "recipe": renamed}, None
+    recipe, model, misfit = fitting_recipe(config, state)
+    config = {**config, "recipe": recipe}
     if misfit:
-        raise ValueError(f"{run / weights}: weights do not fit recipe {config['recipe']!r}: {misfit}")
+        raise ValueError(f"{run / weights}: weights do not fit recipe {recipe!r}: {misfit}")
     model.load_state_dict(state)
     return model.eval(), config
 

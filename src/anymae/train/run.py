@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from ..data import load_dataset, modality_of
 from ..errors import Interrupted, RunError
-from ..io.checkpoint import load_run, save_weights
+from ..io.checkpoint import fitting_recipe, load_run, save_weights
 from ..io.files import write_text
 from ..recipes import get_recipe
 from ..spec import TEACHER_KEYS, build_model
@@ -148,21 +148,24 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     (train/run_folder.py). A new run refuses a non-empty `run_dir` unless `overwrite` (which clears it).
     """
     run_dir = Path(run_dir)
+    ckpt = run_dir / "checkpoints" / "last.ckpt" if resume else None
+    saved = load_checkpoint_file(ckpt) if ckpt is not None and ckpt.exists() else None  # refuses a tampered file
+    if saved is not None and "state_dict" in saved:  # a run made under a recipe name that has since moved on
+        weights = {k[len("model."):]: v for k, v in saved["state_dict"].items() if k.startswith("model.")}
+        config.recipe = fitting_recipe(config, weights)[0]
     validate_config(config, get_recipe(config.recipe).defaults())
     from .generative import is_generative, pretrain_generative
     if is_generative(config.recipe):  # tokenizers and generators: their own loop (train/generative.py)
         if not resume:
             check_new_run_folder(run_dir, overwrite, config.data)
         return pretrain_generative(config, run_dir, resume=resume, progress=progress)
-    ckpt = run_dir / "checkpoints" / "last.ckpt" if resume else None
     saved_sampler = None
     if resume:
         if overwrite:
             raise ValueError("--resume continues a run; --overwrite starts a new one: give one of them")
-        if not ckpt.exists():
+        if saved is None:
             raise ValueError(f"{run_dir}: nothing to resume, no checkpoints/last.ckpt")
-        # refuses a tampered or truncated file before anything is built
-        saved_sampler = load_checkpoint_file(ckpt).get("anymae_sampler")
+        saved_sampler = saved.get("anymae_sampler")
         if (run_dir / "tokenizer.json").is_file():  # text: the run's own vocabulary
             config.tokenizer = str(run_dir / "tokenizer.json")
     world, rank = process_layout(config)  # impossible devices fail here, before the data is read
