@@ -214,6 +214,7 @@ def test_probe_reads_the_pooled_deepest_map(tmp_path):
                             channels=3)
     write_run(model, config, tmp_path / "run", {})
     rows, table = probe_run(tmp_path / "run", progress=False)
+    assert "batch-norm statistics of both networks re-estimated on the training split" in table
     assert [r.name for r in rows[:2]] == ["anymae encoder [mean]", "random init [mean]"]
     assert rows[0].dim == rows[1].dim == model.encoder.dim == 128
     assert {"raw pixels", "HOG"} <= {r.name for r in rows}
@@ -252,3 +253,20 @@ def test_spark3d_keeps_masked_voxels_zero_in_every_3d_layer_and_predicts_masked_
         assert o.masked_select(~up).abs().max() == 0, name
     grad = model.tokenizer.patchify(kept["rec"].grad).abs().sum(-1)
     assert (grad[~mask.bool] == 0).all() and (grad[mask.bool] > 0).all()
+
+
+def test_probe_reads_both_cnns_with_batch_norm_statistics_of_the_training_split():
+    """`fit_batch_norm` (what `anymae probe` runs on both networks): every batch norm's running mean and variance
+    become those of its inputs over the data set, unmasked; a network without batch norm is left alone."""
+    from anymae.eval.features import fit_batch_norm
+    model = build().eval()
+    data = [(image(model, batch=1, seed=s)[0] * 2 + 1, 0, s) for s in range(6)]
+    seen = []
+    first = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    hook = first.register_forward_hook(lambda mod, inputs, out: seen.append(inputs[0].detach()))
+    assert fit_batch_norm(model, data) and not model.training
+    hook.remove()
+    inputs = torch.cat(seen)                                               # [6,C,H,W], one pass, no mask
+    torch.testing.assert_close(first.running_mean, inputs.mean((0, 2, 3)))
+    torch.testing.assert_close(first.running_var, inputs.var((0, 2, 3), unbiased=True))
+    assert not fit_batch_norm(anymae.create("mae_vit_tiny", image_size=16, depth=1), data)

@@ -40,6 +40,29 @@ def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Ten
     raise ValueError(f"unknown pooling {pool!r}; choose from {POOLS}")
 
 
+def fit_batch_norm(model, dataset, batch_size: int = 256) -> bool:
+    """Re-estimate every batch norm's running statistics on `dataset` (unmasked inputs, train-mode forward passes,
+    cumulative average; no labels, no gradients). False, and nothing run, when `model` has no batch norm.
+
+    A probe reads networks in eval mode: without this a random CNN normalises with its initial statistics
+    (mean 0, variance 1) and a SparK encoder with those of masked images, so each row would be read otherwise.
+    """
+    from torch.utils.data import DataLoader
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return False
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the passes
+    device = next(model.parameters()).device
+    model.train()
+    with torch.no_grad():
+        for x, _, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
+            model.encode(x.to(device) if torch.is_tensor(x) else {k: v.to(device) for k, v in x.items()})
+    model.eval()
+    return True
+
+
 @torch.no_grad()
 def encoder_features(model, dataset, pool: str = "mean", batch_size: int = 256, progress: bool = False,
                      desc: str = "features") -> np.ndarray:

@@ -102,7 +102,7 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
     """Probe a run's encoder against random init and the modality's hand-made baselines; writes probe.json."""
     from ..io.checkpoint import build_untrained, load_run
     from ..config import PretrainConfig
-    from .features import encoder_features
+    from .features import encoder_features, fit_batch_norm
     run = Path(run)
     model, raw_config = load_run(run)
     config = PretrainConfig.from_dict(raw_config)
@@ -113,8 +113,9 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
     linear = protocol.linear
     train_y, test_y = train.labels.numpy(), test.labels.numpy()
     random_model = build_untrained(raw_config, seed=seed)
-    rows = []
+    rows, refit = [], False
     for name, m in (("anymae encoder", model), ("random init", random_model)):
+        refit = fit_batch_norm(m, train) or refit  # both rows normalise with statistics of the same data
         tr = encoder_features(m, train, pool, progress=progress, desc=f"{name} (train)")
         te = encoder_features(m, test, pool, progress=progress, desc=f"{name} (test)")
         rows.append(evaluate(f"{name} [{pool}]", tr, train_y, te, test_y, seed, linear))
@@ -123,7 +124,9 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
     title = f"probe on {spec}: {len(train_y)} train / {len(test_y)} test samples, {len(np.unique(train_y))} classes"
     if protocol.classifier:
         title += f"; linear = {protocol.classifier}"
-    write_results(rows, run / "probe.json", {"data": spec, "pool": pool,
+    if refit:
+        title += "; batch-norm statistics of both networks re-estimated on the training split"
+    write_results(rows, run / "probe.json", {"data": spec, "pool": pool, "batch_norm_refit": refit,
                                             "linear": protocol.classifier or "logistic regression",
                                             "train": len(train_y), "test": len(test_y)})
     return rows, format_table(rows, title)
