@@ -67,9 +67,9 @@ def weights_misfit(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> st
     return None
 
 
-def fitting_recipe(config, state: dict[str, torch.Tensor]) -> tuple[str, torch.nn.Module | None, str | None]:
+def fitting_recipe(config, state: dict[str, torch.Tensor]) -> tuple[str, torch.nn.Module, str | None]:
     """The recipe whose model `state` fits: the config's own, or the one its name passed to since the run was
-    made (`register(formerly=...)`). -> (recipe, that model or None, why the config's own does not fit or None).
+    made (`register(formerly=...)`). -> (recipe, its model at random init, why `state` does not fit it or None).
     `config`: a run's config dict or a PretrainConfig."""
     as_dict = config if isinstance(config, dict) else vars(config)
     name = as_dict["recipe"]

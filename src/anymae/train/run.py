@@ -19,6 +19,7 @@ from ..errors import Interrupted, RunError
 from ..io.checkpoint import fitting_recipe, load_run, save_weights
 from ..io.files import write_text
 from ..recipes import get_recipe
+from ..recipes.registry import RENAMED
 from ..spec import TEACHER_KEYS, build_model
 from .callbacks import MetricsCSV, SamplerResume
 from .checkpoint_io import AtomicCheckpointIO, load_checkpoint_file, remove_stale_temporaries
@@ -150,7 +151,7 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     run_dir = Path(run_dir)
     ckpt = run_dir / "checkpoints" / "last.ckpt" if resume else None
     saved = load_checkpoint_file(ckpt) if ckpt is not None and ckpt.exists() else None  # refuses a tampered file
-    if saved is not None and "state_dict" in saved:  # a run made under a recipe name that has since moved on
+    if saved is not None and "state_dict" in saved and config.recipe in RENAMED:  # a name that has since moved on
         weights = {k[len("model."):]: v for k, v in saved["state_dict"].items() if k.startswith("model.")}
         config.recipe = fitting_recipe(config, weights)[0]
     validate_config(config, get_recipe(config.recipe).defaults())
