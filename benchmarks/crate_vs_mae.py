@@ -90,11 +90,11 @@ def main() -> None:
             continue
         run = out / name
         if not (run / "encoder.safetensors").exists():
-            lr = ["--blr", str(blrs[name])] if name in blrs else []
+            flags = ["--blr", str(blrs[name])] if name in blrs else []
             if args.colour_jitter is not None:
-                lr += ["--colour-jitter", str(args.colour_jitter)]
+                flags += ["--colour-jitter", str(args.colour_jitter)]
             subprocess.run(cli + ["pretrain", "--recipe", name, "--data", args.data, "--steps", str(steps[name]),
-                                  "--batch-size", str(batches[name]), *lr, "--seed", str(args.seed),
+                                  "--batch-size", str(batches[name]), *flags, "--seed", str(args.seed),
                                   "--workers", "0", "--out", str(run)], check=True)
         pool = ["--pool", args.pool] if args.pool else []
         probe = subprocess.run(cli + ["probe", str(run), *pool], check=True, capture_output=True, text=True).stdout

@@ -11,6 +11,7 @@ labels, no gradients), as `anymae probe` reads them now.
 from __future__ import annotations
 
 import argparse
+import copy
 
 from anymae.config import PretrainConfig
 from anymae.eval.features import encoder_features, fit_batch_norm
@@ -27,10 +28,11 @@ def main() -> None:
     config = PretrainConfig.from_dict(raw)
     _, train, test = probe_splits(config, model, config.data)
     train_y, test_y = train.labels.numpy(), test.labels.numpy()
-    refit_trained, refit_random = load_run(args.run)[0], build_untrained(raw)
+    random_model = build_untrained(raw)
+    refit_trained, refit_random = copy.deepcopy(model), copy.deepcopy(random_model)
     fit_batch_norm(refit_trained, train)  # what `anymae probe` does since session 8
     fit_batch_norm(refit_random, train)
-    networks = (("trained", model), ("random init", build_untrained(raw)),
+    networks = (("trained", model), ("random init", random_model),
                 ("trained, BN recalibrated", refit_trained), ("random init, BN recalibrated", refit_random))
     rows = [evaluate(f"{name} [{args.pool}]", encoder_features(m, train, args.pool), train_y,
                      encoder_features(m, test, args.pool), test_y) for name, m in networks]

@@ -40,6 +40,11 @@ def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Ten
     raise ValueError(f"unknown pooling {pool!r}; choose from {POOLS}")
 
 
+def to_device(x, device):
+    """A batch's inputs (a tensor, or a dict of tensors for multi-modal and text data) on `device`."""
+    return x.to(device) if torch.is_tensor(x) else {k: v.to(device) for k, v in x.items()}
+
+
 def fit_batch_norm(model, dataset, batch_size: int = 256) -> bool:
     """Re-estimate every batch norm's running statistics on `dataset` (unmasked inputs, train-mode forward passes,
     cumulative average; no labels, no gradients). False, and nothing run, when `model` has no batch norm.
@@ -58,7 +63,7 @@ def fit_batch_norm(model, dataset, batch_size: int = 256) -> bool:
     model.train()
     with torch.no_grad():
         for x, _, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            model.encode(x.to(device) if torch.is_tensor(x) else {k: v.to(device) for k, v in x.items()})
+            model.encode(to_device(x, device))
     model.eval()
     return True
 
@@ -77,7 +82,7 @@ def encoder_features(model, dataset, pool: str = "mean", batch_size: int = 256, 
     out = []
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for x, _, _ in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        x = x.to(device) if torch.is_tensor(x) else {k: v.to(device) for k, v in x.items()}
+        x = to_device(x, device)
         if hasattr(model, "text_features"):  # text: pads are never pooled (text_model.py)
             feats = model.text_features(x, pool)
         elif pool == "hicmae":  # HiCMAE's fine-tuning readout: unimodal layer means + fused means per modality
