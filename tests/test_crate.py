@@ -124,6 +124,7 @@ def test_a_run_made_when_crate_mae_tiny_was_192_wide_still_loads(tmp_path):
 def test_a_run_made_under_the_old_name_resumes_as_the_recipe_that_fits(tmp_path):
     """`anymae pretrain --resume` of a run whose config still says `crate_mae_tiny` but whose checkpoint holds
     the 192-d model continues it as `crate_mae_vit_tiny` (and says so in config.yaml)."""
+    import yaml
     from anymae.cli import main
     from anymae.io.checkpoint import read_config
     run = tmp_path / "run"
@@ -131,8 +132,11 @@ def test_a_run_made_under_the_old_name_resumes_as_the_recipe_that_fits(tmp_path)
             "--arg", "heads=2", "--arg", "decoder_dim=32", "--arg", "decoder_heads=2"]
     assert main(["pretrain", "--recipe", "crate_mae_vit_tiny", "--data", "digits", *args, "--batch-size", "64",
                  "--epochs", "1", "--workers", "0", "--out", str(run)]) == 0
-    config = (run / "config.yaml").read_text()
-    (run / "config.yaml").write_text(config.replace("recipe: crate_mae_vit_tiny", "recipe: crate_mae_tiny"))
+    config = read_config(run / "config.yaml")  # as a run of that time wrote it: the old name, only the given args
+    given = {"image_size": 16, "depth": 1, "decoder_depth": 1, "dim": 48, "heads": 2, "decoder_dim": 32,
+             "decoder_heads": 2, "channels": 1}
+    config.update(recipe="crate_mae_tiny", recipe_args=given)
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     assert main(["pretrain", "--resume", str(run), "--epochs", "2"]) == 0
     saved = read_config(run / "config.yaml")
     assert saved["recipe"] == "crate_mae_vit_tiny" and saved["summary"]["steps"] == 2 * 19  # 1,258 digits in batches of 64

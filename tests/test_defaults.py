@@ -91,3 +91,28 @@ def test_the_default_recipe_trains_with_colour_jitter_and_probes_the_grid():
     config = PretrainConfig.for_recipe("mae_laptop")
     assert config.colour_jitter == 0.4 and config.features == "grid3" and config.steps == 3000
     assert PretrainConfig.for_recipe("mae_laptop", colour_jitter=0.0).colour_jitter == 0.0
+
+
+@pytest.mark.parametrize("w,h", [(640, 480), (300, 900)])
+def test_photo_crops_train_and_test_crops_never_share_a_pixel(w, h):
+    """`photo-crops` (the fifth labelled image set of issue 26): train crops lie in the first 70% of the
+    photo's longer side, test crops in the last 30%, so a probe cannot match a test crop to its own pixels."""
+    import numpy as np
+    from anymae.data.builtin import region_box
+    rng = np.random.default_rng(0)
+    longer = max(w, h)
+    for region in ((0.0, 0.7), (0.7, 1.0)):
+        for _ in range(200):
+            left, top, side = region_box(w, h, region, rng.uniform(0.1, 0.25), rng)
+            along = left if w >= h else top
+            assert 0 <= left and left + side <= w and 0 <= top and top + side <= h
+            assert int(region[0] * longer) <= along and along + side <= int(region[1] * longer)  # [along, along + side) never overlaps the other split
+            assert side >= int(min(w, h) * 0.1)
+
+
+def test_photo_crops_is_a_fixed_balanced_labelled_set():
+    from anymae.data.builtin import BUILTIN, PHOTOS
+    train, test = BUILTIN["photo-crops"]("train", 16), BUILTIN["photo-crops"]("test", 16)
+    assert train.images.shape == (1800, 3, 16, 16) and test.images.shape == (900, 3, 16, 16)
+    assert train.labels.bincount().tolist() == [100] * len(PHOTOS) and test.labels.bincount().tolist() == [50] * 18
+    assert torch.equal(BUILTIN["photo-crops"]("test", 16, seed=3).images, test.images)  # fixed, whatever the seed

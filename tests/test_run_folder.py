@@ -187,3 +187,35 @@ def test_signal_writes_a_last_checkpoint_says_how_to_resume_and_the_resume_is_ex
     assert [(r["step"], r["lr"], r["loss"]) for r in ours] == [(r["step"], r["lr"], r["loss"]) for r in theirs]
     a, b = load_file(str(run / "model.safetensors")), load_file(str(reference / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_run_records_every_recipe_argument_and_keeps_its_model_when_a_default_changes(finished, monkeypatch):
+    """config.yaml holds every argument of the recipe, given or default, so a later change of a recipe's
+    default (here `mlp_ratio` 4 -> 2) does not change the model an earlier run loads as."""
+    import dataclasses
+    import functools
+    from anymae.io.checkpoint import load_run
+    from anymae.recipes.registry import RECIPES
+    recorded = read_config(finished / "config.yaml")["recipe_args"]
+    recipe = RECIPES["mae_laptop"]
+    assert set(recipe.defaults()) <= set(recorded) and recorded["mlp_ratio"] == 4.0
+    monkeypatch.setitem(RECIPES, "mae_laptop", dataclasses.replace(recipe, build=functools.partial(recipe.build,
+                                                                                                   mlp_ratio=2.0)))
+    assert RECIPES["mae_laptop"].defaults()["mlp_ratio"] == 2.0
+    model, _ = load_run(finished)  # with 2.0 the MLP weights would be half the size and fail to load
+    assert model.encoder.blocks[0].mlp.fc1.out_features == 4 * 32
+
+
+def test_a_checkpoint_that_does_not_fit_the_run_is_one_line_on_resume(finished, tmp_path, capsys):
+    import yaml
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    config = read_config(run / "config.yaml")
+    config["recipe_args"]["dim"] = 48
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    before = {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()}
+    assert main(["pretrain", "--resume", str(run), "--epochs", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "last.ckpt: the checkpoint does not fit recipe 'mae_laptop'" in err[0]
+    assert "tokenizer.proj.weight is [32, 1, 2, 2] in the file, [48, 1, 2, 2] in the recipe" in err[0]
+    assert {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()} == before

@@ -101,6 +101,60 @@ def photo_crops(count: int, size: int, rng: np.random.Generator, min_frac: float
     return out
 
 
+def region_box(w: int, h: int, region: tuple[float, float], side_frac: float,
+               rng: np.random.Generator) -> tuple[int, int, int]:
+    """A random square (left, top, side) inside a w x h photo, `side_frac` of its shorter side, lying within
+    `region` (start, end as fractions of its longer side)."""
+    long, short = max(w, h), min(w, h)
+    lo, hi = int(region[0] * long), int(region[1] * long)
+    side = min(int(short * side_frac), hi - lo)
+    along, across = int(rng.integers(lo, hi - side + 1)), int(rng.integers(short - side + 1))
+    return (along, across, side) if w >= h else (across, along, side)
+
+
+def region_crops(labels: np.ndarray, size: int, rng: np.random.Generator, region: tuple[float, float],
+                 min_frac: float = 0.1, max_frac: float = 0.25) -> np.ndarray:
+    """A square crop of photo `labels[i]` for each i, resized to size x size: [N,3,size,size]. Crops lie in
+    `region` (start, end as fractions of the photo's longer side); sides are `min_frac`-`max_frac` of its
+    shorter side; half are mirrored."""
+    from PIL import Image
+    pics = photos()
+    out = np.empty((len(labels), 3, size, size), dtype=np.float64)
+    for i, label in enumerate(labels):
+        img = pics[label]
+        left, top, side = region_box(*img.size, region, rng.uniform(min_frac, max_frac), rng)
+        crop = img.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side),
+                          reducing_gap=2.0)
+        arr = np.asarray(crop, dtype=np.float64) / 255.0
+        out[i] = (arr[:, ::-1] if rng.random() < 0.5 else arr).transpose(2, 0, 1)
+    return out
+
+
+@lru_cache(maxsize=8)
+def _photo_crops_split(split: str, side: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng({"train": 21, "test": 22}[split])
+    labels = balanced_labels(count, len(PHOTOS), rng)
+    region = (0.0, 0.7) if split == "train" else (0.7, 1.0)
+    return _to_uint8(region_crops(labels, side, rng, region)), torch.as_tensor(labels)
+
+
+@builtin("photo-crops")
+def photo_crops_labelled(split: str = "train", image_size: int = 32, seed: int = 0, train_count: int = 1800,
+                         test_count: int = 900) -> TensorImageDataset:
+    """Which of scikit-image's 18 photographs a small crop comes from (18 classes: textures, scenes, a
+    page of text, a cat...). Train crops come from the first 70% of each photo's longer side, test crops
+    from the last 30%, so no pixel is in both splits; sides 10-25% of the photo's shorter side, half
+    mirrored; fixed sets."""
+    if split == "all":
+        a, b = photo_crops_labelled("train", image_size), photo_crops_labelled("test", image_size)
+        return TensorImageDataset(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]),
+                                  classes=a.classes, name="photo-crops:all")
+    check_split(split)
+    side = image_size if isinstance(image_size, int) else int(image_size[0])
+    images, labels = _photo_crops_split(split, side, train_count if split == "train" else test_count)
+    return TensorImageDataset(images, labels, classes=list(PHOTOS), name=f"photo-crops:{split}")
+
+
 @builtin("textures")
 def textures(split: str = "train", image_size: int = 32, seed: int = 0, count: int = 2000) -> TensorImageDataset:
     """Random crops of the real photographs that scikit-image ships; unlabelled."""

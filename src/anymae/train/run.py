@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from ..data import load_dataset, modality_of
 from ..errors import Interrupted, RunError
-from ..io.checkpoint import fitting_recipe, load_run, save_weights
+from ..io.checkpoint import fitting_recipe, load_run, save_weights, weights_misfit
 from ..io.files import write_text
 from ..recipes import get_recipe
 from ..recipes.registry import RENAMED
@@ -74,6 +74,8 @@ def resolve(config: PretrainConfig):
     modality.configure(config, data, args)  # text: the vocabulary, trained on this corpus
     if "channels" in recipe.defaults() and "channels" not in config.recipe_args and hasattr(data, "channels"):
         config.recipe_args["channels"] = data.channels
+    # every argument written down, so a run keeps its architecture when a recipe's defaults change later
+    config.recipe_args = {**recipe.defaults(), **config.recipe_args}
     if config.mean is None or config.std is None:
         config.mean, config.std = getattr(data, "stored_stats", None) or modality.stats(data)  # shards: measured when written
     validate_data(config, data, config.data)
@@ -173,6 +175,12 @@ def pretrain(config: PretrainConfig, run_dir: str | Path, resume: bool = False, 
     if not resume and rank == 0:  # other ranks (DDP's launched processes) find rank 0's files there
         check_new_run_folder(run_dir, overwrite, config.data)
     model, data = resolve(config)  # bad data fails here, before a run folder exists
+    if saved is not None and "state_dict" in saved:
+        misfit = weights_misfit(model, {k[len("model."):]: v for k, v in saved["state_dict"].items()
+                                        if k.startswith("model.")})
+        if misfit:
+            raise ValueError(f"{ckpt}: the checkpoint does not fit recipe {config.recipe!r} with the run's "
+                             f"arguments: {misfit}")
 
     # each rank reads its own shard (perm[rank::world]); --batch-size is per device
     per_rank = len(data) // world
