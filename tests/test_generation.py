@@ -101,6 +101,30 @@ def test_generator_loss_counts_hidden_tokens_only(maskgit):
     assert torch.allclose(out.loss, want)
 
 
+def test_joint_head_predicts_whole_product_codes_and_decodes_like_the_tokenizer(tokenizer):
+    """`head="joint"`: a position's D codes of V values are one of V^D classes; joining and splitting are exact
+    inverses, the loss is one cross-entropy a hidden position over V^D logits, and samples decode through the
+    same tokenizer."""
+    torch.manual_seed(3)
+    joint = MaskedTokenGenerator(tokenizer, dim=16, depth=2, heads=2, num_classes=3, head="joint").eval()
+    assert (joint.token_dims, joint.levels) == (1, 5 ** 3) and joint.head.out_features == 125
+    codes = torch.randint(0, 5, (4, 16, 3), generator=gen(0))
+    ids = joint.join_codes(codes)
+    assert ids.shape == (4, 16, 1) and int(ids.max()) < 125 and torch.equal(joint.split_codes(ids), codes)
+    assert len(set(joint.join_codes(torch.cartesian_prod(*[torch.arange(5)] * 3)[None]).flatten().tolist())) == 125
+    x = torch.rand(4, 1, 8, 8, generator=gen(2)) * 2 - 1
+    assert torch.equal(joint.tokenize(x), joint.join_codes(tokenizer.encode(x)))
+    assert torch.equal(joint.decode_tokens(joint.tokenize(x)), tokenizer.decode(tokenizer.encode(x)))
+    out = joint.loss_on_codes(ids, torch.tensor([0, 1, 2, -1]), gen(1))
+    want = torch.nn.functional.cross_entropy(out.logits[out.hidden].reshape(-1, 125), ids[out.hidden].reshape(-1))
+    assert torch.allclose(out.loss, want)
+    trace = []
+    images, _ = sample(joint, "maskgit", 3, torch.tensor([0, 1, 2]), steps=4, generator=gen(0), trace=trace)
+    assert trace == [16 - m for m in masked_counts(16, 4)[1:]] and images.shape == (3, 1, 8, 8)
+    with pytest.raises(ValueError, match="head='product'"):
+        MaskedTokenGenerator(tokenizer, dim=16, depth=1, heads=2, head="product")
+
+
 def test_training_mask_ratio_follows_the_cosine_schedule(maskgit):
     counts = torch.tensor([int(maskgit.draw_hidden(2, "cpu", gen(s)).sum(1)[0]) for s in range(400)]).float()
     assert counts.min() >= 1 and counts.max() <= 16

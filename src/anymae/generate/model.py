@@ -10,7 +10,9 @@ generator embeds a position as the sum of D embeddings and predicts it with one 
 dimension (D x V logits) rather than one head over the product codebook of V^D codes: the heads grow with
 D*V instead of V^D (8^4 = 4096 codes for the tiny tokenizer, most never seen on a small data set). The D
 values of one position are sampled independently given the context (a factorised approximation; the
-confidence of a position is the sum of its D log-probabilities).
+confidence of a position is the sum of its D log-probabilities). `head="joint"` predicts the position's code
+as one of the V^D product codes instead (one embedding and one head over V^D; the tokenizer's D codes are
+joined into one integer and split again to decode): exact for the position, at V^D logits a position.
 
 `enc_depth > 0` is ENAT's split (row 47): the visible tokens (and the class token) are encoded on their own by
 `enc_depth` blocks, then `depth` decoder blocks see the encoded visible tokens and the mask tokens together.
@@ -31,6 +33,7 @@ from torch import Tensor, nn
 from .schedule import SCHEDULES
 
 KV = tuple[Tensor, Tensor]   # keys, values [B,H,M,hd]
+HEADS = ("per_dimension", "joint")   # one categorical a latent dimension, or one over the product codes
 
 
 @dataclass
@@ -89,15 +92,21 @@ class MaskedTokenGenerator(nn.Module):
 
     def __init__(self, tokenizer: nn.Module, dim: int = 128, depth: int = 4, heads: int = 4, enc_depth: int = 0,
                  num_classes: int = 10, class_dropout: float = 0.1, schedule: str = "cosine",
-                 mlp_ratio: float = 4.0):
+                 mlp_ratio: float = 4.0, head: str = "per_dimension"):
         super().__init__()
         SCHEDULES.get(schedule)
         if not 0.0 <= class_dropout < 1.0:
             raise ValueError(f"class_dropout={class_dropout}: must be in [0, 1)")
+        if head not in HEADS:
+            raise ValueError(f"head={head!r}: must be one of {', '.join(HEADS)}")
         self.tokenizer = tokenizer
         for p in self.tokenizer.parameters():
             p.requires_grad_(False)
-        self.num_tokens, self.token_dims, self.levels = tokenizer.num_tokens, tokenizer.dims, tokenizer.levels
+        self.num_tokens, self.head_kind = tokenizer.num_tokens, head
+        self.code_dims, self.code_levels = tokenizer.dims, tokenizer.levels   # the tokenizer's D codes of V values
+        joint = head == "joint"
+        self.token_dims, self.levels = (1, self.code_levels ** self.code_dims) if joint else (self.code_dims,
+                                                                                                self.code_levels)
         self.num_classes, self.class_dropout, self.schedule = num_classes, class_dropout, schedule
         self.dim, self.heads = dim, heads
         self.token_embed = nn.Embedding(self.token_dims * self.levels, dim)
@@ -206,8 +215,26 @@ class MaskedTokenGenerator(nn.Module):
 
     @torch.no_grad()
     def tokenize(self, x: Tensor) -> Tensor:
-        """pixels [B,C,H,W] in [-1,1] -> codes [B,N,D] from the frozen tokenizer."""
-        return self.tokenizer.encode(x)
+        """pixels [B,C,H,W] in [-1,1] -> the generator's codes [B,N,token_dims] from the frozen tokenizer."""
+        return self.join_codes(self.tokenizer.encode(x))
+
+    def decode_tokens(self, codes: Tensor) -> Tensor:
+        """the generator's codes [B,N,token_dims] -> pixels [B,C,H,W] in about [-1,1]."""
+        return self.tokenizer.decode(self.split_codes(codes))
+
+    def join_codes(self, codes: Tensor) -> Tensor:
+        """tokenizer codes [B,N,D] -> [B,N,1] product-code ids (`head="joint"`); unchanged otherwise."""
+        if self.head_kind != "joint":
+            return codes
+        place = self.code_levels ** torch.arange(self.code_dims, device=codes.device)
+        return (codes * place).sum(-1, keepdim=True)
+
+    def split_codes(self, codes: Tensor) -> Tensor:
+        """The inverse of `join_codes`: [B,N,1] product-code ids -> tokenizer codes [B,N,D]."""
+        if self.head_kind != "joint":
+            return codes
+        place = self.code_levels ** torch.arange(self.code_dims, device=codes.device)
+        return torch.div(codes, place, rounding_mode="floor") % self.code_levels
 
     def forward(self, x: Tensor, labels: Tensor | None = None, generator: torch.Generator | None = None,
                 **_) -> GenerationOutput:

@@ -30,18 +30,18 @@ def tokenizer_from(tokenizer_recipe: str, tokenizer_args: dict | None):
 @register("maskgit_tiny", paper=21, modality="generation", train=GENERATOR_TRAIN)
 def maskgit_tiny(tokenizer_recipe: str = "qlae_tiny", tokenizer_args: dict | None = None, dim: int = 64,
                  depth: int = 4, heads: int = 4, num_classes: int = 10, class_dropout: float = 0.1,
-                 schedule: str = "cosine"):
+                 schedule: str = "cosine", head: str = "per_dimension"):
     """MaskGIT-style generator (laptop size): 4 blocks x 64 over a tokenizer run's codes, class token + CFG"""
     return MaskedTokenGenerator(tokenizer_from(tokenizer_recipe, tokenizer_args), dim=dim, depth=depth,
                                 heads=heads, enc_depth=0, num_classes=num_classes, class_dropout=class_dropout,
-                                schedule=schedule)
+                                schedule=schedule, head=head)
 
 
 @register("enat_tiny", paper=47, modality="generation", train=GENERATOR_TRAIN)
 def enat_tiny(tokenizer_recipe: str = "qlae_tiny", tokenizer_args: dict | None = None, dim: int = 64,
               enc_depth: int = 3, depth: int = 1, heads: int = 4, num_classes: int = 10, class_dropout: float = 0.1,
-              schedule: str = "cosine"):
+              schedule: str = "cosine", head: str = "per_dimension"):
     """ENAT generator (laptop size): visible tokens encoded alone (3 blocks), mask tokens decoded (1 block)"""
     return MaskedTokenGenerator(tokenizer_from(tokenizer_recipe, tokenizer_args), dim=dim, depth=depth,
                                 heads=heads, enc_depth=enc_depth, num_classes=num_classes,
-                                class_dropout=class_dropout, schedule=schedule)
+                                class_dropout=class_dropout, schedule=schedule, head=head)
