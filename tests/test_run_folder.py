@@ -219,3 +219,31 @@ def test_a_checkpoint_that_does_not_fit_the_run_is_one_line_on_resume(finished, 
     assert len(err) == 1 and "last.ckpt: the checkpoint does not fit recipe 'mae_laptop'" in err[0]
     assert "tokenizer.proj.weight is [32, 1, 2, 2] in the file, [48, 1, 2, 2] in the recipe" in err[0]
     assert {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()} == before
+
+
+def test_a_run_made_before_every_argument_was_recorded_loads_with_the_recipes_legacy_defaults(finished, tmp_path,
+                                                                                             monkeypatch):
+    """Older runs recorded only the given arguments; a recipe whose default changed names the old value
+    (`register(legacy_defaults=...)`) and such runs load, and resume, with it."""
+    import dataclasses
+    import functools
+    import yaml
+    from anymae.io.checkpoint import load_run
+    from anymae.recipes.registry import RECIPES
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    config = read_config(run / "config.yaml")
+    defaults = RECIPES["mae_laptop"].defaults()
+    config["recipe_args"] = {k: v for k, v in config["recipe_args"].items() if k not in defaults or v != defaults[k]}
+    assert "mlp_ratio" not in config["recipe_args"]        # as an old run wrote it: the given arguments only
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    recipe = RECIPES["mae_laptop"]
+    changed = dataclasses.replace(recipe, build=functools.partial(recipe.build, mlp_ratio=2.0))
+    monkeypatch.setitem(RECIPES, "mae_laptop", changed)
+    with pytest.raises(ValueError, match="weights do not fit recipe 'mae_laptop'"):
+        load_run(run)
+    monkeypatch.setitem(RECIPES, "mae_laptop", dataclasses.replace(changed, legacy={"mlp_ratio": 4.0}))
+    model, loaded = load_run(run)
+    assert model.encoder.blocks[0].mlp.fc1.out_features == 4 * 32 and loaded["recipe_args"]["mlp_ratio"] == 4.0
+    assert main(["pretrain", "--resume", str(run), "--epochs", "2"]) == 0
+    assert read_config(run / "config.yaml")["recipe_args"]["mlp_ratio"] == 4.0   # now written down

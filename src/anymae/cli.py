@@ -136,10 +136,10 @@ def run_pretrain(args) -> int:
     import yaml
     from .config import PretrainConfig
     from .train.run import pretrain, resolve
-    from .io.checkpoint import read_config
+    from .io.checkpoint import read_config, read_run_config
     if args.resume:
         run_dir = Path(args.resume)
-        config = PretrainConfig.from_dict(read_config(run_dir / "config.yaml"))
+        config = PretrainConfig.from_dict(read_run_config(run_dir))
         for key in RESUME_OVERRIDES:
             if getattr(args, key, None) is not None:
                 setattr(config, key, getattr(args, key))

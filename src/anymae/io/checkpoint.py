@@ -55,6 +55,25 @@ def read_config(path: str | Path) -> dict:
     return config
 
 
+def with_legacy_defaults(config: dict) -> dict:
+    """A run's config with the recipe defaults it was built with. Runs made before config.yaml recorded every
+    recipe argument hold only the given ones; where the recipe's default has changed since
+    (`register(legacy_defaults=...)`), the old value is filled in. Teachers' recorded specs likewise."""
+    name = config.get("recipe")
+    recipe = RECIPES.get(name) if name in RECIPES else RECIPES.get(RENAMED[name]) if name in RENAMED else None
+    args = dict(config.get("recipe_args") or {})
+    old = {k: v for k, v in (recipe.legacy if recipe else {}).items() if k not in args}
+    teachers = [with_legacy_defaults(t) for t in config.get("teacher_configs") or []]
+    if not old and not teachers:
+        return config
+    return {**config, "recipe_args": {**old, **args}, **({"teacher_configs": teachers} if teachers else {})}
+
+
+def read_run_config(run: str | Path) -> dict:
+    """A run folder's config.yaml (`read_config`), with the recipe defaults the run was built with."""
+    return with_legacy_defaults(read_config(Path(run) / "config.yaml"))
+
+
 def weights_misfit(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> str | None:
     """Why `state` does not load into `model` (missing or unexpected keys, a shape), or None when it fits."""
     own = model.state_dict()
@@ -92,7 +111,7 @@ def load_run(run: str | Path, weights: str = "model.safetensors"):
     loads as the recipe that builds its architecture now; the returned config names that recipe.
     """
     run = Path(run)
-    config = read_config(run / "config.yaml")
+    config = read_run_config(run)
     if (run / "tokenizer.json").is_file():  # text runs: their vocabulary, wherever the folder now is
         config["tokenizer"] = str(run / "tokenizer.json")
     state = load_weights(run / weights)

@@ -20,6 +20,7 @@ class Recipe:
     summary: str
     train: dict = field(default_factory=dict)  # PretrainConfig settings this recipe starts from
     finetune: dict = field(default_factory=dict)  # FinetuneConfig settings `anymae finetune` starts from
+    legacy: dict = field(default_factory=dict)    # defaults that runs recording only their given arguments used
 
     def defaults(self) -> dict:
         """The recipe's arguments and their default values."""
@@ -37,7 +38,7 @@ class Recipe:
 
 
 def register(name: str, paper: int, modality: str = "image", summary: str | None = None, train: dict | None = None,
-             finetune: dict | None = None, formerly: str | None = None):
+             finetune: dict | None = None, formerly: str | None = None, legacy_defaults: dict | None = None):
     """Decorator: register a function (or partial) that builds a MaskedAutoencoder under `name`.
 
     The summary line is the function's first docstring line unless given. `train`: training settings
@@ -45,13 +46,15 @@ def register(name: str, paper: int, modality: str = "image", summary: str | None
     or --config sets them. `finetune`: FinetuneConfig fields that `anymae finetune` (not --linear) uses for
     this recipe's runs unless a flag sets them. `formerly`: the name this architecture was registered under
     before that name passed to another one; a run that names it and whose weights fit this recipe loads as this.
+    `legacy_defaults`: a default changed since, with its old value ({"decoder_dim": 96}). Runs record every
+    argument now, but the earlier ones recorded only the arguments given; they load with these old values.
     """
     def wrap(fn):
         if formerly:
             RENAMED[formerly] = name
         text = summary if summary is not None else (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
         RECIPES.register(name, Recipe(name, fn, paper, modality, text, dict(train or {}),
-                                             dict(finetune or {})))
+                                      dict(finetune or {}), dict(legacy_defaults or {})))
         return fn
     return wrap
 
