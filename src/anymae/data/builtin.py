@@ -29,6 +29,20 @@ def balanced_labels(count: int, classes: int, rng: np.random.Generator) -> np.nd
     return labels
 
 
+def fixed_image_set(name: str, split: str, image_size, make: Callable, counts: tuple[int, int],
+                    classes) -> TensorImageDataset:
+    """A built-in set whose train and test images are fixed: `make(split, side, count)` -> (uint8 images
+    [N,C,side,side], labels [N]); `counts` = (train, test); split "all" is both."""
+    if split == "all":
+        a, b = (fixed_image_set(name, s, image_size, make, counts, classes) for s in ("train", "test"))
+        return TensorImageDataset(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]),
+                                  classes=a.classes, name=f"{name}:all")
+    check_split(split)
+    side = image_size if isinstance(image_size, int) else int(image_size[0])
+    images, labels = make(split, side, counts[0] if split == "train" else counts[1])
+    return TensorImageDataset(images, labels, classes=list(classes), name=f"{name}:{split}")
+
+
 def _to_uint8(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8))
 
@@ -145,14 +159,7 @@ def photo_crops_labelled(split: str = "train", image_size: int = 32, seed: int =
     page of text, a cat...). Train crops come from the first 70% of each photo's longer side, test crops
     from the last 30%, so no pixel is in both splits; sides 10-25% of the photo's shorter side, half
     mirrored; fixed sets."""
-    if split == "all":
-        a, b = photo_crops_labelled("train", image_size), photo_crops_labelled("test", image_size)
-        return TensorImageDataset(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]),
-                                  classes=a.classes, name="photo-crops:all")
-    check_split(split)
-    side = image_size if isinstance(image_size, int) else int(image_size[0])
-    images, labels = _photo_crops_split(split, side, train_count if split == "train" else test_count)
-    return TensorImageDataset(images, labels, classes=list(PHOTOS), name=f"photo-crops:{split}")
+    return fixed_image_set("photo-crops", split, image_size, _photo_crops_split, (train_count, test_count), PHOTOS)
 
 
 @builtin("textures")
@@ -241,10 +248,4 @@ def shapes(split: str = "train", image_size: int = 32, seed: int = 0, train_coun
            test_count: int = 1000) -> TensorImageDataset:
     """Procedural labelled shapes (10 classes) with random colour, size, position, rotation and a
     textured photo background; rendered at `image_size`; fixed train/test sets."""
-    if split == "all":
-        a, b = shapes("train", image_size), shapes("test", image_size)
-        return TensorImageDataset(torch.cat([a.images, b.images]), torch.cat([a.labels, b.labels]),
-                                  classes=a.classes, name="shapes:all")
-    side = image_size if isinstance(image_size, int) else int(image_size[0])
-    images, labels = _shapes_split(split, side, train_count if split == "train" else test_count)
-    return TensorImageDataset(images, labels, classes=list(SHAPES), name=f"shapes:{split}")
+    return fixed_image_set("shapes", split, image_size, _shapes_split, (train_count, test_count), SHAPES)
