@@ -7,6 +7,7 @@ import subprocess
 import sys
 import os
 
+import numpy as np
 import torch
 
 import anymae
@@ -88,7 +89,7 @@ def test_impute_predicts_only_the_missing_modality_and_reports_baselines(tmp_pat
     write_run(model, config, tmp_path / "run", {})
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "anymae", "impute", str(tmp_path / "run"), "--predict", "flair",
-                           "--count", "6", "--out", str(tmp_path / "imp")], capture_output=True, text=True, env=env,
+                           "--count", "6", "--batch-size", "4", "--out", str(tmp_path / "imp")], capture_output=True, text=True, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "impute flair from t1, t2" in proc.stdout
@@ -97,6 +98,11 @@ def test_impute_predicts_only_the_missing_modality_and_reports_baselines(tmp_pat
                                    "voxel-wise regression (train)"}
     assert 0 <= metrics["dependence_on_present"] and "dependence on the present sequences" in proc.stdout
     assert metrics["samples"] == 6 and (tmp_path / "imp" / "panel.png").is_file()
+    imputed = np.load(tmp_path / "imp" / "imputed.npy")
+    assert imputed.shape == (6, 16, 16, 16)           # every test volume imputed, not one batch
+    paired = metrics["baseline_minus_model"]["copy t2"]
+    assert abs(paired["mean"] - (metrics["mse"]["copy t2"] - metrics["mse"]["BM-MAE (bmmae) prediction"])) < 1e-6
+    assert paired["standard_error"] > 0 and 0 <= paired["model_wins"] <= 6
     bad = subprocess.run([sys.executable, "-m", "anymae", "impute", str(tmp_path / "run"), "--predict", "dwi"],
                          capture_output=True, text=True, env=env, timeout=600)
     assert bad.returncode == 2 and "unknown modality ['dwi']" in bad.stderr and "Traceback" not in bad.stderr

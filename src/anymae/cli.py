@@ -406,7 +406,7 @@ def run_impute(args) -> int:
         report = impute_volumes(args.run, out, data=args.data, source=split(args.source), predict=split(args.predict),
                                 batch_size=args.batch_size, count=args.count)
         print(report.table())
-        print(f"run folder: {out} (panel.png: mid-slices, metrics.json, imputed.npy)")
+        print(f"run folder: {out} (panel.png: mid-slices, metrics.json, imputed.npy: every imputed volume)")
         return 0
     report = impute(args.run, out=out, input_dir=args.input, data=args.data, source=split(args.source),
                     predict=split(args.predict), batch_size=args.batch_size, count=args.count,

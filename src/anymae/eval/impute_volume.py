@@ -26,12 +26,19 @@ class VolumeImputeReport:
     samples: int
     rows: list[tuple[str, float]] = field(default_factory=list)  # (method, MSE)
     reads_present: float | None = None  # present_dependence over the test split (0: the model ignores its input)
+    paired: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # baseline -> (its MSE - the model's,
+    #                                         standard error of that mean over volumes, volumes where the model wins)
 
     def table(self) -> str:
         width = max(len(name) for name, _ in self.rows)
         lines = [f"impute {self.missing} from {', '.join(self.present)} on {self.data}: {self.samples} test volumes, "
-                 f"MSE of normalised voxels (lower is better)", f"{'method':<{width}}  {'MSE':>8}"]
-        lines += [f"{name:<{width}}  {mse:>8.4f}" for name, mse in self.rows]
+                 f"MSE of normalised voxels (lower is better); last column: the baseline's MSE minus the model's, "
+                 f"+- its standard error over volumes (> 0: the model is better), and the volumes the model wins",
+                 f"{'method':<{width}}  {'MSE':>8}  {'paired difference':>26}"]
+        for name, mse in self.rows:
+            diff = self.paired.get(name)
+            paired = f"{diff[0]:+.4f} +- {diff[1]:.4f} ({diff[2]}/{self.samples})" if diff else ""
+            lines.append(f"{name:<{width}}  {mse:>8.4f}  {paired:>26}")
         if self.reads_present is not None:
             lines.append(f"dependence on the present sequences: {self.reads_present:.3f} (0: the imputation ignores "
                          f"them, 1: it changes as much as the true {self.missing} between subjects)")
@@ -131,29 +138,32 @@ def impute_volumes(run: str | Path, out: str | Path, data: str | None = None, so
     mean_volume = train_volumes[:, m].mean(0)  # [D,H,W]
     regression = voxel_regression(train_volumes, present, m)
     n = len(test) if count is None else min(count, len(test))
-    errors = {"model": 0.0, "mean": 0.0, "regression": 0.0, **{f"copy {names[p]}": 0.0 for p in present}}
-    first, dependence = None, [0.0, 0.0]
+    label = "BM-MAE (bmmae) prediction" if "bmmae" in str(raw.get("recipe")) else "model prediction"
+    methods = [label, "mean volume (train)", "voxel-wise regression (train)", *(f"copy {names[p]}" for p in present)]
+    per_volume = {name: [] for name in methods}   # each method's MSE of every test volume
+    first, dependence, imputed = None, [0.0, 0.0], []
     for start in tqdm(range(0, n, batch_size), desc="impute", disable=not progress, leave=False):
         x = torch.stack([test[i][0] for i in range(start, min(n, start + batch_size))])  # [B,M,D,H,W]
         guess = impute_missing(model, x, present, m)  # [B,D,H,W]
         truth = x[:, m]
-        errors["model"] += float(((guess - truth) ** 2).mean(dim=(1, 2, 3)).sum())
         dependence = [a + b for a, b in zip(dependence, present_dependence(model, x, present, m, guess))]
-        errors["mean"] += float(((mean_volume - truth) ** 2).mean(dim=(1, 2, 3)).sum())
-        errors["regression"] += float(((regression(x) - truth) ** 2).mean(dim=(1, 2, 3)).sum())
-        for p in present:
-            errors[f"copy {names[p]}"] += float(((x[:, p] - truth) ** 2).mean(dim=(1, 2, 3)).sum())
+        predictions = [guess, mean_volume.expand_as(truth), regression(x), *(x[:, p] for p in present)]
+        for name, prediction in zip(methods, predictions):
+            per_volume[name] += ((prediction - truth) ** 2).mean(dim=(1, 2, 3)).tolist()
+        imputed.append(guess.numpy().astype(np.float32))
         if first is None:
             first = (x[:4], guess[:4])
-    rows = [("BM-MAE (bmmae) prediction" if "bmmae" in str(raw.get("recipe")) else "model prediction",
-             errors["model"] / n), ("mean volume (train)", errors["mean"] / n),
-            ("voxel-wise regression (train)", errors["regression"] / n)]
-    rows += [(f"copy {names[p]}", errors[f"copy {names[p]}"] / n) for p in present]
+    errors = {name: np.asarray(v) for name, v in per_volume.items()}
+    rows = [(name, float(errors[name].mean())) for name in methods]
+    paired = {name: paired_difference(errors[name], errors[label]) for name in methods[1:]}
     reads = dependence[0] / dependence[1] if dependence[1] > 0 else None
-    report = VolumeImputeReport(spec, [names[p] for p in present], names[m], n, rows, reads)
+    report = VolumeImputeReport(spec, [names[p] for p in present], names[m], n, rows, reads, paired)
     out = Path(out)
     write_text(out / "metrics.json", json.dumps({"data": spec, "present": report.present, "missing": report.missing,
                                                  "samples": n, "mse": dict(rows),
+                                                 "baseline_minus_model": {k: {"mean": d, "standard_error": se,
+                                                                              "model_wins": w}
+                                                                          for k, (d, se, w) in paired.items()},
                                                  "dependence_on_present": reads}, indent=2))
     x, guess = first
 
@@ -163,5 +173,13 @@ def impute_volumes(run: str | Path, out: str | Path, data: str | None = None, so
     panels = [[shown(x[i, p:p + 1], p) for p in present] + [shown(guess[i:i + 1], m), shown(x[i, m:m + 1], m)]
               for i in range(x.shape[0])]
     volume_grid(panels, [names[p] for p in present] + [f"{names[m]} imputed", f"{names[m]} true"], out / "panel.png")
-    np.save(out / "imputed.npy", guess.numpy())
+    np.save(out / "imputed.npy", np.concatenate(imputed))   # every test volume's imputation [N,D,H,W]
     return report
+
+
+def paired_difference(baseline: np.ndarray, model: np.ndarray) -> tuple[float, float, int]:
+    """Per-volume MSEs of a baseline and of the model [N] -> (mean of baseline - model, its standard error,
+    volumes where the model's error is lower)."""
+    diff = baseline - model
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
+    return float(diff.mean()), se, int((diff > 0).sum())

@@ -78,9 +78,10 @@ def spark3d_tiny(volume_size=32, channels=1, mask_ratio=0.6, widths=(16, 32, 64)
 
 
 @register("bmmae_tiny", paper=15, modality="volume",
-          train={"data": "phantom-mri", "steps": 3000, "blr": 3.2e-2, "batch_size": 8})
+          train={"data": "phantom-mri", "steps": 12000, "blr": 3.2e-2, "batch_size": 8},
+          legacy_defaults={"decoder_dim": 96, "decoder_depth": 2, "whole": 0.5})
 def bmmae_tiny(volume_size=16, patch_size=4, modalities=3, mask_ratio=0.75, drop=0.5, alpha=1.0, dim=96, depth=6,
-               heads=4, decoder_dim=96, decoder_depth=2, decoder_heads=4, whole=0.5):
+               heads=4, decoder_dim=192, decoder_depth=4, decoder_heads=4, whole=1.0):
     """BM-MAE (row 15), laptop size: co-registered MRI sequences as modalities of one sample (per-modality Conv3d
     patch embeddings, 3-D sin-cos + modality embedding), whole modalities dropped with probability `drop` and the
     remaining budget split by Dirichlet(alpha) (the modality masker), a ViT on the visible tokens, MAE's decoder
@@ -90,9 +91,14 @@ def bmmae_tiny(volume_size=16, patch_size=4, modalities=3, mask_ratio=0.75, drop
 
     Changed: laptop width / depth and 16^3 volumes in 4^3 patches (64 tokens a sequence; a 96-d token is wider than
     the 64 voxels it predicts); BM-MAE's public code masks with MultiMAE's Dirichlet budget (ratio 0.75) alone,
-    whole-modality dropout (`drop`) and `whole` are this project's additions. Laptop training (`train`): batch 8
-    at lr 1e-3 for 3000 steps, because the model first learns the mean volume and only after a few hundred updates
-    reads the sequences it is given (benchmarks/bmmae_diagnose.py; batch 32 at lr 5e-4 for 800 steps never got there).
+    whole-modality dropout (`drop`) and `whole` are this project's additions; `whole=1.0` (the default) trains on
+    the imputation setting alone, `whole=0` gives the paper's masks. The decoder (192-d x 4) is twice as wide and
+    deep as the encoder's laptop width would suggest: it is what turns the gathered sequences into 64 voxels a
+    token (docs/volumes.md). Laptop training (`train`): batch 8 at lr 1e-3 for 12,000 steps (about 75 minutes on
+    one CPU thread), because the model first learns the mean volume and only after a few hundred updates reads the
+    sequences it is given (benchmarks/bmmae_diagnose.py; batch 32 at lr 5e-4 for 800 steps never got there), and
+    it beats copying the nearest present sequence only late. Runs made before every argument was recorded were
+    96-d x 2 decoders trained with `whole=0.5` (`legacy_defaults`).
     """
     from ..masking.modality_subset import ModalitySubsetMasker
     from ..tokenizers.volume import ModalityVolumeTokenizer
