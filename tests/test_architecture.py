@@ -115,8 +115,10 @@ import recipe_steps  # noqa: E402  (tests/fixtures/recipe_steps.py, the recorder
 RECORDED = json.loads(recipe_steps.FIXTURE.read_text())
 
 
-def close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+def close(a: float, b: float, scale: float = 0.0) -> bool:
+    """Equal to float32 rounding. A signed sum cancels, so its error is relative to the `scale` of its terms
+    (the sum of their magnitudes): CPUs with other vector units (AVX2, AVX-512) round such sums differently."""
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=max(1e-6, 1e-6 * scale))
 
 
 @pytest.mark.parametrize("key", sorted(RECORDED))
@@ -124,8 +126,9 @@ def test_recipe_reproduces_the_steps_recorded_before_the_refactor(key):
     torch.set_num_threads(1)
     name, swap = recipe_steps.rows()[key]
     got, want = recipe_steps.two_steps(name, swap), RECORDED[key]
-    for field in ("loss0", "loss1", "grad_abs", "grad_weighted"):
+    for field in ("loss0", "loss1", "grad_abs"):
         assert close(got[field], want[field]), (field, got[field], want[field])
+    assert close(got["grad_weighted"], want["grad_weighted"], scale=want["grad_abs"]), (got, want)
     for field in ("terms0", "terms1"):
         assert set(got[field]) == set(want[field])
         assert all(close(got[field][t], want[field][t]) for t in want[field]), (field, got[field], want[field])
@@ -155,7 +158,8 @@ def test_old_run_folder_loads_with_the_same_features(old_run):
     with torch.no_grad():
         features = model.encode(x).double()
         loss = float(model(x, generator=torch.Generator().manual_seed(3)).loss)
-    assert close(float(features.sum()), want["encode_sum"]) and close(float(features.abs().sum()), want["encode_abs"])
+    assert close(float(features.abs().sum()), want["encode_abs"])
+    assert close(float(features.sum()), want["encode_sum"], scale=want["encode_abs"])
     assert close(loss, want["loss"])
 
 
