@@ -185,12 +185,15 @@ def add_probe(sub) -> None:
     p.add_argument("--pool", help="features read: cls, mean, cls+mean, max+mean, mean-last4, grid, grid3 (default: the "
                                      "run's; max+mean for point clouds; hicmae: HiCMAE's per-modality readout)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--attentive", action="store_true",
+                   help="also read every row with an attentive probe (one learned query cross-attends over its tokens; "
+                        "raw pixels as the encoder's patches, HOG's blocks as tokens): images and multi-channel images")
     p.set_defaults(handler=run_probe)
 
 
 def run_probe(args) -> int:
     from .eval.probe import probe_run
-    _, table = probe_run(args.run, data=args.data, pool=args.pool, seed=args.seed)
+    _, table = probe_run(args.run, data=args.data, pool=args.pool, seed=args.seed, attentive=args.attentive)
     print(table)
     print(f"run folder: {args.run} (probe.json)")
     return 0

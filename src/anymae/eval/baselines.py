@@ -22,12 +22,23 @@ def model_inputs(dataset, key: str | None = None) -> Tensor:
 
 
 def hog_features(images: Tensor) -> np.ndarray:
-    """images [M,C,H,W] in [0,1] -> HOG (9 orientations, 4x4 cells, 2x2 blocks) of the grey image."""
+    """images [M,C,H,W] in [0,1] -> HOG (9 orientations, 4x4 cells, 2x2 blocks) of the grey image [M,F]."""
+    return hog_blocks(images).reshape(len(images), -1)
+
+
+def hog_blocks(images: Tensor) -> np.ndarray:
+    """images [M,C,H,W] in [0,1] -> `hog_features`' blocks as tokens [M,blocks,36]: the same numbers, unflattened."""
     from skimage.feature import hog
     grey = images.float().mean(1).numpy()
     cell = max(2, grey.shape[-1] // 4)
-    return np.stack([hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2),
-                         feature_vector=True) for g in grey])
+    blocks = [hog(g, orientations=9, pixels_per_cell=(cell, cell), cells_per_block=(2, 2), feature_vector=False)
+              for g in grey]                                                  # each [rows,cols,2,2,9]
+    return np.stack([b.reshape(-1, b[0, 0].size) for b in blocks])
+
+
+def patches(images: Tensor, patch: int) -> np.ndarray:
+    """images [M,C,H,W] -> non-overlapping patch x patch patches as tokens [M,(H/p)(W/p),C*p*p]."""
+    return torch.nn.functional.unfold(images.float(), patch, stride=patch).transpose(1, 2).numpy()
 
 
 def stretch(x: Tensor) -> Tensor:
@@ -171,6 +182,21 @@ def image_text_baselines(train, test):
 
 
 BASELINES["image-text"] = image_text_baselines
+
+
+def token_baselines(modality: str, train, test, patch: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The image baselines as token sets for the attentive probe: raw pixels cut into the encoder's patch x patch
+    patches, HOG's blocks; named as the rows of `baselines` they unflatten. Images and multi-channel images."""
+    if modality == "image":
+        pixels, grey = ([model_view(d) for d in (train, test)],) * 2
+    elif modality == "multichannel":
+        pixels = [model_inputs(d) for d in (train, test)]
+        grey = [stretch(p) for p in pixels]
+    else:
+        raise ValueError(f"the attentive probe reads images and multi-channel images; {modality} runs have no "
+                         f"token baselines to read the same way (probe without --attentive)")
+    return [("raw pixels", patches(pixels[0], patch), patches(pixels[1], patch)),
+            ("HOG", hog_blocks(grey[0]), hog_blocks(grey[1]))]
 
 
 def baselines(modality: str, train, test) -> list[tuple[str, np.ndarray, np.ndarray]]:

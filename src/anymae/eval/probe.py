@@ -1,5 +1,6 @@
 """Frozen-feature probes: logistic regression and kNN (k=20, cosine) on a train/test split, with the
-baselines every table must show: the same architecture at random init, raw pixels, and HOG."""
+baselines every table must show: the same architecture at random init, raw pixels, and HOG. `attentive=True`
+adds a column: the attentive probe (eval/attentive.py) on every row's tokens."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from tqdm.auto import tqdm
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
 from ..io.files import write_text
-from .baselines import baselines
+from .baselines import baselines, token_baselines
 from .svm import linear_svm_probe
 
 
@@ -23,6 +25,7 @@ class ProbeResult:
     dim: int
     linear: float
     knn: float
+    attentive: float | None = None  # the attentive probe on the row's tokens, when asked for
 
 
 def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
@@ -71,9 +74,13 @@ def evaluate(name: str, train_x, train_y, test_x, test_y, seed: int = 0, linear=
 
 def format_table(results: list[ProbeResult], title: str) -> str:
     width = max(len(r.name) for r in results)
-    lines = [title, f"{'features':<{width}}  {'dim':>6}  {'linear':>7}  {'kNN-20':>7}"]
+    attentive = any(r.attentive is not None for r in results)
+    lines = [title, f"{'features':<{width}}  {'dim':>6}  {'linear':>7}  {'kNN-20':>7}" + ("  attentive" * attentive)]
     for r in results:
-        lines.append(f"{r.name:<{width}}  {r.dim:>6}  {100 * r.linear:>6.1f}%  {100 * r.knn:>6.1f}%")
+        line = f"{r.name:<{width}}  {r.dim:>6}  {100 * r.linear:>6.1f}%  {100 * r.knn:>6.1f}%"
+        if attentive:
+            line += f"  {100 * r.attentive:>8.1f}%" if r.attentive is not None else f"  {'-':>9}"
+        lines.append(line)
     return "\n".join(lines)
 
 
@@ -97,12 +104,19 @@ def probe_splits(config, model, spec: str):
     return modality, out[0], out[1]
 
 
+def patch_side(model, sample) -> int:
+    """The side of the encoder's patches (image recipes), else a quarter of the image's side."""
+    return int(getattr(model.tokenizer, "patch_size", 0) or max(1, sample.shape[-1] // 4))
+
+
 def probe_run(run: str | Path, data: str | None = None, pool: str | None = None, seed: int = 0,
-              progress: bool = True) -> tuple[list[ProbeResult], str]:
-    """Probe a run's encoder against random init and the modality's hand-made baselines; writes probe.json."""
+              progress: bool = True, attentive: bool = False) -> tuple[list[ProbeResult], str]:
+    """Probe a run's encoder against random init and the modality's hand-made baselines; writes probe.json.
+    `attentive`: every row is also read by the attentive probe (images and multi-channel images)."""
     from ..io.checkpoint import build_untrained, load_run
     from ..config import PretrainConfig
-    from .features import encoder_features, fit_batch_norm
+    from .attentive import attentive_probe
+    from .features import encoder_features, encoder_tokens, fit_batch_norm
     run = Path(run)
     model, raw_config = load_run(run)
     config = PretrainConfig.from_dict(raw_config)
@@ -112,20 +126,30 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
     pool = pool or protocol.pool or config.features
     linear = protocol.linear
     train_y, test_y = train.labels.numpy(), test.labels.numpy()
+    tokens = {name: (tr, te) for name, tr, te in (token_baselines(modality.name, train, test,
+              patch_side(model, train[0][0])) if attentive else [])}   # row name -> (train tokens, test tokens)
     random_model = build_untrained(raw_config, seed=seed)
     rows, refit = [], False
     for name, m in (("anymae encoder", model), ("random init", random_model)):
         refit = fit_batch_norm(m, train) or refit  # both rows normalise with statistics of the same data
         tr = encoder_features(m, train, pool, progress=progress, desc=f"{name} (train)")
         te = encoder_features(m, test, pool, progress=progress, desc=f"{name} (test)")
+        if attentive:
+            tokens[name] = tuple(encoder_tokens(m, d, progress=progress, desc=f"{name} tokens") for d in (train, test))
         rows.append(evaluate(f"{name} [{pool}]", tr, train_y, te, test_y, seed, linear))
     for name, tr, te in baselines(modality.name, train, test):
         rows.append(evaluate(name, tr, train_y, te, test_y, seed, linear))
+    for row in tqdm(rows, desc="attentive probe", disable=not (progress and attentive), leave=False):
+        pair = tokens.get(row.name.split(" [")[0])
+        if pair is not None:
+            row.attentive = attentive_probe(pair[0], train_y, pair[1], test_y, seed=seed)
     title = f"probe on {spec}: {len(train_y)} train / {len(test_y)} test samples, {len(np.unique(train_y))} classes"
     if protocol.classifier:
         title += f"; linear = {protocol.classifier}"
     if refit:
         title += "; batch-norm statistics of both networks re-estimated on the training split"
+    if attentive:
+        title += "; attentive = one learned query over each row's tokens (eval/attentive.py)"
     write_results(rows, run / "probe.json", {"data": spec, "pool": pool, "batch_norm_refit": refit,
                                             "linear": protocol.classifier or "logistic regression",
                                             "train": len(train_y), "test": len(test_y)})
