@@ -1,11 +1,11 @@
 """Attentive probe (V-JEPA, AIM): a second reading of frozen tokens beside the linear probe.
 
-A learnable query cross-attends over a sample's tokens and a linear classifier reads what it gathered, so the
+A learnable query cross-attends over a sample's tokens and a small head reads what it gathered, so the
 probe chooses where to look instead of a fixed pooling (mean, `grid3`). Only the probe trains; the tokens are
 computed once. Every row of a table is read the same way: the encoder's and its random init's tokens, raw
-pixels cut into the encoder's patches, HOG's blocks as tokens (tokens_baselines in eval/baselines.py).
+pixels cut into the encoder's patches, HOG's blocks as tokens (`token_baselines` in eval/baselines.py).
 
-Chosen here (V-JEPA's pooler is a cross-attention block with an MLP; AIM's a multi-query attention): one query,
+Chosen here (V-JEPA's attentive pooler is a cross-attention block with an MLP, as this one): one query,
 tokens standardised per feature on the training split and embedded to 64-d, 4 heads, a residual MLP, a layer
 norm, a linear classifier; AdamW (lr 1e-3, weight decay 0.05), batch 128, 60 epochs on 80% of the training
 split; the epoch that scores best on the other 20% (the linear probe's split) gives the test accuracy. The same
@@ -35,12 +35,6 @@ class AttentivePooler(nn.Module):
         pooled, _ = self.attend(self.query.expand(len(x), -1, -1), x, x)  # [B,1,dim]
         pooled = pooled + self.mlp(pooled)
         return self.head(self.norm(pooled[:, 0]))
-
-    @torch.no_grad()
-    def attention(self, tokens: Tensor) -> Tensor:
-        """tokens [B,T,F] -> the query's attention over them [B,T] (heads averaged): where the probe looks."""
-        x = self.embed(tokens)
-        return self.attend(self.query.expand(len(x), -1, -1), x, x)[1][:, 0]
 
 
 def accuracy(model: nn.Module, tokens: Tensor, labels: Tensor, batch_size: int = 512) -> float:
