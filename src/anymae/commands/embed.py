@@ -37,10 +37,7 @@ def segments(video, window: int) -> list:
 def pooled(model, x, pool: str):
     """x [B,...] -> [B,D] (mean of the tokens or the cls latent) or [B,N,D] (every token) of the encoder."""
     from ..eval.features import pool_latents
-    latents = model.encode(x)
-    if pool == "tokens":
-        return latents[:, model.encoder.num_prefix:]
-    return pool_latents(latents, model.encoder.num_prefix, pool)
+    return pool_latents(model.encode(x), model.encoder.num_prefix, pool)
 
 
 def run_embed(args) -> int:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .split import held_out_split
+
 
 class AttentivePooler(nn.Module):
     """tokens [B,T,F] -> class logits [B,K]: one learnable query attends over the tokens."""
@@ -57,9 +59,7 @@ def attentive_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray
     as_tensor = lambda x: torch.from_numpy(((x - mean) / std).astype(np.float32))  # noqa: E731
     train_t, test_t = as_tensor(train_x), as_tensor(test_x)
     train_l, test_l = torch.as_tensor(train_y).long(), torch.as_tensor(test_y).long()
-    order = np.random.default_rng(seed).permutation(len(train_t))
-    cut = max(1, len(order) // 5)
-    val, fit = torch.from_numpy(order[:cut]), torch.from_numpy(order[cut:])
+    val, fit = (torch.from_numpy(i) for i in held_out_split(len(train_t), seed))
     classes = int(max(train_l.max(), test_l.max())) + 1
     torch.manual_seed(seed)
     model = AttentivePooler(train_t.shape[-1], classes)

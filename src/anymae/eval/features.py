@@ -11,7 +11,10 @@ POOLS = ("cls", "mean", "cls+mean", "max+mean", "mean-last4", "grid", "grid3", "
 
 
 def pool_latents(latents: torch.Tensor, num_prefix: int, pool: str) -> torch.Tensor:
-    """latents [B,P+N,D] -> [B,F]."""
+    """latents [B,P+N,D] -> [B,F]; `pool="tokens"`: every patch token, unpooled [B,N,D] (what `anymae embed` writes
+    and the attentive probe reads; not a linear probe's reading, so not in POOLS)."""
+    if pool == "tokens":
+        return latents[:, num_prefix:]
     if pool == "cls":
         if num_prefix == 0:
             raise ValueError("pool 'cls' needs an encoder with a cls token")
@@ -96,18 +99,4 @@ def encoder_features(model, dataset, pool: str = "mean", batch_size: int = 256, 
         else:
             feats = pool_latents(model.encode(x), prefix, pool)
         out.append(feats.float().cpu())
-    return torch.cat(out).numpy()
-
-
-@torch.no_grad()
-def encoder_tokens(model, dataset, batch_size: int = 256, progress: bool = False, desc: str = "tokens") -> np.ndarray:
-    """A data set -> the last block's patch tokens, unpooled [M,N,D] (prefix tokens dropped): what an
-    attentive probe reads. The encoder is frozen and sees every token."""
-    from torch.utils.data import DataLoader
-    model.eval()
-    device = next(model.parameters()).device
-    prefix = model.encoder.num_prefix
-    out = [model.encode(to_device(x, device))[:, prefix:].float().cpu()
-           for x, _, _ in tqdm(DataLoader(dataset, batch_size=batch_size, shuffle=False), desc=desc,
-                               disable=not progress, leave=False)]
     return torch.cat(out).numpy()

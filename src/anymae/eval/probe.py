@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..io.files import write_text
 from .baselines import baselines, token_baselines
+from .split import held_out_split
 from .svm import linear_svm_probe
 
 
@@ -33,10 +34,7 @@ def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, t
     """Accuracy of an L2 logistic regression on standardised features; C picked on a held-out 20% of train."""
     scaler = StandardScaler().fit(train_x)
     train_x, test_x = scaler.transform(train_x), scaler.transform(test_x)
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(train_x))
-    cut = max(1, len(order) // 5)
-    val, fit = order[:cut], order[cut:]
+    val, fit = held_out_split(len(train_x), seed)
     best_c, best = 1.0, -1.0
     for c in (0.01, 0.1, 1.0):
         clf = LogisticRegression(C=c, max_iter=2000).fit(train_x[fit], train_y[fit])
@@ -116,7 +114,7 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
     from ..io.checkpoint import build_untrained, load_run
     from ..config import PretrainConfig
     from .attentive import attentive_probe
-    from .features import encoder_features, encoder_tokens, fit_batch_norm
+    from .features import POOLS, encoder_features, fit_batch_norm
     run = Path(run)
     model, raw_config = load_run(run)
     config = PretrainConfig.from_dict(raw_config)
@@ -124,10 +122,14 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
     modality, train, test = probe_splits(config, model, spec)
     protocol = PROTOCOLS.get(modality.name, Protocol())
     pool = pool or protocol.pool or config.features
+    if pool not in POOLS:   # a linear probe reads one vector a sample (unpooled "tokens" are the attentive probe's)
+        raise ValueError(f"unknown pooling {pool!r}; choose from {POOLS}")
     linear = protocol.linear
     train_y, test_y = train.labels.numpy(), test.labels.numpy()
-    tokens = {name: (tr, te) for name, tr, te in (token_baselines(modality.name, train, test,
-              patch_side(model, train[0][0])) if attentive else [])}   # row name -> (train tokens, test tokens)
+    tokens = {}   # row name -> (train tokens, test tokens), for the attentive probe
+    if attentive:
+        tokens = {name: (tr, te) for name, tr, te in token_baselines(modality.name, train, test,
+                                                                     patch_side(model, train[0][0]))}
     random_model = build_untrained(raw_config, seed=seed)
     rows, refit = [], False
     for name, m in (("anymae encoder", model), ("random init", random_model)):
@@ -135,7 +137,8 @@ def probe_run(run: str | Path, data: str | None = None, pool: str | None = None,
         tr = encoder_features(m, train, pool, progress=progress, desc=f"{name} (train)")
         te = encoder_features(m, test, pool, progress=progress, desc=f"{name} (test)")
         if attentive:
-            tokens[name] = tuple(encoder_tokens(m, d, progress=progress, desc=f"{name} tokens") for d in (train, test))
+            tokens[name] = tuple(encoder_features(m, d, "tokens", progress=progress, desc=f"{name} tokens")
+                                 for d in (train, test))
         rows.append(evaluate(f"{name} [{pool}]", tr, train_y, te, test_y, seed, linear))
     for name, tr, te in baselines(modality.name, train, test):
         rows.append(evaluate(name, tr, train_y, te, test_y, seed, linear))

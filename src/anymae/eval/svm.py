@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
+from .split import held_out_split
 
 
 def linear_svm_probe(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
@@ -12,9 +12,7 @@ def linear_svm_probe(train_x, train_y, test_x, test_y, seed: int = 0) -> float:
     from sklearn.svm import LinearSVC
     scaler = StandardScaler().fit(train_x)
     train_x, test_x = scaler.transform(train_x), scaler.transform(test_x)
-    order = np.random.default_rng(seed).permutation(len(train_x))
-    cut = max(1, len(order) // 5)
-    val, fit = order[:cut], order[cut:]
+    val, fit = held_out_split(len(train_x), seed)
     best_c, best = 0.01, -1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning at the largest C is expected and harmless here
