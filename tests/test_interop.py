@@ -333,3 +333,31 @@ def test_hf_encoder_only_vitmaemodel_imports(tmp_path):
     noise = torch.rand(2, 64, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
         assert (model(x, noise=noise).latents - hf(pixel_values=x, noise=noise).last_hidden_state).abs().max() <= TOL
+
+
+def test_embed_writes_each_images_encoder_features(tmp_path):
+    """Row 32 (NViST builds on MAE features): `anymae embed` writes every image's encoder latents as arrays, one
+    .npy per image in its class folder, equal to the encoder's own output on the evaluation-transformed image."""
+    import numpy as np
+    from PIL import Image
+
+    from anymae.cli import main
+    from anymae.data import load_dataset
+    from anymae.data.transforms import EvalTransform
+    images = tmp_path / "images"
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (images / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 255, (40, 36, 3), dtype=np.uint8)).save(images / cls / f"{i}.png")
+    run, model = tiny_run(tmp_path)
+    out = tmp_path / "features"
+    assert main(["embed", str(run), "--data", str(images), "--out", str(out)]) == 0
+    files = sorted(out.rglob("*.npy"))
+    assert [f.parent.name for f in files] == ["a", "a", "b", "b"]
+    data = load_dataset(str(images), split="all", image_size=(32, 32), channels=3)
+    transform = EvalTransform((32, 32), torch.full((3,), 0.5), torch.full((3,), 0.25))  # the run's mean / std
+    with torch.no_grad():
+        latents = model.encode(transform(data.pixels(0))[None])[0, 1:]  # the tokens, past the cls latent
+    torch.testing.assert_close(torch.from_numpy(np.load(files[0])), latents)
+    assert main(["embed", str(run), "--data", str(images), "--out", str(out), "--pool", "mean"]) == 2  # never over

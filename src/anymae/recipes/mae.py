@@ -5,6 +5,7 @@ from functools import partial
 
 from ..decoders import MAEDecoder
 from ..encoders import ViTEncoder
+from ..encoders.stem_vit import StemViTEncoder
 from ..losses import MSELoss
 from ..masking import RandomMasker
 from ..model import MaskedAutoencoder
@@ -18,7 +19,7 @@ def mae_vit(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix
             heads=12, decoder_dim=512, decoder_depth=8, decoder_heads=16, drop_path=0.0, mlp_ratio=4.0,
             decoder_mlp_ratio=4.0, learnable_pos=False, decoder_learnable_pos=False, norm_eps=1e-6,
             invariance=0.0, mask_rounding="round", stem_width=0, position_task=0.0,
-            hog_weight=0.0, pixel_grad=True) -> MaskedAutoencoder:
+            hog_weight=0.0, pixel_grad=True, sparse_stem=0) -> MaskedAutoencoder:
     """MAE: patches -> random masking -> ViT on visible patches -> light decoder -> (norm-)pixels, MSE on hidden.
 
     `invariance` > 0 adds the small-data view-invariance term (losses/invariance.py) with that weight;
@@ -26,16 +27,18 @@ def mae_vit(image_size=224, patch_size=16, channels=3, mask_ratio=0.75, norm_pix
     `stem_width` > 0 embeds patches with a per-patch CNN (tokenizers/patch.py `PatchStem`) instead of a linear map;
     `position_task` > 0: the encoder gets no positions and predicts each visible token's (MP3's task, that weight);
     `hog_weight` > 0: each hidden patch's HOG joins its pixels in the target (targets/pixel_hog.py), that weight;
-    `pixel_grad=False`: the decoder learns the pictures from detached latents, so only the extra terms train the encoder.
+    `pixel_grad=False`: the decoder learns the pictures from detached latents, so only the extra terms train the encoder;
+    `sparse_stem` > 0 adds overlapping convolutions of that first width that never read a hidden patch to the
+    patch embedding (encoders/stem_vit.py).
     """
+    vit = dict(dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path, norm_eps=norm_eps)
     aux = ([ViewInvariance(weight=invariance)] if invariance > 0 else []) + \
         ([PositionPrediction(weight=position_task)] if position_task > 0 else [])
     return MaskedAutoencoder(
         tokenizer=PatchTokenizer(image_size, patch_size, channels, dim=dim, learnable_pos=learnable_pos,
-                                 stem_width=stem_width),
+                                 stem_width=stem_width, keep_image=sparse_stem > 0),
         masker=RandomMasker(mask_ratio, rounding=mask_rounding),
-        encoder=ViTEncoder(dim=dim, depth=depth, heads=heads, mlp_ratio=mlp_ratio, drop_path=drop_path,
-                           norm_eps=norm_eps),
+        encoder=StemViTEncoder(channels, patch_size, sparse_stem, **vit) if sparse_stem > 0 else ViTEncoder(**vit),
         decoder=MAEDecoder(dim=decoder_dim, depth=decoder_depth, heads=decoder_heads, mlp_ratio=decoder_mlp_ratio,
                            learnable_pos=decoder_learnable_pos, norm_eps=norm_eps, detach_latents=not pixel_grad),
         target=PixelHOGTarget(hog_weight, norm=norm_pix) if hog_weight > 0 else PixelTarget(norm=norm_pix),

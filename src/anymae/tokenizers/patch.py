@@ -46,12 +46,14 @@ class PatchTokenizer(Tokenizer):
     image_size: int or (H, W), each divisible by `patch_size`.
     Patch values are laid out (p, p, C) per patch, as MAE's `patchify`.
     `stem_width` > 0 embeds each patch with a `PatchStem` CNN of that first width instead of one linear map.
+    `keep_image=True` also hands the image on in `extra["image"]`, for encoders that read it (StemViTEncoder).
     """
 
     def __init__(self, image_size: int | tuple[int, int] = 224, patch_size: int = 16, channels: int = 3,
                  dim: int = 768, learnable_pos: bool = False, use_pos: bool = True,
-                 stem_width: int = 0):
+                 stem_width: int = 0, keep_image: bool = False):
         super().__init__()
+        self.keep_image = keep_image
         self.image_size, self.grid = patch_grid(image_size, patch_size)
         if channels <= 0:
             raise ValueError(f"channels must be positive, got {channels}")
@@ -91,4 +93,5 @@ class PatchTokenizer(Tokenizer):
         x = x.to(self.proj.weight.dtype)  # float64 / float16 inputs follow the weights (autocast still applies)
         embed = self.proj(x).flatten(2).transpose(1, 2)  # [B,N,D]
         pos = self.pos() if self.pos is not None else embed.new_zeros(1, embed.shape[1], self.dim)
-        return Tokens(values=self.patchify(x), embed=embed, pos=pos, grid=self.grid)
+        return Tokens(values=self.patchify(x), embed=embed, pos=pos, grid=self.grid,
+                      extra={"image": x} if self.keep_image else {})
