@@ -449,3 +449,27 @@ def test_frequency_and_disjoint_follow_the_mask_gallery_protocol():
                 assert mask.bool.shape == (2, 36) and not mask.bool.any()
             else:
                 assert masker.sample(2, example.grid, gen(0)).bool.shape == (2, 36)
+
+
+def test_deep_linear_jepa_learns_the_predictive_feature_first_and_mae_the_noisy_one():
+    """Row 26 (How JEPA avoids noisy features), its deep-linear result (benchmarks/jepa_linear.py): with a noisy
+    feature A (large covariance lambda = 1.2, weak regression coefficient rho = 0.3) and a predictive one B
+    (lambda = 0.9, rho = 0.9), a pixel (MAE) target learns A first at every depth, while a latent (JEPA) target
+    learns B first and leaves A behind, the more so the deeper the encoder."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("jepa_linear", Path(__file__).parents[1] / "benchmarks" / "jepa_linear.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    s, rho = [4.0, 1.0], [0.3, 0.9]
+    ratios = []
+    for depth in (1, 2, 3):
+        init = 0.05 ** (1.0 / (depth + 1))
+        mae = bench.train("mae", depth, s, rho, steps=400, init=init)
+        a, b = bench.learned_at(mae)
+        assert a is not None and b is not None and a < b, (depth, a, b)             # MAE: the noisy feature first
+        jepa = bench.train("jepa", depth, s, rho, steps=1500, init=init)
+        a, b = bench.learned_at(jepa)
+        assert b is not None and (a is None or b < a), (depth, a, b)                # JEPA: the predictive one first
+        ratios.append(float(jepa[-1, 0] / jepa[-1, 1]))                             # |W e_A| / |W e_B|
+    assert ratios[0] > ratios[1] > ratios[2] and ratios[2] < 0.2, ratios            # depth sharpens the bias
