@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -464,7 +463,6 @@ def test_pretrain_with_hard_patch_saves_and_reloads_its_head(tmp_path):
 def test_gallery_and_benchmark_take_any_masker_that_declares_its_example(monkeypatch):
     """Maskers of other grids (time x space) and input-corrupting maskers are drawn and timed through
     `example()` alone, as the video / channel / frequency maskers will be."""
-    import importlib.util
     from anymae.masking import Masker, MaskerExample
     from anymae.viz.masks import gallery_rows, shapes_image
 
@@ -493,9 +491,8 @@ def test_gallery_and_benchmark_take_any_masker_that_declares_its_example(monkeyp
     rows = gallery_rows(["_time_space_probe", "_corrupt_probe"], image, samples=2, spatial=(7, 7), progress=False)
     assert rows[0].tiles[0].shape[1] > 3 * rows[0].tiles[0].shape[0]  # three time slots side by side
     assert rows[1].tiles[0] == pytest.approx(1.0 - image.permute(1, 2, 0).numpy(), abs=1e-5)  # corrupted image
-    spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "benchmarks" / "maskers.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from conftest import benchmark_module
+    bench = benchmark_module("maskers")
     for name in ("_time_space_probe", "_corrupt_probe"):
         _, call = bench.example_inputs(name, 4, (7, 7), {}, gen(0))
         mask = call() if name != "_corrupt_probe" else call()[1]

@@ -456,11 +456,8 @@ def test_deep_linear_jepa_learns_the_predictive_feature_first_and_mae_the_noisy_
     feature A (large covariance lambda = 1.2, weak regression coefficient rho = 0.3) and a predictive one B
     (lambda = 0.9, rho = 0.9), a pixel (MAE) target learns A first at every depth, while a latent (JEPA) target
     learns B first and leaves A behind, the more so the deeper the encoder."""
-    import importlib.util
-    from pathlib import Path
-    spec = importlib.util.spec_from_file_location("jepa_linear", Path(__file__).parents[1] / "benchmarks" / "jepa_linear.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from conftest import benchmark_module
+    bench = benchmark_module("jepa_linear")
     s, rho = [4.0, 1.0], [0.3, 0.9]
     ratios = []
     for depth in (1, 2, 3):

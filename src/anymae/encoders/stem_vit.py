@@ -8,14 +8,15 @@ convolution's output is set back to zero at hidden positions: a visible token re
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..tokenizers.base import Tokens, gather_tokens
+from ..tokenizers.base import Tokens
 from .sparse_cnn import SparseContext, active_map
-from .vit import ViTEncoder
+from .vit import ViTEncoder, encoder_inputs
 
 
 class SparseConvStem(nn.Module):
@@ -76,7 +77,5 @@ class StemViTEncoder(ViTEncoder):
             raise ValueError("StemViTEncoder reads the image: its tokenizer must keep it (PatchTokenizer(keep_image=True))")
         active = active_map(keep, image.shape[0], tokens.grid, image.device)
         stem = self.stem(image.to(tokens.embed.dtype), active).flatten(2).transpose(1, 2)  # [B,N,D]
-        x = tokens.embed + stem + tokens.pos
-        if keep is not None:
-            x = gather_tokens(x, keep)
-        return self(x, return_layers=return_layers)
+        inputs = encoder_inputs(self, replace(tokens, embed=tokens.embed + stem), keep)
+        return self(inputs.pop("x"), return_layers=return_layers, **inputs)
