@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from anymae.data.transforms import PretrainTransform, jitter_colour
+from anymae.data import TensorImageDataset
+from anymae.data.datasets import SeededSamples
+from anymae.data.transforms import PretrainTransform, jitter_colour, sample_generator
 from anymae.train.config import PretrainConfig
 from anymae.train.validate import validate_config
 
@@ -50,6 +52,60 @@ def test_pretrain_transform_without_jitter_is_unchanged():
     g = torch.Generator().manual_seed(0)
     assert torch.allclose(plain(image, g), image, atol=1e-6)
     assert not torch.allclose(jittered(image, torch.Generator().manual_seed(0)), image, atol=1e-2)
+
+
+@pytest.mark.parametrize("height,width,size", [(32, 32, (32, 32)), (48, 40, (32, 32)), (20, 28, (32, 32)),
+                                               (64, 64, (16, 24))])
+def test_batched_crops_resize_like_interpolate_on_every_crop(height, width, size):
+    """The batch's matrices cut each drawn box and resize it as F.interpolate does for one image (antialiased
+    when shrinking), then flip and jitter it the same way."""
+    images = torch.rand(16, 3, height, width, generator=torch.Generator().manual_seed(0))
+    transform = PretrainTransform(size, torch.zeros(3), torch.ones(3), colour_jitter=0.4)
+    out = transform.batch(images, [sample_generator(5, 1, i) for i in range(16)])
+    assert out.shape == (16, 3, *size)
+    for i, (image, picture) in enumerate(zip(images, out)):
+        assert torch.allclose(picture, transform(image, sample_generator(5, 1, i)), atol=1e-5)
+    flips = sum(transform.draw(3, height, width, sample_generator(5, 1, i)).flip for i in range(16))
+    assert 0 < flips < 16
+
+
+def test_a_loaders_batch_draws_what_each_item_draws():
+    """`__getitems__` (one transform call per batch) gives each sample the crop, flip and colour that reading it
+    alone gives, at any epoch, so resumed runs and pictures see the same augmentations."""
+    images = (torch.rand(12, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    transform = PretrainTransform((32, 32), torch.full((3,), 0.5), torch.full((3,), 0.25), colour_jitter=0.4)
+    data = TensorImageDataset(images, torch.arange(12), transform, seed=3)
+    indices = [0, 5, 11, 12 + 4, 3 * 12 + 7]                 # EpochSampler's indices reach later epochs
+    batch = data.__getitems__(indices)
+    for (x, label, index), i in zip(batch, indices):
+        alone, alone_label, alone_index = data[i]
+        assert (label, index) == (alone_label, alone_index) and torch.allclose(x, alone, atol=1e-5)
+    assert not torch.allclose(batch[1][0], data.__getitems__([5 + 12])[0][0])     # another epoch, another draw
+
+
+class ImagesOfManySizes(SeededSamples):
+    """A list of images [C,H_i,W_i] of different sizes (what a user's shard of photos can hold)."""
+
+    def __init__(self, images, labels, transform, seed, classes=None, name="many sizes"):
+        super().__init__(len(images), labels, transform, seed, classes, name)
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def pixels(self, index):
+        return self.images[index]
+
+
+def test_a_batch_of_images_of_several_sizes_is_transformed_one_by_one():
+    sizes = [(32, 32), (40, 24), (17, 50)]
+    images = [torch.rand(3, h, w, generator=torch.Generator().manual_seed(h)) for h, w in sizes]
+    transform = PretrainTransform((32, 32), torch.zeros(3), torch.ones(3), colour_jitter=0.4)
+    data = ImagesOfManySizes(images, None, transform, seed=0)
+    batch = data.__getitems__([0, 1, 2])
+    assert [label for _, label, _ in batch] == [-1, -1, -1]
+    for (x, _, i) in batch:
+        assert x.shape == (3, 32, 32) and torch.allclose(x, data[i][0], atol=1e-5)
 
 
 def test_colour_jitter_out_of_range_is_a_clear_error():

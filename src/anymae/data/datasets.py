@@ -61,13 +61,32 @@ class SeededSamples(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def locate(self, index: int) -> tuple[int, int]:
+        """index < N: (the current epoch, index); index >= N (EpochSampler): (index // N, index % N)."""
+        return (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
+
     def __getitem__(self, index: int):
-        """index < N: sample `index` at the current epoch; index >= N (EpochSampler): epoch = index // N."""
-        epoch, index = (index // len(self), index % len(self)) if index >= len(self) else (self.epoch, index)
+        """(sample `index` through the transform, its label, its index in the set); see `locate`."""
+        epoch, index = self.locate(index)
         x = self.pixels(index)
         if self.transform is not None:
             x = self.transform(x, sample_generator(self.seed, epoch, index))
         return x, int(self.labels[index]), index
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """A data loader's batch of items. A transform that has a `batch` method (`PretrainTransform`) runs
+        once over the stacked samples, each with its own generator: the same draws as item by item."""
+        batch = getattr(self.transform, "batch", None)
+        if batch is None:
+            return [self[int(i)] for i in indices]
+        samples = [self.locate(int(i)) for i in indices]
+        pixels = [self.pixels(i) for _, i in samples]
+        generators = [sample_generator(self.seed, epoch, i) for epoch, i in samples]
+        if any(x.shape != pixels[0].shape for x in pixels):           # images of several sizes: one at a time
+            out = [batch(x[None], [g])[0] for x, g in zip(pixels, generators)]
+        else:
+            out = batch(torch.stack(pixels), generators)
+        return [(x, int(self.labels[i]), i) for x, (_, i) in zip(out, samples)]
 
 
 class TensorImageDataset(SeededSamples):
